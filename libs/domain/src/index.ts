@@ -1,0 +1,4 @@
+export * from './types';
+export * from './address';
+export * from './range';
+export * from './errors';

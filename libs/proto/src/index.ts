@@ -1,0 +1,1 @@
+export * from './gen/pmap/v1/pmap';
