@@ -73,7 +73,11 @@ export function vmaOverlaps(vma: { start: bigint; end: bigint }, range: AddressR
  * page, each row clipped to that; a single address equal to a VMA start selects that whole VMA.
  * Clipped rows lose their smaps fields (they describe the whole VMA) and shift their file offset.
  */
-export function filterVmasByRange<T extends Vma>(vmas: T[], range: AddressRange | undefined, pageSize = 4096n): T[] {
+export function filterVmasByRange<T extends Vma>(
+  vmas: T[],
+  range: AddressRange | undefined,
+  pageSize = 4096n,
+): T[] {
   if (!range || isOpenRange(range)) return vmas;
   if (!range.clip) return vmas.filter((v) => vmaOverlaps(v, range));
   const mask = pageSize - 1n;
@@ -83,7 +87,7 @@ export function filterVmasByRange<T extends Vma>(vmas: T[], range: AddressRange 
     if (whole) return [whole];
   }
   const low = (range.low ?? 0n) & ~mask;
-  const highEnd = range.high === undefined ? MAX_U64 : (range.high | mask);
+  const highEnd = range.high === undefined ? MAX_U64 : range.high | mask;
   const out: T[] = [];
   for (const v of vmas) {
     if (!(v.start <= highEnd && v.end - 1n >= low)) continue;

@@ -1,1 +1,2 @@
 export * from './gen/pmap/v1/pmap';
+export * from './convert';
