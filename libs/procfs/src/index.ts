@@ -1,0 +1,5 @@
+export * from './types';
+export * from './parse';
+export * from './classify';
+export * from './reader';
+export * from './capabilities';

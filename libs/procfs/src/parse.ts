@@ -1,0 +1,555 @@
+/**
+ * Parsers for /proc text. Pure functions (no I/O). The maps/smaps parsers are hot paths: one
+ * indexOf-driven pass over the text, no per-line regex, no String.split of the whole file, numbers
+ * parsed from char codes (BigInt only once per value).
+ *
+ * Tolerance: the kernel may emit a VMA twice (or an overlapping re-read) under concurrent change,
+ * and callers may hand us truncated text. The maps/smaps parsers never throw: lines that do not
+ * parse are dropped, a VMA that starts below the end of the previous accepted VMA is dropped
+ * (the first reading wins), and a header without fields yields a VMA with `fields: []`.
+ */
+import { PmapError, type MemoryRollup, type SmapsField, type Vma } from '@app/domain';
+import { classifyName } from './classify';
+import type { NumaMapsEntry, ProcStat, ProcStatus } from './types';
+
+const NL = 10;
+const SPACE = 32;
+const TAB = 9;
+const COLON = 58;
+const DASH = 45;
+
+/** The column at which the kernel pads a maps header before the name (25 + 8*6 - 1). */
+const NAME_PAD = 72;
+
+/** 0..15 for a hex digit char code, -1 otherwise. */
+function hexVal(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  if (c >= 65 && c <= 70) return c - 55;
+  return -1;
+}
+
+const SMALL_BIGINTS: bigint[] = [];
+for (let i = 0; i < 4096; i++) SMALL_BIGINTS.push(BigInt(i));
+
+/** A non-negative safe integer as bigint, cached for small values. */
+function big(n: number): bigint {
+  return n < 4096 ? SMALL_BIGINTS[n] : BigInt(n);
+}
+
+/** Hex digits text[from, to) (to - from >= 1) as bigint. */
+function hexBig(text: string, from: number, to: number): bigint {
+  if (to - from <= 13) {
+    let n = 0;
+    for (let i = from; i < to; i++) n = n * 16 + hexVal(text.charCodeAt(i));
+    return big(n);
+  }
+  return BigInt('0x' + text.slice(from, to));
+}
+
+/** Decimal digits text[from, to) as bigint. */
+function decBig(text: string, from: number, to: number): bigint {
+  if (to - from <= 15) {
+    let n = 0;
+    for (let i = from; i < to; i++) n = n * 10 + (text.charCodeAt(i) - 48);
+    return big(n);
+  }
+  return BigInt(text.slice(from, to));
+}
+
+/** End of the run of hex digits starting at i (i itself when none). */
+function scanHex(text: string, i: number, end: number): number {
+  while (i < end && hexVal(text.charCodeAt(i)) >= 0) i++;
+  return i;
+}
+
+function scanDec(text: string, i: number, end: number): number {
+  while (i < end) {
+    const c = text.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  return i;
+}
+
+function isPermChar(c: number): boolean {
+  // r w x s p -
+  return c === 114 || c === 119 || c === 120 || c === 115 || c === 112 || c === DASH;
+}
+
+/**
+ * Parses one maps header line text[ls, le) strictly:
+ * `start-end perms offset major:minor inode [pad name]`. Returns undefined when it is not one.
+ */
+function parseHeaderLine(text: string, ls: number, le: number): Vma | undefined {
+  let i = ls;
+  let j = scanHex(text, i, le);
+  if (j === i || j - i > 16 || j >= le || text.charCodeAt(j) !== DASH) return undefined;
+  const start = hexBig(text, i, j);
+  i = j + 1;
+  j = scanHex(text, i, le);
+  if (j === i || j - i > 16 || j >= le || text.charCodeAt(j) !== SPACE) return undefined;
+  const end = hexBig(text, i, j);
+  i = j + 1;
+  if (i + 5 > le) return undefined;
+  for (let k = 0; k < 4; k++) if (!isPermChar(text.charCodeAt(i + k))) return undefined;
+  if (text.charCodeAt(i + 4) !== SPACE) return undefined;
+  const perms = text.slice(i, i + 4);
+  i += 5;
+  j = scanHex(text, i, le);
+  if (j === i || j - i > 16 || j >= le || text.charCodeAt(j) !== SPACE) return undefined;
+  const offset = hexBig(text, i, j);
+  i = j + 1;
+  j = scanHex(text, i, le);
+  if (j === i || j - i > 8 || j >= le || text.charCodeAt(j) !== COLON) return undefined;
+  let devMajor = 0;
+  for (let k = i; k < j; k++) devMajor = devMajor * 16 + hexVal(text.charCodeAt(k));
+  i = j + 1;
+  j = scanHex(text, i, le);
+  if (j === i || j - i > 8 || j >= le || text.charCodeAt(j) !== SPACE) return undefined;
+  let devMinor = 0;
+  for (let k = i; k < j; k++) devMinor = devMinor * 16 + hexVal(text.charCodeAt(k));
+  i = j + 1;
+  j = scanDec(text, i, le);
+  if (j === i || j - i > 20) return undefined;
+  if (j < le && text.charCodeAt(j) !== SPACE) return undefined;
+  const inode = decBig(text, i, j);
+  if (end < start) return undefined;
+  // The kernel writes "inode " and, when there is a name, pads with spaces to column 72 and
+  // writes one more space. Skip exactly that padding so names that begin with spaces survive;
+  // accept fewer spaces (hand-written input).
+  let name = '';
+  if (j < le) {
+    const prefixLen = j + 1 - ls;
+    const nameAt = ls + (prefixLen > NAME_PAD ? prefixLen : NAME_PAD) + 1;
+    let n = j + 1;
+    while (n < le && n < nameAt && text.charCodeAt(n) === SPACE) n++;
+    if (n < le) name = text.slice(n, le);
+  }
+  const vma: Vma = { start, end, perms, offset, devMajor, devMinor, inode, name, kind: 'anon' };
+  classifyName(vma);
+  return vma;
+}
+
+/** Line end (index of '\n' or text length) from i. */
+function lineEnd(text: string, i: number): number {
+  const e = text.indexOf('\n', i);
+  return e < 0 ? text.length : e;
+}
+
+/** Appends a VMA keeping strictly increasing, non-overlapping order; returns whether kept. */
+function accept(out: Vma[], vma: Vma): boolean {
+  const last = out.length > 0 ? out[out.length - 1] : undefined;
+  if (last !== undefined && vma.start < last.end) return false;
+  out.push(vma);
+  return true;
+}
+
+/**
+ * /proc/PID/maps. Kinds are classified from the name alone (no startStack or thread knowledge;
+ * run classifyVmas for those).
+ */
+export function parseMaps(text: string): Vma[] {
+  const out: Vma[] = [];
+  const len = text.length;
+  let i = 0;
+  while (i < len) {
+    const le = lineEnd(text, i);
+    if (le > i) {
+      const vma = parseHeaderLine(text, i, le);
+      if (vma !== undefined) accept(out, vma);
+    }
+    i = le + 1;
+  }
+  return out;
+}
+
+/**
+ * /proc/PID/smaps: VMAs with every `Name: number [kB]` line as a field in kernel order
+ * (`THPeligible:` and `ProtectionKey:` included with kb=false) and `VmFlags` as a string.
+ */
+export function parseSmaps(text: string): Vma[] {
+  const out: Vma[] = [];
+  const len = text.length;
+  let cur: Vma | undefined; // the VMA receiving fields; undefined while skipping a dropped one
+  let fields: SmapsField[] = [];
+  // Field names of the previous VMA, reused when the same key is at the same index (no new
+  // string per line).
+  let prevNames: string[] = [];
+  let names: string[] = [];
+  let i = 0;
+  while (i < len) {
+    const le = lineEnd(text, i);
+    if (le === i) {
+      i = le + 1;
+      continue;
+    }
+    const c0 = text.charCodeAt(i);
+    // Header lines start with a hex digit; field names start with a letter. "Anonymous:" starts
+    // with a hex letter, so parseHeaderLine decides (it needs "hex-hex ").
+    let header: Vma | undefined;
+    if (hexVal(c0) >= 0) header = parseHeaderLine(text, i, le);
+    if (header !== undefined) {
+      if (cur !== undefined && names.length > 0) prevNames = names;
+      if (accept(out, header)) {
+        cur = header;
+        fields = [];
+        names = [];
+        cur.fields = fields;
+        cur.vmFlags = '';
+      } else {
+        cur = undefined;
+      }
+      i = le + 1;
+      continue;
+    }
+    if (cur === undefined) {
+      i = le + 1;
+      continue;
+    }
+    // "Name:<spaces>digits[ kB]" or "VmFlags: ..."
+    const colon = text.indexOf(':', i);
+    if (colon <= i || colon >= le) {
+      i = le + 1;
+      continue;
+    }
+    let v = colon + 1;
+    while (v < le) {
+      const c = text.charCodeAt(v);
+      if (c !== SPACE && c !== TAB) break;
+      v++;
+    }
+    const d = scanDec(text, v, le);
+    if (d > v && d - v <= 20) {
+      const idx = fields.length;
+      let name: string;
+      const prev = idx < prevNames.length ? prevNames[idx] : undefined;
+      if (prev !== undefined && prev.length === colon - i && text.startsWith(prev, i)) name = prev;
+      else name = text.slice(i, colon);
+      names.push(name);
+      const kb =
+        d + 3 <= le &&
+        text.charCodeAt(d) === SPACE &&
+        text.charCodeAt(d + 1) === 107 && // k
+        text.charCodeAt(d + 2) === 66; // B
+      fields.push({ name, value: decBig(text, v, d), kb });
+    } else if (colon - i === 7 && text.startsWith('VmFlags', i)) {
+      let e = le;
+      while (e > v && text.charCodeAt(e - 1) === SPACE) e--;
+      cur.vmFlags = text.slice(v, e);
+    }
+    i = le + 1;
+  }
+  return out;
+}
+
+const ROLLUP_KEYS: Record<string, keyof MemoryRollup> = {
+  Rss: 'rss',
+  Pss: 'pss',
+  Pss_Anon: 'pssAnon',
+  Pss_File: 'pssFile',
+  Pss_Shmem: 'pssShmem',
+  Shared_Clean: 'sharedClean',
+  Shared_Dirty: 'sharedDirty',
+  Private_Clean: 'privateClean',
+  Private_Dirty: 'privateDirty',
+  Referenced: 'referenced',
+  Anonymous: 'anonymous',
+  AnonHugePages: 'anonHugePages',
+  ShmemPmdMapped: 'shmemPmdMapped',
+  FilePmdMapped: 'filePmdMapped',
+  Swap: 'swap',
+  SwapPss: 'swapPss',
+  Locked: 'locked',
+};
+
+export function emptyRollup(): MemoryRollup {
+  return {
+    rss: 0n,
+    pss: 0n,
+    pssAnon: 0n,
+    pssFile: 0n,
+    pssShmem: 0n,
+    sharedClean: 0n,
+    sharedDirty: 0n,
+    privateClean: 0n,
+    privateDirty: 0n,
+    referenced: 0n,
+    anonymous: 0n,
+    anonHugePages: 0n,
+    shmemPmdMapped: 0n,
+    filePmdMapped: 0n,
+    swap: 0n,
+    swapPss: 0n,
+    locked: 0n,
+  };
+}
+
+/** /proc/PID/smaps_rollup in bytes (absent fields are 0; an empty file gives all zeros). */
+export function parseSmapsRollup(text: string): MemoryRollup {
+  const r = emptyRollup();
+  const len = text.length;
+  let i = 0;
+  while (i < len) {
+    const le = lineEnd(text, i);
+    const colon = text.indexOf(':', i);
+    if (colon > i && colon < le) {
+      const key = ROLLUP_KEYS[text.slice(i, colon)];
+      if (key !== undefined) {
+        let v = colon + 1;
+        while (v < le && text.charCodeAt(v) === SPACE) v++;
+        const d = scanDec(text, v, le);
+        if (d > v) {
+          const kb = text.startsWith(' kB', d);
+          const n = decBig(text, v, d);
+          r[key] = kb ? n * 1024n : n;
+        }
+      }
+    }
+    i = le + 1;
+  }
+  return r;
+}
+
+function toInt(s: string | undefined): number {
+  if (s === undefined) return 0;
+  const n = Number(s);
+  return Number.isFinite(n) ? n : 0;
+}
+
+function toBig(s: string | undefined): bigint {
+  if (s === undefined || s.length === 0) return 0n;
+  const neg = s.charCodeAt(0) === DASH;
+  const from = neg ? 1 : 0;
+  if (scanDec(s, from, s.length) !== s.length || s.length === from) return 0n;
+  const v = decBig(s, from, s.length);
+  return neg ? -v : v;
+}
+
+/**
+ * /proc/PID/stat. comm is everything between the first '(' and the LAST ')' (it may contain
+ * spaces and parentheses). Missing trailing fields read as 0. Throws PmapError(UNAVAILABLE) when
+ * the text has no "(comm)" at all.
+ */
+export function parseStat(text: string): ProcStat {
+  const open = text.indexOf('(');
+  const close = text.lastIndexOf(')');
+  if (open < 0 || close < open) {
+    throw new PmapError('UNAVAILABLE', 'malformed /proc stat: no "(comm)"');
+  }
+  const pid = toInt(text.slice(0, open).trim());
+  const comm = text.slice(open + 1, close);
+  const rest = text
+    .slice(close + 1)
+    .trim()
+    .split(' ');
+  // rest[k] is field k + 3 (1-based, as in proc(5)).
+  const f = (n: number): string | undefined => rest[n - 3];
+  return {
+    pid,
+    comm,
+    state: f(3) ?? '',
+    ppid: toInt(f(4)),
+    pgrp: toInt(f(5)),
+    session: toInt(f(6)),
+    ttyNr: toInt(f(7)),
+    flags: toInt(f(9)),
+    minflt: toInt(f(10)),
+    majflt: toInt(f(12)),
+    utimeTicks: toInt(f(14)),
+    stimeTicks: toInt(f(15)),
+    priority: toInt(f(18)),
+    nice: toInt(f(19)),
+    numThreads: toInt(f(20)),
+    startTimeTicks: toInt(f(22)),
+    vsize: toBig(f(23)),
+    rssPages: toBig(f(24)),
+    startStack: toBig(f(28)),
+    kstkesp: toBig(f(29)),
+    kstkeip: toBig(f(30)),
+    processor: f(39) === undefined ? -1 : toInt(f(39)),
+  };
+}
+
+function kbValue(s: string | undefined): bigint | undefined {
+  if (s === undefined) return undefined;
+  const sp = s.indexOf(' ');
+  return toBig(sp < 0 ? s : s.slice(0, sp));
+}
+
+/** /proc/PID/status. */
+export function parseStatus(text: string): ProcStatus {
+  const fields = new Map<string, string>();
+  const len = text.length;
+  let i = 0;
+  while (i < len) {
+    const le = lineEnd(text, i);
+    const colon = text.indexOf(':', i);
+    if (colon > i && colon < le) fields.set(text.slice(i, colon), text.slice(colon + 1, le).trim());
+    i = le + 1;
+  }
+  const ids = (key: string): number[] => {
+    const v = fields.get(key);
+    if (v === undefined) return [];
+    return v.split(/\s+/).map(toInt);
+  };
+  const uids = ids('Uid');
+  const gids = ids('Gid');
+  const capHex = fields.get('CapEff');
+  let capEff = 0n;
+  if (
+    capHex !== undefined &&
+    capHex.length > 0 &&
+    scanHex(capHex, 0, capHex.length) === capHex.length
+  ) {
+    capEff = BigInt('0x' + capHex);
+  }
+  const kthread = fields.get('Kthread');
+  const status: ProcStatus = {
+    name: fields.get('Name') ?? '',
+    state: (fields.get('State') ?? '').slice(0, 1),
+    tgid: toInt(fields.get('Tgid')),
+    pid: toInt(fields.get('Pid')),
+    ppid: toInt(fields.get('PPid')),
+    uid: uids[0] ?? 0,
+    euid: uids[1] ?? uids[0] ?? 0,
+    gid: gids[0] ?? 0,
+    egid: gids[1] ?? gids[0] ?? 0,
+    threads: toInt(fields.get('Threads')),
+    capEff,
+    fields,
+  };
+  const rss = kbValue(fields.get('VmRSS'));
+  if (rss !== undefined) status.vmRssKb = rss;
+  const size = kbValue(fields.get('VmSize'));
+  if (size !== undefined) status.vmSizeKb = size;
+  if (kthread !== undefined) status.kthread = kthread === '1';
+  return status;
+}
+
+/**
+ * /proc/PID/cgroup: the cgroup v2 path (the "0::/path" line), else the path of the first line,
+ * else "".
+ */
+export function parseCgroup(text: string): string {
+  let first: string | undefined;
+  const len = text.length;
+  let i = 0;
+  while (i < len) {
+    const le = lineEnd(text, i);
+    const c1 = text.indexOf(':', i);
+    const c2 = c1 < 0 || c1 >= le ? -1 : text.indexOf(':', c1 + 1);
+    if (c2 >= 0 && c2 < le) {
+      const path = text.slice(c2 + 1, le);
+      if (c1 === i + 1 && text.charCodeAt(i) === 48 && c2 === c1 + 1) return path;
+      if (first === undefined) first = path;
+    }
+    i = le + 1;
+  }
+  return first ?? '';
+}
+
+function numaKeyIsKnown(tok: string): boolean {
+  if (tok === 'heap' || tok === 'stack' || tok === 'huge') return true;
+  const eq = tok.indexOf('=');
+  if (eq <= 0) return false;
+  const key = tok.slice(0, eq);
+  switch (key) {
+    case 'anon':
+    case 'dirty':
+    case 'mapped':
+    case 'mapmax':
+    case 'swapcache':
+    case 'active':
+    case 'writeback':
+    case 'kernelpagesize_kB':
+    case 'file':
+      return true;
+    default:
+      return (
+        key.length > 1 && key.charCodeAt(0) === 78 && scanDec(key, 1, key.length) === key.length
+      );
+  }
+}
+
+/** /proc/PID/numa_maps. Lines that do not start with a hex address are skipped. */
+export function parseNumaMaps(text: string): NumaMapsEntry[] {
+  const out: NumaMapsEntry[] = [];
+  const len = text.length;
+  let i = 0;
+  while (i < len) {
+    const le = lineEnd(text, i);
+    const sp = text.indexOf(' ', i);
+    const h = scanHex(text, i, le);
+    if (h > i && h - i <= 16 && h === sp && sp < le) {
+      const toks = text.slice(sp + 1, le).split(' ');
+      const entry: NumaMapsEntry = {
+        start: hexBig(text, i, h),
+        policy: toks[0] ?? '',
+        nodes: new Map(),
+      };
+      for (let k = 1; k < toks.length; k++) {
+        const tok = toks[k];
+        if (tok === '') continue;
+        if (tok === 'heap') entry.heap = true;
+        else if (tok === 'stack') entry.stack = true;
+        else if (tok === 'huge') entry.huge = true;
+        else if (tok.startsWith('file=')) {
+          let file = tok.slice(5);
+          while (k + 1 < toks.length && !numaKeyIsKnown(toks[k + 1])) file += ' ' + toks[++k];
+          entry.file = file;
+        } else {
+          const eq = tok.indexOf('=');
+          if (eq <= 0) continue;
+          const key = tok.slice(0, eq);
+          const val = toBig(tok.slice(eq + 1));
+          switch (key) {
+            case 'anon':
+              entry.anon = val;
+              break;
+            case 'dirty':
+              entry.dirty = val;
+              break;
+            case 'mapped':
+              entry.mapped = val;
+              break;
+            case 'mapmax':
+              entry.mapmax = val;
+              break;
+            case 'swapcache':
+              entry.swapcache = val;
+              break;
+            case 'active':
+              entry.active = val;
+              break;
+            case 'writeback':
+              entry.writeback = val;
+              break;
+            case 'kernelpagesize_kB':
+              entry.kernelPageSizeKb = val;
+              break;
+            default:
+              if (key.charCodeAt(0) === 78 && scanDec(key, 1, key.length) === key.length) {
+                entry.nodes.set(Number(key.slice(1)), val);
+              }
+          }
+        }
+      }
+      out.push(entry);
+    }
+    i = le + 1;
+  }
+  return out;
+}
+
+/**
+ * /proc/PID/cmdline: NUL-separated arguments joined by single spaces (one trailing NUL
+ * dropped). An empty cmdline (kernel thread, zombie) gives "[comm]" as pmap shows it.
+ */
+export function parseCmdline(buf: Buffer, comm: string): string {
+  let end = buf.length;
+  while (end > 0 && buf[end - 1] === 0) end--;
+  if (end === 0) return `[${comm}]`;
+  const s = buf.toString('utf8', 0, end);
+  return s.indexOf('\0') < 0 ? s : s.split('\0').join(' ');
+}

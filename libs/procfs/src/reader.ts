@@ -1,0 +1,401 @@
+/**
+ * ProcReader: the only I/O of libs/procfs. Reads /proc (or a captured tree under `procRoot`) with
+ * one synchronous read per file (2x faster than async fs for big /proc files) and turns errno
+ * values into PmapError:
+ *   ENOENT on the first file of a read -> NOT_FOUND ("no such process N");
+ *   ENOENT later, ESRCH, an empty stat -> EXITED ("process N exited during the read");
+ *   EACCES / EPERM -> PERMISSION_DENIED (running the agent as root or with CAP_SYS_PTRACE helps).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import {
+  PmapError,
+  type MemoryMap,
+  type MemoryRollup,
+  type ProcessHeader,
+  type ProcessInfo,
+  type Vma,
+} from '@app/domain';
+import { classifyVmas } from './classify';
+import {
+  parseCgroup,
+  parseCmdline,
+  parseMaps,
+  parseNumaMaps,
+  parseSmaps,
+  parseSmapsRollup,
+  parseStat,
+  parseStatus,
+} from './parse';
+import type {
+  NumaMapsEntry,
+  ProcessFilter,
+  ProcReaderOptions,
+  ProcStat,
+  ProcStatus,
+  ReadMemoryMapOptions,
+} from './types';
+
+/** PF_KTHREAD in /proc/PID/stat flags. */
+const PF_KTHREAD = 0x00200000;
+
+function errnoOf(e: unknown): string | undefined {
+  if (typeof e === 'object' && e !== null && 'code' in e) {
+    const code = (e as { code: unknown }).code;
+    return typeof code === 'string' ? code : undefined;
+  }
+  return undefined;
+}
+
+export function permissionDenied(pid: number, file: string): PmapError {
+  return new PmapError(
+    'PERMISSION_DENIED',
+    `permission denied reading ${file} of process ${pid}: another user's process; ` +
+      'running the agent as root or with CAP_SYS_PTRACE allows it',
+  );
+}
+
+export function notFound(pid: number): PmapError {
+  return new PmapError('NOT_FOUND', `no such process ${pid}`);
+}
+
+export function exited(pid: number): PmapError {
+  return new PmapError('EXITED', `process ${pid} exited during the read`);
+}
+
+/**
+ * Converts a file-system error into a PmapError. `started`: an earlier file of the same process
+ * was read, so ENOENT means the process went away (EXITED) rather than never existed.
+ */
+export function procError(e: unknown, pid: number, file: string, started: boolean): PmapError {
+  if (e instanceof PmapError) return e;
+  switch (errnoOf(e)) {
+    case 'ENOENT':
+    case 'ENOTDIR':
+      return started ? exited(pid) : notFound(pid);
+    case 'ESRCH':
+      return exited(pid);
+    case 'EACCES':
+    case 'EPERM':
+      return permissionDenied(pid, file);
+    default: {
+      const msg = e instanceof Error ? e.message : String(e);
+      return new PmapError('UNAVAILABLE', `reading ${file} of process ${pid}: ${msg}`);
+    }
+  }
+}
+
+function checkPid(pid: number): void {
+  if (!Number.isSafeInteger(pid) || pid <= 0) {
+    throw new PmapError('INVALID_ARGUMENT', `pid must be a positive integer, got ${pid}`, 'pid');
+  }
+}
+
+function isDigits(s: string): boolean {
+  if (s.length === 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+export class ProcReader {
+  readonly procRoot: string;
+  readonly etcRoot: string;
+  readonly clockTicks: number;
+  readonly pageSize: bigint;
+  private users: Map<number, string> | undefined;
+  private bootTimeMs: number | undefined;
+
+  constructor(opts: ProcReaderOptions = {}) {
+    this.procRoot = opts.procRoot ?? '/proc';
+    this.etcRoot = opts.etcRoot ?? '/etc';
+    this.clockTicks = opts.clockTicks ?? 100;
+    this.pageSize = opts.pageSize ?? 4096n;
+  }
+
+  private file(pid: number, name: string): string {
+    return path.join(this.procRoot, String(pid), name);
+  }
+
+  private readText(pid: number, name: string, started: boolean): string {
+    try {
+      return fs.readFileSync(this.file(pid, name), 'utf8');
+    } catch (e) {
+      throw procError(e, pid, name, started);
+    }
+  }
+
+  private readBuf(pid: number, name: string, started: boolean): Buffer {
+    try {
+      return fs.readFileSync(this.file(pid, name));
+    } catch (e) {
+      throw procError(e, pid, name, started);
+    }
+  }
+
+  private statOf(pid: number, started: boolean): ProcStat {
+    const text = this.readText(pid, 'stat', started);
+    if (text.length === 0) throw started ? exited(pid) : notFound(pid);
+    try {
+      return parseStat(text);
+    } catch {
+      throw exited(pid);
+    }
+  }
+
+  /** /proc/PID/stat. */
+  readStat(pid: number): ProcStat {
+    checkPid(pid);
+    return this.statOf(pid, false);
+  }
+
+  /** /proc/PID/status. */
+  readStatus(pid: number): ProcStatus {
+    checkPid(pid);
+    const text = this.readText(pid, 'status', false);
+    if (text.length === 0) throw exited(pid);
+    return parseStatus(text);
+  }
+
+  /** /proc/PID/cgroup: the v2 path. */
+  readCgroup(pid: number): string {
+    checkPid(pid);
+    return parseCgroup(this.readText(pid, 'cgroup', false));
+  }
+
+  /** /proc/PID/numa_maps. */
+  readNumaMaps(pid: number): NumaMapsEntry[] {
+    checkPid(pid);
+    this.statOf(pid, false);
+    return parseNumaMaps(this.readText(pid, 'numa_maps', true));
+  }
+
+  /** /proc/PID/smaps_rollup in bytes (all zeros for a kernel thread or zombie). */
+  readRollup(pid: number): MemoryRollup {
+    checkPid(pid);
+    this.statOf(pid, false);
+    return parseSmapsRollup(this.readText(pid, 'smaps_rollup', true));
+  }
+
+  private headerFrom(
+    pid: number,
+    stat: ProcStat,
+    status: ProcStatus,
+    cmdline: Buffer,
+  ): ProcessHeader {
+    return {
+      pid,
+      cmdline: parseCmdline(cmdline, stat.comm),
+      comm: stat.comm,
+      startStack: stat.startStack,
+      kernelThread: (stat.flags & PF_KTHREAD) !== 0 || status.kthread === true,
+      uid: status.uid,
+      readAtMs: Date.now(),
+      pageSize: this.pageSize,
+    };
+  }
+
+  /** The first line of pmap output and what classification needs: cmdline + stat + status. */
+  readHeader(pid: number): ProcessHeader {
+    checkPid(pid);
+    const stat = this.statOf(pid, false);
+    const cmdline = this.readBuf(pid, 'cmdline', true);
+    const statusText = this.readText(pid, 'status', true);
+    if (statusText.length === 0) throw exited(pid);
+    return this.headerFrom(pid, stat, parseStatus(statusText), cmdline);
+  }
+
+  /**
+   * The memory map at maps or smaps level, classified (stack from stat startstack; thread stacks
+   * from each thread's stack pointer when `threadStacks`). A zombie or kernel thread has an empty
+   * map (no error).
+   */
+  readMemoryMap(pid: number, opts: ReadMemoryMapOptions): MemoryMap {
+    const header = this.readHeader(pid);
+    const smaps = opts.detail === 'smaps';
+    const text = this.readText(pid, smaps ? 'smaps' : 'maps', true);
+    const vmas: Vma[] = smaps ? parseSmaps(text) : parseMaps(text);
+    const sps = opts.threadStacks && vmas.length > 0 ? this.threadStackPointers(pid) : undefined;
+    classifyVmas(vmas, header.startStack, sps);
+    return { header, vmas };
+  }
+
+  /**
+   * tid -> stack pointer for each thread: task/TID/syscall (second-to-last field; "running" or an
+   * unreadable file is skipped) with task/TID/stat kstkesp as the fallback. Best effort.
+   */
+  threadStackPointers(pid: number): Map<number, bigint> {
+    const out = new Map<number, bigint>();
+    let tids: string[];
+    try {
+      tids = fs.readdirSync(this.file(pid, 'task'));
+    } catch {
+      return out;
+    }
+    for (const t of tids) {
+      if (!isDigits(t)) continue;
+      const tid = Number(t);
+      const dir = path.join(this.procRoot, String(pid), 'task', t);
+      let sp = 0n;
+      try {
+        const sc = fs.readFileSync(path.join(dir, 'syscall'), 'latin1').trim();
+        const parts = sc.split(' ');
+        if (parts.length >= 3) {
+          const tok = parts[parts.length - 2];
+          const hex = tok.startsWith('0x') ? tok.slice(2) : tok;
+          if (/^[0-9a-fA-F]{1,16}$/.test(hex)) sp = BigInt('0x' + hex);
+        }
+      } catch {
+        // unreadable: fall back to stat
+      }
+      if (sp === 0n) {
+        try {
+          sp = parseStat(fs.readFileSync(path.join(dir, 'stat'), 'latin1')).kstkesp;
+        } catch {
+          // thread gone
+        }
+      }
+      if (sp !== 0n) out.set(tid, sp);
+    }
+    return out;
+  }
+
+  /** Numeric entries of the proc root, ascending. */
+  listPids(): number[] {
+    let names: string[];
+    try {
+      names = fs.readdirSync(this.procRoot);
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      throw new PmapError('UNAVAILABLE', `cannot list ${this.procRoot}: ${msg}`);
+    }
+    const pids: number[] = [];
+    for (const n of names) if (isDigits(n)) pids.push(Number(n));
+    return pids.sort((a, b) => a - b);
+  }
+
+  /** Boot time from the proc root's stat "btime" line (ms since the epoch; 0 when unknown). */
+  bootTime(): number {
+    if (this.bootTimeMs !== undefined) return this.bootTimeMs;
+    let ms = 0;
+    try {
+      const text = fs.readFileSync(path.join(this.procRoot, 'stat'), 'latin1');
+      const i = text.indexOf('\nbtime ');
+      const at = i >= 0 ? i + 7 : text.startsWith('btime ') ? 6 : -1;
+      if (at >= 0) ms = Number.parseInt(text.slice(at, at + 20), 10) * 1000;
+      if (!Number.isFinite(ms)) ms = 0;
+    } catch {
+      ms = 0;
+    }
+    this.bootTimeMs = ms;
+    return ms;
+  }
+
+  /** User name for a uid from <etcRoot>/passwd (read once); the uid as text when unknown. */
+  userName(uid: number): string {
+    if (this.users === undefined) {
+      const users = new Map<number, string>();
+      try {
+        const text = fs.readFileSync(path.join(this.etcRoot, 'passwd'), 'utf8');
+        for (const line of text.split('\n')) {
+          const f = line.split(':');
+          if (f.length < 3 || !isDigits(f[2])) continue;
+          const id = Number(f[2]);
+          if (!users.has(id)) users.set(id, f[0]);
+        }
+      } catch {
+        // no passwd: numeric names
+      }
+      this.users = users;
+    }
+    return this.users.get(uid) ?? String(uid);
+  }
+
+  /**
+   * Processes matching `filter` (every given criterion must hold), in pid order. Processes that
+   * vanish between files are skipped; a process whose smaps_rollup cannot be read gets
+   * `rollupError` and counts in `unreadable`. Kernel threads only with includeKernelThreads.
+   */
+  listProcesses(filter: ProcessFilter = {}): { processes: ProcessInfo[]; unreadable: number } {
+    const pids = filter.pids ? [...new Set(filter.pids)].sort((a, b) => a - b) : this.listPids();
+    const processes: ProcessInfo[] = [];
+    let unreadable = 0;
+    const wantUid =
+      filter.user !== undefined && isDigits(filter.user) ? Number(filter.user) : undefined;
+    const podNeedle =
+      filter.k8sPod !== undefined ? 'pod' + filter.k8sPod.replace(/_/g, '-') : undefined;
+    const jobComponent = filter.slurmJob !== undefined ? 'job_' + filter.slurmJob : undefined;
+    const needCgroup =
+      filter.cgroup !== undefined || podNeedle !== undefined || jobComponent !== undefined;
+    const boot = this.bootTime();
+    for (const pid of pids) {
+      if (!Number.isSafeInteger(pid) || pid <= 0) continue;
+      let info: ProcessInfo;
+      try {
+        const stat = this.statOf(pid, false);
+        const kernelThread = (stat.flags & PF_KTHREAD) !== 0;
+        if (kernelThread && !filter.includeKernelThreads) continue;
+        const status = parseStatus(this.readText(pid, 'status', true));
+        if (wantUid !== undefined && status.uid !== wantUid) continue;
+        const user = this.userName(status.uid);
+        if (filter.user !== undefined && wantUid === undefined && user !== filter.user) continue;
+        const cmdline = parseCmdline(this.readBuf(pid, 'cmdline', true), stat.comm);
+        if (filter.nameRegex) {
+          filter.nameRegex.lastIndex = 0;
+          const byComm = filter.nameRegex.test(stat.comm);
+          filter.nameRegex.lastIndex = 0;
+          if (!byComm && !filter.nameRegex.test(cmdline)) continue;
+        }
+        let cgroup = '';
+        try {
+          cgroup = parseCgroup(this.readText(pid, 'cgroup', true));
+        } catch (e) {
+          if (needCgroup || !(e instanceof PmapError) || e.code === 'EXITED') throw e;
+        }
+        if (filter.cgroup !== undefined && !cgroup.includes(filter.cgroup)) continue;
+        if (jobComponent !== undefined && !cgroup.split('/').includes(jobComponent)) continue;
+        if (podNeedle !== undefined && !cgroup.replace(/_/g, '-').includes(podNeedle)) continue;
+        info = {
+          pid,
+          ppid: stat.ppid,
+          comm: stat.comm,
+          cmdline,
+          uid: status.uid,
+          user,
+          state: stat.state,
+          threads: stat.numThreads,
+          startTimeMs: boot + Math.round((stat.startTimeTicks * 1000) / this.clockTicks),
+          vsize: stat.vsize,
+          rss: stat.rssPages * this.pageSize,
+          cgroup,
+          kernelThread,
+        };
+        if (!filter.skipRollup && !kernelThread) {
+          try {
+            info.rollup = parseSmapsRollup(this.readText(pid, 'smaps_rollup', true));
+          } catch (e) {
+            if (e instanceof PmapError && e.code === 'PERMISSION_DENIED') {
+              info.rollupError = 'permission denied';
+              unreadable++;
+            } else if (e instanceof PmapError && (e.code === 'EXITED' || e.code === 'NOT_FOUND')) {
+              throw e;
+            } else {
+              info.rollupError = e instanceof Error ? e.message : String(e);
+              unreadable++;
+            }
+          }
+        }
+      } catch (e) {
+        // Vanished between files: skip silently. Anything else: skip, counted as unreadable.
+        if (!(e instanceof PmapError && (e.code === 'NOT_FOUND' || e.code === 'EXITED'))) {
+          unreadable++;
+        }
+        continue;
+      }
+      processes.push(info);
+    }
+    return { processes, unreadable };
+  }
+}
