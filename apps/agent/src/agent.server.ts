@@ -1,0 +1,82 @@
+/**
+ * The agent's gRPC server: pmap.v1.PmapService (ts-proto grpc-js definitions, bigint-safe), the
+ * grpc.health.v1 health service and server reflection. Plaintext only until TLS lands.
+ */
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation } from 'grpc-health-check';
+import { PmapServiceService } from '@app/proto';
+import type { AgentConfig } from './config';
+import type { Logger } from './logger';
+import { protoLocation } from './paths';
+import type { PmapGrpcService } from './pmap.service';
+
+export const PMAP_SERVICE_NAME = 'pmap.v1.PmapService';
+
+/** A message may be big at smaps level with large batches (10k VMAs ~ 8 MB). */
+const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+export class AgentServer {
+  private readonly server: grpc.Server;
+  private readonly health: HealthImplementation;
+  private stopping: Promise<void> | undefined;
+  /** The bound address, "host:port" ("[v6]:port" for IPv6). */
+  address = '';
+
+  constructor(
+    private readonly config: AgentConfig,
+    handlers: PmapGrpcService,
+    private readonly log: Logger,
+  ) {
+    this.server = new grpc.Server({
+      'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+      'grpc.max_receive_message_length': 4 * 1024 * 1024,
+    });
+    this.server.addService(PmapServiceService, handlers.asServer());
+    this.health = new HealthImplementation({ '': 'SERVING', [PMAP_SERVICE_NAME]: 'SERVING' });
+    this.health.addToServer(this.server);
+    const { includeDir, file } = protoLocation();
+    const pkg = protoLoader.loadSync(file, { includeDirs: [includeDir], longs: String });
+    new ReflectionService(pkg).addToServer(this.server);
+  }
+
+  /** Binds and starts serving; resolves to the bound address. */
+  async start(): Promise<string> {
+    const creds = grpc.ServerCredentials.createInsecure();
+    const target = this.config.host.includes(':')
+      ? `[${this.config.host}]:${this.config.port}`
+      : `${this.config.host}:${this.config.port}`;
+    const port = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(target, creds, (err, p) => (err ? reject(err) : resolve(p)));
+    });
+    this.address = this.config.host.includes(':')
+      ? `[${this.config.host}]:${port}`
+      : `${this.config.host}:${port}`;
+    return this.address;
+  }
+
+  /**
+   * Graceful stop: health goes NOT_SERVING, new calls are refused, in-flight calls get
+   * `timeoutSec` to finish, then the rest are cancelled.
+   */
+  stop(timeoutSec: number): Promise<void> {
+    if (this.stopping) return this.stopping;
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(PMAP_SERVICE_NAME, 'NOT_SERVING');
+    this.stopping = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.log.warn({ timeoutSec }, 'in-flight calls did not finish: forcing shutdown');
+        this.server.forceShutdown();
+        resolve();
+      }, timeoutSec * 1000);
+      timer.unref();
+      this.server.tryShutdown((err) => {
+        clearTimeout(timer);
+        if (err) this.log.warn({ err: err.message }, 'shutdown error');
+        resolve();
+      });
+    });
+    return this.stopping;
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The agent's configuration: command-line flags, each also settable by an environment variable
+ * (a flag wins over its variable). Validated once at boot; an invalid value is a ConfigError whose
+ * message is the one line main.ts prints before exiting with status 2.
+ */
+
+export interface AgentConfig {
+  /** host:port to bind; port 0 picks a free port (the bound address is logged). */
+  listen: string;
+  host: string;
+  port: number;
+  nodeName: string;
+  /** Plaintext gRPC. The only mode until TLS lands. */
+  insecure: boolean;
+  procRoot: string;
+  sysRoot: string;
+  /** Default VMAs per GetMemoryMap chunk when the request says 0. */
+  batchSize: number;
+  /** Seconds to wait for in-flight calls on SIGTERM/SIGINT before cancelling them. */
+  shutdownTimeoutSec: number;
+  logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const MAX_BATCH_SIZE = 10000;
+export const DEFAULT_BATCH_SIZE = 1000;
+
+interface OptionSpec {
+  flag: string;
+  env: string;
+  boolean?: boolean;
+  help: string;
+}
+
+const OPTIONS: Record<string, OptionSpec> = {
+  listen: {
+    flag: '--listen',
+    env: 'PMAPD_AGENT_LISTEN',
+    help: 'HOST:PORT to listen on (port 0 = any free port)',
+  },
+  nodeName: { flag: '--node-name', env: 'PMAPD_NODE_NAME', help: 'name of this node' },
+  insecure: {
+    flag: '--insecure',
+    env: 'PMAPD_INSECURE',
+    boolean: true,
+    help: 'serve plaintext gRPC (required: TLS is not yet available)',
+  },
+  procRoot: { flag: '--proc-root', env: 'PMAPD_PROC_ROOT', help: 'procfs mount (default /proc)' },
+  sysRoot: { flag: '--sys-root', env: 'PMAPD_SYS_ROOT', help: 'sysfs mount (default /sys)' },
+  batchSize: {
+    flag: '--batch-size',
+    env: 'PMAPD_BATCH_SIZE',
+    help: `default VMAs per streamed chunk (1..${MAX_BATCH_SIZE}, default ${DEFAULT_BATCH_SIZE})`,
+  },
+  shutdownTimeout: {
+    flag: '--shutdown-timeout',
+    env: 'PMAPD_SHUTDOWN_TIMEOUT',
+    help: 'seconds to finish in-flight calls on SIGTERM (default 5)',
+  },
+  logLevel: {
+    flag: '--log-level',
+    env: 'PMAPD_LOG_LEVEL',
+    help: 'trace|debug|info|warn|error|fatal|silent (default info)',
+  },
+};
+
+export function usage(): string {
+  const lines = ['usage: pmapd-agent --listen HOST:PORT --node-name NAME --insecure [options]'];
+  for (const o of Object.values(OPTIONS)) {
+    const left = o.boolean ? o.flag : `${o.flag} VALUE`;
+    lines.push(`  ${left.padEnd(26)} ${o.help} [env ${o.env}]`);
+  }
+  return lines.join('\n');
+}
+
+function parseBool(name: string, text: string): boolean {
+  const t = text.trim().toLowerCase();
+  if (['1', 'true', 'yes', 'on'].includes(t)) return true;
+  if (['0', 'false', 'no', 'off', ''].includes(t)) return false;
+  throw new ConfigError(`${name}: expected true or false, got '${text}'`);
+}
+
+function parseIntStrict(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text.trim())) {
+    throw new ConfigError(`${name}: expected an integer in [${min}, ${max}], got '${text}'`);
+  }
+  const n = Number(text.trim());
+  if (n < min || n > max) {
+    throw new ConfigError(`${name}: expected an integer in [${min}, ${max}], got '${text}'`);
+  }
+  return n;
+}
+
+/** Splits "host:port" or "[v6]:port". */
+function parseListen(name: string, text: string): { host: string; port: number } {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d+)$/.exec(text) ?? /^([^:[\]\s]+):(\d+)$/.exec(text);
+  if (!m) throw new ConfigError(`${name}: expected HOST:PORT, got '${text}'`);
+  return { host: m[1], port: parseIntStrict(`${name} port`, m[2], 0, 65535) };
+}
+
+/**
+ * Parses argv (without node and the script) and the environment. Throws ConfigError. Returns
+ * 'help' for --help.
+ */
+export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig | 'help' {
+  const raw = new Map<string, string>();
+  const byFlag = new Map(Object.entries(OPTIONS).map(([k, o]) => [o.flag, [k, o] as const]));
+  for (const [key, o] of Object.entries(OPTIONS)) {
+    const v = env[o.env];
+    if (v !== undefined && v !== '') raw.set(key, v);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--help' || arg === '-h') return 'help';
+    const eq = arg.indexOf('=');
+    const flag = eq > 0 ? arg.slice(0, eq) : arg;
+    const entry = byFlag.get(flag);
+    if (!entry) throw new ConfigError(`unknown argument '${arg}' (see --help)`);
+    const [key, o] = entry;
+    if (o.boolean) {
+      raw.set(key, eq > 0 ? arg.slice(eq + 1) : 'true');
+      continue;
+    }
+    let value: string | undefined;
+    if (eq > 0) value = arg.slice(eq + 1);
+    else if (i + 1 < argv.length) value = argv[++i];
+    if (value === undefined) throw new ConfigError(`${flag}: a value is required`);
+    raw.set(key, value);
+  }
+
+  const name = (key: string): string => `${OPTIONS[key].flag} (${OPTIONS[key].env})`;
+
+  const listenText = raw.get('listen');
+  if (listenText === undefined) throw new ConfigError(`${name('listen')} is required`);
+  const { host, port } = parseListen(name('listen'), listenText);
+
+  const nodeName = raw.get('nodeName');
+  if (nodeName === undefined || nodeName.trim() === '') {
+    throw new ConfigError(`${name('nodeName')} is required`);
+  }
+  if (!/^[A-Za-z0-9._-]{1,253}$/.test(nodeName)) {
+    throw new ConfigError(
+      `${name('nodeName')}: use letters, digits, '.', '_' and '-' (at most 253), got '${nodeName}'`,
+    );
+  }
+
+  const insecure = raw.has('insecure') ? parseBool(name('insecure'), raw.get('insecure')!) : false;
+  if (!insecure) {
+    throw new ConfigError(
+      `TLS is not yet available: start the agent with ${name('insecure')} to serve plaintext gRPC`,
+    );
+  }
+
+  const dir = (key: string, def: string): string => {
+    const v = raw.get(key) ?? def;
+    if (!v.startsWith('/'))
+      throw new ConfigError(`${name(key)}: expected an absolute path, got '${v}'`);
+    return v.length > 1 ? v.replace(/\/+$/, '') : v;
+  };
+
+  const batchSize = raw.has('batchSize')
+    ? parseIntStrict(name('batchSize'), raw.get('batchSize')!, 1, MAX_BATCH_SIZE)
+    : DEFAULT_BATCH_SIZE;
+  const shutdownTimeoutSec = raw.has('shutdownTimeout')
+    ? parseIntStrict(name('shutdownTimeout'), raw.get('shutdownTimeout')!, 0, 3600)
+    : 5;
+  const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+  const levelText = raw.get('logLevel') ?? 'info';
+  const logLevel = levels.find((l) => l === levelText);
+  if (!logLevel) {
+    throw new ConfigError(
+      `${name('logLevel')}: expected one of ${levels.join('|')}, got '${levelText}'`,
+    );
+  }
+
+  return {
+    listen: listenText,
+    host,
+    port,
+    nodeName,
+    insecure,
+    procRoot: dir('procRoot', '/proc'),
+    sysRoot: dir('sysRoot', '/sys'),
+    batchSize,
+    shutdownTimeoutSec,
+    logLevel,
+  };
+}

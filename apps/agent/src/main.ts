@@ -1,0 +1,96 @@
+/**
+ * pmapd agent entry point:
+ *   node dist/apps/agent/src/main.js --listen 127.0.0.1:50051 --node-name NAME --insecure
+ * Validates the configuration once (an invalid one prints one line and exits 2), probes what the
+ * agent can read, serves PmapService + health + reflection, and shuts down gracefully on
+ * SIGTERM/SIGINT. Logs are JSON lines on stderr; the startup line carries "listening".
+ */
+import { probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
+import { AgentServer } from './agent.server';
+import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
+import { createLogger } from './logger';
+import { MemoryMapService } from './memory-map.service';
+import { NodeInfoService } from './node-info.service';
+import { agentVersion } from './paths';
+import { PmapGrpcService } from './pmap.service';
+import { ProcessesService } from './processes.service';
+
+function configOrExit(): AgentConfig {
+  try {
+    const config = loadConfig(process.argv.slice(2), process.env);
+    if (config === 'help') {
+      process.stdout.write(usage() + '\n');
+      process.exit(0);
+    }
+    return config;
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`pmapd-agent: invalid configuration: ${e.message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+}
+
+async function main(): Promise<void> {
+  const config = configOrExit();
+  const log = createLogger(config.logLevel, { service: 'pmapd-agent', node: config.nodeName });
+
+  const reader = new ProcReader({ procRoot: config.procRoot });
+  const capabilities = probeCapabilities(config.procRoot, config.sysRoot);
+  const nodeInfo = new NodeInfoService(
+    config,
+    capabilities,
+    readNodeBasics(config.procRoot),
+    agentVersion(),
+  );
+  const handlers = new PmapGrpcService(
+    nodeInfo,
+    new ProcessesService(reader),
+    new MemoryMapService(reader, config.batchSize),
+    log,
+  );
+  const server = new AgentServer(config, handlers, log);
+
+  let address: string;
+  try {
+    address = await server.start();
+  } catch (e) {
+    log.fatal(
+      { listen: config.listen, err: e instanceof Error ? e.message : String(e) },
+      'cannot listen',
+    );
+    process.exit(1);
+  }
+  for (const note of nodeInfo.notes) log.warn({ limitation: note }, 'capability missing');
+  log.info(
+    {
+      listening: address,
+      nodeName: config.nodeName,
+      uid: process.getuid?.(),
+      readOtherUsers: capabilities.readOtherUsers,
+      procRoot: config.procRoot,
+    },
+    'agent listening (plaintext gRPC)',
+  );
+
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.info({ signal }, 'shutting down');
+    server
+      .stop(config.shutdownTimeoutSec)
+      .then(() => {
+        log.info('stopped');
+        process.exit(0);
+      })
+      .catch(() => process.exit(1));
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(
+    `pmapd-agent: fatal: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`,
+  );
+  process.exit(1);
+});

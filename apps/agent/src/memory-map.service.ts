@@ -1,0 +1,79 @@
+/**
+ * GetMemoryMap: request validation and the read (ProcReader.readMemoryMap + the one range filter
+ * of @app/domain). Streaming (batches, backpressure, cancellation) is the handler's job.
+ */
+import { filterVmasByRange, type AddressRange, type MemoryMap } from '@app/domain';
+import type { ProcReader } from '@app/procfs';
+import { DetailLevel, rangeFromProto, type GetMemoryMapRequest } from '@app/proto';
+import { MAX_BATCH_SIZE } from './config';
+import { invalidArgument, unimplemented } from './errors';
+import { VE_NOT_AVAILABLE } from './processes.service';
+
+export interface MemoryMapQuery {
+  pid: number;
+  detail: 'maps' | 'smaps';
+  threadStacks: boolean;
+  range: AddressRange | undefined;
+  batchSize: number;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** Throws INVALID_ARGUMENT "pid must be a positive integer" unless 0 < pid <= 2^31-1. */
+export function validatePid(pid: number): number {
+  if (!Number.isInteger(pid) || pid <= 0 || pid > INT32_MAX) {
+    throw invalidArgument(`pid must be a positive integer, got ${pid}`);
+  }
+  return pid;
+}
+
+export class MemoryMapService {
+  constructor(
+    private readonly reader: Pick<ProcReader, 'readMemoryMap'>,
+    private readonly defaultBatchSize: number,
+  ) {}
+
+  /** Validates a request (throws GrpcStatusError with the field named). */
+  toQuery(req: GetMemoryMapRequest): MemoryMapQuery {
+    const pid = validatePid(req.pid);
+    if (req.veNode !== undefined) throw unimplemented(VE_NOT_AVAILABLE);
+    let detail: 'maps' | 'smaps';
+    switch (req.detail) {
+      case DetailLevel.DETAIL_LEVEL_UNSPECIFIED:
+      case DetailLevel.DETAIL_LEVEL_MAPS:
+        detail = 'maps';
+        break;
+      case DetailLevel.DETAIL_LEVEL_SMAPS:
+        detail = 'smaps';
+        break;
+      default:
+        throw invalidArgument(`detail: unknown detail level ${req.detail}`);
+    }
+    if (req.batchSize > MAX_BATCH_SIZE) {
+      throw invalidArgument(`batch_size: at most ${MAX_BATCH_SIZE}, got ${req.batchSize}`);
+    }
+    const range = rangeFromProto(req.range);
+    if (range?.low !== undefined && range.high !== undefined && range.low > range.high) {
+      throw invalidArgument(
+        `range: low address 0x${range.low.toString(16)} is above high address 0x${range.high.toString(16)}`,
+      );
+    }
+    return {
+      pid,
+      detail,
+      threadStacks: req.threadStacks,
+      range,
+      batchSize: req.batchSize === 0 ? this.defaultBatchSize : req.batchSize,
+    };
+  }
+
+  /** Reads and range-filters the map (synchronous: one read of maps/smaps). */
+  read(q: MemoryMapQuery): MemoryMap {
+    const map = this.reader.readMemoryMap(q.pid, {
+      detail: q.detail,
+      threadStacks: q.threadStacks,
+    });
+    const pageSize = map.header.pageSize ?? 4096n;
+    return { header: map.header, vmas: filterVmasByRange(map.vmas, q.range, pageSize) };
+  }
+}

@@ -1,0 +1,145 @@
+/**
+ * The gRPC handlers of pmap.v1.PmapService: thin adapters between grpc-js calls and the services.
+ * Every failure goes through toGrpcError (errors.ts), the one status mapping of the agent.
+ */
+import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import {
+  headerToProto,
+  processToProto,
+  vmaToProto,
+  type GetHistogramRequest,
+  type GetHistogramResponse,
+  type GetMemoryMapRequest,
+  type GetMemoryMapResponse,
+  type GetNodeInfoRequest,
+  type GetNodeInfoResponse,
+  type ListProcessesRequest,
+  type ListProcessesResponse,
+  type PmapServiceServer,
+  type WatchMemoryMapRequest,
+  type WatchMemoryMapResponse,
+} from '@app/proto';
+import { toGrpcError, unimplemented } from './errors';
+import type { Logger } from './logger';
+import type { MemoryMapService } from './memory-map.service';
+import type { NodeInfoService } from './node-info.service';
+import type { ProcessesService } from './processes.service';
+
+type AnyStream = ServerWritableStream<unknown, unknown>;
+
+/** Resolves when the stream may take more data, or when the call is over (cancel, error, close). */
+function whenWritable(call: AnyStream): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      call.off('drain', done);
+      call.off('cancelled', done);
+      call.off('close', done);
+      call.off('error', done);
+      resolve();
+    };
+    call.on('drain', done);
+    call.on('cancelled', done);
+    call.on('close', done);
+    call.on('error', done);
+  });
+}
+
+export class PmapGrpcService {
+  constructor(
+    private readonly nodeInfo: NodeInfoService,
+    private readonly processes: ProcessesService,
+    private readonly maps: MemoryMapService,
+    private readonly log: Logger,
+  ) {}
+
+  /** The handler table grpc-js expects for PmapServiceService. */
+  asServer(): PmapServiceServer {
+    return {
+      getNodeInfo: this.getNodeInfo,
+      listProcesses: this.listProcesses,
+      getMemoryMap: this.getMemoryMap,
+      getHistogram: this.getHistogram,
+      watchMemoryMap: this.watchMemoryMap,
+    };
+  }
+
+  getNodeInfo = (
+    _call: ServerUnaryCall<GetNodeInfoRequest, GetNodeInfoResponse>,
+    callback: sendUnaryData<GetNodeInfoResponse>,
+  ): void => {
+    callback(null, { node: this.nodeInfo.getNodeInfo() });
+  };
+
+  listProcesses = (
+    call: ServerUnaryCall<ListProcessesRequest, ListProcessesResponse>,
+    callback: sendUnaryData<ListProcessesResponse>,
+  ): void => {
+    try {
+      if (call.cancelled) return;
+      const list = this.processes.list(call.request);
+      callback(null, {
+        processes: list.processes.map(processToProto),
+        totalMatched: list.totalMatched,
+        unreadable: list.unreadable,
+      });
+    } catch (e) {
+      callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
+    }
+  };
+
+  getMemoryMap = (call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>): void => {
+    this.streamMemoryMap(call).catch((e: unknown) => {
+      call.emit('error', toGrpcError(e, this.log, { rpc: 'GetMemoryMap', pid: call.request.pid }));
+    });
+  };
+
+  private async streamMemoryMap(
+    call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>,
+  ): Promise<void> {
+    const query = this.maps.toQuery(call.request);
+    if (call.cancelled) return;
+    const map = this.maps.read(query);
+    const header = headerToProto(map.header);
+    const { vmas } = map;
+    const n = vmas.length;
+    let sent = 0;
+    do {
+      if (call.cancelled) {
+        this.log.debug({ pid: query.pid, sent, total: n }, 'GetMemoryMap cancelled');
+        return;
+      }
+      const end = Math.min(n, sent + query.batchSize);
+      const batch = vmas.slice(sent, end).map(vmaToProto);
+      const last = end === n;
+      const ok = call.write({
+        header: sent === 0 ? header : undefined,
+        vmas: batch,
+        last,
+        totalVmas: last ? n : 0,
+      });
+      sent = end;
+      if (!ok && !last) await whenWritable(call as AnyStream);
+    } while (sent < n);
+    call.end();
+  }
+
+  getHistogram = (call: ServerWritableStream<GetHistogramRequest, GetHistogramResponse>): void => {
+    call.emit(
+      'error',
+      toGrpcError(unimplemented('histograms are not implemented yet'), this.log, {
+        rpc: 'GetHistogram',
+      }),
+    );
+  };
+
+  watchMemoryMap = (
+    call: ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>,
+  ): void => {
+    call.emit(
+      'error',
+      toGrpcError(unimplemented('watching memory maps is not implemented yet'), this.log, {
+        rpc: 'WatchMemoryMap',
+      }),
+    );
+  };
+}
