@@ -30,6 +30,11 @@ export interface Libc {
 
 let cached: Libc | null | undefined;
 
+/** The address of a Buffer's memory (stable: Buffer.alloc memory does not move). */
+export function bufferAddress(b: Buffer): bigint {
+  return BigInt(koffi.address(b) as bigint | number);
+}
+
 /** The bindings, or null when koffi or libc cannot be loaded here. */
 export function libc(): Libc | null {
   if (cached !== undefined) return cached;

@@ -6,6 +6,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PmapError } from '@app/domain';
 import {
+  bufferAddress,
   libc,
   PAGE_IS_FILE,
   PAGE_IS_HUGE,
@@ -220,7 +221,7 @@ export class PagemapReader {
       a[2] = cur;
       a[3] = end;
       a[4] = 0n; // walk_end (out)
-      a[5] = BigInt(koffiAddress(vec));
+      a[5] = bufferAddress(vec);
       a[6] = BigInt(this.scanRegions);
       a[7] = 0n; // max_pages
       a[8] = 0n; // category_inverted
@@ -259,12 +260,3 @@ export class PagemapReader {
   }
 }
 
-let addressOf: ((b: Buffer) => bigint | number) | undefined;
-function koffiAddress(b: Buffer): bigint | number {
-  if (!addressOf) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const k = require('koffi') as { address(p: unknown): bigint | number };
-    addressOf = (x) => k.address(x);
-  }
-  return addressOf(b);
-}
