@@ -3,3 +3,4 @@ export * from './parse';
 export * from './classify';
 export * from './reader';
 export * from './capabilities';
+export * from './pagemap';

@@ -472,7 +472,23 @@ function numaKeyIsKnown(tok: string): boolean {
   }
 }
 
-/** /proc/PID/numa_maps. Lines that do not start with a hex address are skipped. */
+/** Undoes the kernel's mangle_path escapes ("\\040" for a space, "\\012" for a newline). */
+function unescapeOctal(s: string): string {
+  if (s.indexOf('\\') < 0) return s;
+  let out = '';
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 92 && i + 3 < s.length && /^[0-7]{3}$/.test(s.slice(i + 1, i + 4))) {
+      out += String.fromCharCode(parseInt(s.slice(i + 1, i + 4), 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+/** /proc/PID/numa_maps (file names unescaped). Lines that do not start with a hex address are skipped. */
 export function parseNumaMaps(text: string): NumaMapsEntry[] {
   const out: NumaMapsEntry[] = [];
   const len = text.length;
@@ -497,7 +513,7 @@ export function parseNumaMaps(text: string): NumaMapsEntry[] {
         else if (tok.startsWith('file=')) {
           let file = tok.slice(5);
           while (k + 1 < toks.length && !numaKeyIsKnown(toks[k + 1])) file += ' ' + toks[++k];
-          entry.file = file;
+          entry.file = unescapeOctal(file);
         } else {
           const eq = tok.indexOf('=');
           if (eq <= 0) continue;

@@ -9,7 +9,14 @@ import type { NumaMapsEntry } from '../types';
 import { parseNumaMaps } from '../parse';
 import { libc, PAGE_IS_HUGE } from './native';
 import { OrderAccumulator, sortByReversedOrders } from './order';
-import { pageIndexOf, PagemapReader, PM_HI_FILE, PM_HI_PFN_MASK, PM_HI_PRESENT, procError } from './reader';
+import {
+  pageIndexOf,
+  PagemapReader,
+  PM_HI_FILE,
+  PM_HI_PFN_MASK,
+  PM_HI_PRESENT,
+  procError,
+} from './reader';
 import type {
   HistogramBin,
   HistogramKind,
@@ -37,7 +44,12 @@ export function sizeKey(bytes: bigint): string {
 
 /** mem_hist.py's file-backed test: the name is a path "/x…" and not a memfd. */
 export function isFileBackedName(name: string): boolean {
-  return name.length > 1 && name.charCodeAt(0) === 47 && name.charCodeAt(1) !== 47 && !name.startsWith('/memfd:');
+  return (
+    name.length > 1 &&
+    name.charCodeAt(0) === 47 &&
+    name.charCodeAt(1) !== 47 &&
+    !name.startsWith('/memfd:')
+  );
 }
 
 /** Whether the VMA is hugetlbfs-backed (smaps VmFlags "ht", or the MAP_HUGETLB anon name). */
@@ -87,7 +99,13 @@ export class PhysicalBins {
     ] as const) {
       for (let i = 0; i <= this.pmdOrder; i++) {
         const size = BigInt(this.pageSize) << BigInt(i);
-        out.push({ key: prefix + sizeKey(size), pageSize: size, category: cat, count: BigInt(arr[i]), bytes: BigInt(arr[i]) * size });
+        out.push({
+          key: prefix + sizeKey(size),
+          pageSize: size,
+          category: cat,
+          count: BigInt(arr[i]),
+          bytes: BigInt(arr[i]) * size,
+        });
       }
     }
     return out;
@@ -105,10 +123,23 @@ function mergeBins(into: Map<string, HistogramBin>, bins: readonly HistogramBin[
   }
 }
 
-function pushRun(runs: HistogramRun[], start: bigint, end: bigint, pageSize: bigint, present: boolean, node?: number): void {
+function pushRun(
+  runs: HistogramRun[],
+  start: bigint,
+  end: bigint,
+  pageSize: bigint,
+  present: boolean,
+  node?: number,
+): void {
   if (end <= start) return;
   const last = runs[runs.length - 1];
-  if (last && last.end === start && last.present === present && last.pageSize === pageSize && last.numaNode === node) {
+  if (
+    last &&
+    last.end === start &&
+    last.present === present &&
+    last.pageSize === pageSize &&
+    last.numaNode === node
+  ) {
     last.end = end;
     return;
   }
@@ -133,16 +164,29 @@ export class HistogramScanner {
     readonly pid: number,
     opts: HistogramOptions,
   ) {
-    if (!KINDS.includes(opts.kind)) throw new PmapError('INVALID_ARGUMENT', `unknown histogram kind "${String(opts.kind)}"`, 'kind');
+    if (!KINDS.includes(opts.kind))
+      throw new PmapError(
+        'INVALID_ARGUMENT',
+        `unknown histogram kind "${String(opts.kind)}"`,
+        'kind',
+      );
     const maxOrder = opts.maxOrder ?? 9;
     if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > 30) {
-      throw new PmapError('INVALID_ARGUMENT', `max order must be an integer in 0..30, got ${maxOrder}`, 'max_order');
+      throw new PmapError(
+        'INVALID_ARGUMENT',
+        `max order must be an integer in 0..30, got ${maxOrder}`,
+        'max_order',
+      );
     }
     if (opts.compat !== undefined && opts.compat !== 'memhist') {
       throw new PmapError('INVALID_ARGUMENT', `unknown compat "${String(opts.compat)}"`, 'compat');
     }
     if (opts.compat === 'memhist' && opts.kind !== 'order') {
-      throw new PmapError('INVALID_ARGUMENT', 'compat "memhist" applies to the order histogram only', 'compat');
+      throw new PmapError(
+        'INVALID_ARGUMENT',
+        'compat "memhist" applies to the order histogram only',
+        'compat',
+      );
     }
     this.kind = opts.kind;
     this.opts = opts;
@@ -162,7 +206,9 @@ export class HistogramScanner {
   checkStop(): void {
     const s = this.opts.signal;
     if (s?.aborted) {
-      throw s.reason instanceof Error ? s.reason : new PmapError('UNAVAILABLE', 'histogram scan aborted');
+      throw s.reason instanceof Error
+        ? s.reason
+        : new PmapError('UNAVAILABLE', 'histogram scan aborted');
     }
     if (this.opts.deadlineMs !== undefined && Date.now() > this.opts.deadlineMs) {
       throw new PmapError('UNAVAILABLE', 'histogram scan deadline exceeded');
@@ -227,11 +273,21 @@ export class HistogramScanner {
     if (this.kind === 'pagesize' || this.kind === 'numa') {
       bins.sort((a, b) =>
         this.kind === 'numa'
-          ? (a.numaNode ?? 0) - (b.numaNode ?? 0) || (a.pageSize < b.pageSize ? -1 : a.pageSize > b.pageSize ? 1 : 0)
-          : a.pageSize < b.pageSize ? -1 : a.pageSize > b.pageSize ? 1 : 0,
+          ? (a.numaNode ?? 0) - (b.numaNode ?? 0) ||
+            (a.pageSize < b.pageSize ? -1 : a.pageSize > b.pageSize ? 1 : 0)
+          : a.pageSize < b.pageSize
+            ? -1
+            : a.pageSize > b.pageSize
+              ? 1
+              : 0,
       );
     }
-    return { orders: [...this.totalOrders], bins, presentPages: this.totalPresent, vmas: this.scanned };
+    return {
+      orders: [...this.totalOrders],
+      bins,
+      presentPages: this.totalPresent,
+      vmas: this.scanned,
+    };
   }
 
   // ---- kinds
@@ -252,7 +308,12 @@ export class HistogramScanner {
   private presentRuns(vma: Vma, visit: (s: number, e: number, cats: number) => void): void {
     const [s, e] = this.pages(vma);
     if (this.needsRead(vma) && this.reader.scanAvailable) {
-      const plain = new PagemapReader(this.pid, { procRoot: this.opts.procRoot, pageSize: this.ps, useScan: false, check: () => this.checkStop() });
+      const plain = new PagemapReader(this.pid, {
+        procRoot: this.opts.procRoot,
+        pageSize: this.ps,
+        useScan: false,
+        check: () => this.checkStop(),
+      });
       try {
         plain.presentRuns(s, e, visit);
       } finally {
@@ -334,7 +395,10 @@ export class HistogramScanner {
     const wantRuns = this.opts.runs === true;
     let cursor = vma.start;
     if (!this.reader.scanAvailable && !hugetlb) {
-      throw new PmapError('UNSUPPORTED', 'page size histograms need the PAGEMAP_SCAN ioctl (Linux 6.7+)');
+      throw new PmapError(
+        'UNSUPPORTED',
+        'page size histograms need the PAGEMAP_SCAN ioctl (Linux 6.7+)',
+      );
     }
     this.presentRuns(vma, (a, b, cats) => {
       const isHuge = hugetlb || (cats & PAGE_IS_HUGE) !== 0;
@@ -351,11 +415,23 @@ export class HistogramScanner {
     if (wantRuns) pushRun(runs, cursor, vma.end, gapSize, false);
     const bins: HistogramBin[] = [];
     if (basePages > 0 || !hugetlb) {
-      bins.push({ key: sizeKey(base), pageSize: base, category: '', count: BigInt(basePages), bytes: BigInt(basePages) * base });
+      bins.push({
+        key: sizeKey(base),
+        pageSize: base,
+        category: '',
+        count: BigInt(basePages),
+        bytes: BigInt(basePages) * base,
+      });
     }
     if (hugeBasePages > 0 || hugetlb) {
       const bytes = BigInt(hugeBasePages) * base;
-      bins.push({ key: sizeKey(huge), pageSize: huge, category: '', count: (bytes + huge - 1n) / huge, bytes });
+      bins.push({
+        key: sizeKey(huge),
+        pageSize: huge,
+        category: '',
+        count: (bytes + huge - 1n) / huge,
+        bytes,
+      });
     }
     h.bins = bins;
     h.runs = runs;
@@ -372,7 +448,10 @@ export class HistogramScanner {
         } catch (e) {
           if ((e as { code?: string }).code === 'ENOENT' && this.reader) {
             // /proc/PID exists (pagemap opened) but no numa_maps: kernel without CONFIG_NUMA.
-            throw new PmapError('UNSUPPORTED', 'this kernel has no /proc/PID/numa_maps (CONFIG_NUMA off)');
+            throw new PmapError(
+              'UNSUPPORTED',
+              'this kernel has no /proc/PID/numa_maps (CONFIG_NUMA off)',
+            );
           }
           throw procError(e, this.pid, 'numa_maps');
         }
@@ -385,9 +464,21 @@ export class HistogramScanner {
   private numaOf(vma: Vma, h: VmaHistogram): void {
     const entry = this.numaEntries().get(vma.start);
     const hugetlb = isHugetlbVma(vma);
-    const kps = entry?.kernelPageSizeKb !== undefined ? entry.kernelPageSizeKb * 1024n : hugetlb ? this.hugetlbSize(vma) : BigInt(this.ps);
+    const kps =
+      entry?.kernelPageSizeKb !== undefined
+        ? entry.kernelPageSizeKb * 1024n
+        : hugetlb
+          ? this.hugetlbSize(vma)
+          : BigInt(this.ps);
     const nodes = entry ? [...entry.nodes.entries()].sort((a, b) => a[0] - b[0]) : [];
-    h.bins = nodes.map(([node, pages]) => ({ key: `N${node}`, pageSize: kps, numaNode: node, category: '', count: pages, bytes: pages * kps }));
+    h.bins = nodes.map(([node, pages]) => ({
+      key: `N${node}`,
+      pageSize: kps,
+      numaNode: node,
+      category: '',
+      count: pages,
+      bytes: pages * kps,
+    }));
     const present: number[] = [];
     let presentPages = 0;
     this.presentRuns(vma, (a, b) => {
@@ -403,7 +494,11 @@ export class HistogramScanner {
   /** Runs of pages on one node via move_pages(2) in query mode, batch by batch. */
   private numaRuns(vma: Vma, present: number[], kps: bigint): HistogramRun[] {
     const c = libc();
-    if (!c) throw new PmapError('UNSUPPORTED', 'NUMA runs need move_pages(2) through libc (koffi could not load it)');
+    if (!c)
+      throw new PmapError(
+        'UNSUPPORTED',
+        'NUMA runs need move_pages(2) through libc (koffi could not load it)',
+      );
     const batch = Math.max(1, this.opts.movePagesBatch ?? 16384);
     const pagesBuf = Buffer.alloc(batch * 8);
     const statusBuf = Buffer.alloc(batch * 4);
@@ -427,7 +522,7 @@ export class HistogramScanner {
       rs = -1;
     };
     for (let r = 0; r < present.length; r += 2) {
-      for (let p = present[r]; p < present[r + 1]; ) {
+      for (let p = present[r]; p < present[r + 1];) {
         this.checkStop();
         const n = Math.min(batch, present[r + 1] - p);
         for (let i = 0; i < n; i++) {
@@ -437,10 +532,22 @@ export class HistogramScanner {
         }
         if (c.movePages(this.pid, n, pagesBuf, statusBuf) < 0) {
           const errno = c.errno();
-          if (errno === 3) throw new PmapError('EXITED', `process ${this.pid} exited during the read`);
-          if (errno === 1 || errno === 13) throw new PmapError('PERMISSION_DENIED', `move_pages on process ${this.pid}: permission denied`);
-          if (errno === 38) throw new PmapError('UNSUPPORTED', 'move_pages(2) is not available (kernel without NUMA)');
-          throw new PmapError('UNAVAILABLE', `move_pages on process ${this.pid} failed: errno ${errno}`);
+          if (errno === 3)
+            throw new PmapError('EXITED', `process ${this.pid} exited during the read`);
+          if (errno === 1 || errno === 13)
+            throw new PmapError(
+              'PERMISSION_DENIED',
+              `move_pages on process ${this.pid}: permission denied`,
+            );
+          if (errno === 38)
+            throw new PmapError(
+              'UNSUPPORTED',
+              'move_pages(2) is not available (kernel without NUMA)',
+            );
+          throw new PmapError(
+            'UNAVAILABLE',
+            `move_pages on process ${this.pid} failed: errno ${errno}`,
+          );
         }
         for (let i = 0; i < n; i++) {
           const node = st[i] >= 0 ? st[i] : -1; // -ENOENT: not present
@@ -463,7 +570,11 @@ export class HistogramScanner {
 }
 
 /** The histogram of every VMA (address order), one at a time, for streaming; returns the totals. */
-export function* iterateHistogram(pid: number, vmas: readonly Vma[], opts: HistogramOptions): Generator<VmaHistogram, HistogramTotals, undefined> {
+export function* iterateHistogram(
+  pid: number,
+  vmas: readonly Vma[],
+  opts: HistogramOptions,
+): Generator<VmaHistogram, HistogramTotals, undefined> {
   const scanner = new HistogramScanner(pid, opts);
   try {
     for (const vma of vmas) {
@@ -477,7 +588,11 @@ export function* iterateHistogram(pid: number, vmas: readonly Vma[], opts: Histo
 }
 
 /** The histogram of a process: per-VMA results (omit filters applied, sorted) and totals. */
-export function computeHistogram(pid: number, vmas: readonly Vma[], opts: HistogramOptions): HistogramResult {
+export function computeHistogram(
+  pid: number,
+  vmas: readonly Vma[],
+  opts: HistogramOptions,
+): HistogramResult {
   const out: VmaHistogram[] = [];
   const it = iterateHistogram(pid, vmas, opts);
   let r = it.next();
@@ -486,6 +601,9 @@ export function computeHistogram(pid: number, vmas: readonly Vma[], opts: Histog
     r = it.next();
   }
   const sort = opts.sort ?? (opts.kind === 'order' ? 'memhist' : 'address');
-  return { kind: opts.kind, vmas: sort === 'memhist' && opts.kind === 'order' ? sortByReversedOrders(out) : out, totals: r.value };
+  return {
+    kind: opts.kind,
+    vmas: sort === 'memhist' && opts.kind === 'order' ? sortByReversedOrders(out) : out,
+    totals: r.value,
+  };
 }
-

@@ -259,4 +259,3 @@ export class PagemapReader {
     return true;
   }
 }
-
