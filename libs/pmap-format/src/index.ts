@@ -1,0 +1,12 @@
+export * from './types';
+export { renderPmap } from './procps';
+export { renderVePmap } from './ve';
+export { renderIllumos } from './illumos';
+export {
+  pmapDisplayName,
+  pmapFirstLine,
+  pmapCommandLine,
+  extendedMappingName,
+  type DisplayNameOptions,
+} from './names';
+export { parsePmapFlags, type ParsedPmapFlags } from './flags';

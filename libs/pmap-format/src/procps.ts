@@ -1,0 +1,365 @@
+import { vmaOverlaps, type MemoryMap, type SmapsField, type Vma } from '@app/domain';
+import { extendedMappingName, pmapDisplayName, pmapFirstLine } from './names';
+import { dec, decU64, equalsRun, padLeft, spaces, zeroPad } from './text';
+import type { PmapRenderOptions } from './types';
+
+/**
+ * procps-ng pmap, byte for byte (the 4.0.2 layout, with the defects fixed upstream also fixed
+ * here: -X/-XX honour -A, and every footer totals exactly the printed VMAs).
+ */
+export function renderPmap(map: MemoryMap, opts: PmapRenderOptions): string {
+  switch (opts.mode) {
+    case 'default':
+      return renderDefault(map, opts);
+    case 'x':
+      return renderExtended(map, opts);
+    case 'd':
+      return renderDevice(map, opts);
+    case 'X':
+    case 'XX':
+      return renderSmapsColumns(map, opts);
+  }
+}
+
+/** The VMAs pmap prints for a range: whole VMAs overlapping [low, high]. */
+function selected(vmas: Vma[], opts: PmapRenderOptions): Vma[] {
+  const r = opts.range;
+  if (!r || (r.low === undefined && r.high === undefined)) return vmas;
+  return vmas.filter((v) => vmaOverlaps(v, r));
+}
+
+/** Address as "%016lx". */
+function addr16(v: bigint): string {
+  return zeroPad(v.toString(16), 16);
+}
+
+/** "r-xp" -> "r-x--": the p becomes '-', plus a fifth '-' (pmap's Solaris-style mode). */
+function mode5(perms: string): string {
+  const p3 = perms.length > 3 ? perms[3] : '-';
+  return perms.slice(0, 3) + (p3 === 'p' ? '-' : p3) + '-';
+}
+
+function sizeKb(v: Vma): bigint {
+  return (v.end - v.start) >> 10n;
+}
+
+function renderDefault(map: MemoryMap, opts: PmapRenderOptions): string {
+  const parts: string[] = [pmapFirstLine(map.header)];
+  let total = 0n;
+  const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
+  for (const v of selected(map.vmas, opts)) {
+    const size = v.end - v.start;
+    total += size;
+    parts.push(
+      addr16(v.start),
+      ' ',
+      padLeft(dec(size >> 10n), 6),
+      'K ',
+      mode5(v.perms),
+      ' ',
+      pmapDisplayName(v, map.header, names),
+      '\n',
+    );
+  }
+  if (!opts.quiet) parts.push(' total ', padLeft(dec(total >> 10n), 16), 'K\n');
+  return parts.join('');
+}
+
+function renderDevice(map: MemoryMap, opts: PmapRenderOptions): string {
+  const parts: string[] = [pmapFirstLine(map.header)];
+  if (!opts.quiet) {
+    parts.push('Address           Kbytes Mode  Offset           Device    Mapping\n');
+  }
+  let shared = 0n;
+  let writeable = 0n;
+  let readonly = 0n;
+  const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
+  for (const v of selected(map.vmas, opts)) {
+    const size = v.end - v.start;
+    const p1 = v.perms[1];
+    const p3 = v.perms[3];
+    if (p3 === 's') shared += size;
+    if (p3 === 'p') {
+      if (p1 === 'w') writeable += size;
+      else readonly += size;
+    }
+    parts.push(
+      addr16(v.start),
+      ' ',
+      padLeft(dec(size >> 10n), 7),
+      ' ',
+      mode5(v.perms),
+      ' ',
+      zeroPad(v.offset.toString(16), 16),
+      ' ',
+      zeroPad(v.devMajor.toString(16), 3),
+      ':',
+      zeroPad(v.devMinor.toString(16), 5),
+      ' ',
+      pmapDisplayName(v, map.header, names),
+      '\n',
+    );
+  }
+  if (!opts.quiet) {
+    parts.push(
+      'mapped: ',
+      dec((shared + writeable + readonly) >> 10n),
+      'K    writeable/private: ',
+      dec(writeable >> 10n),
+      'K    shared: ',
+      dec(shared >> 10n),
+      'K\n',
+    );
+  }
+  return parts.join('');
+}
+
+/** Index of the field called `name`, trying the hint position first. */
+function fieldIndex(fields: SmapsField[], name: string, hint: number): number {
+  if (hint >= 0 && hint < fields.length && fields[hint].name === name) return hint;
+  for (let i = 0; i < fields.length; i++) if (fields[i].name === name) return i;
+  return -1;
+}
+
+function fieldValue(fields: SmapsField[] | undefined, name: string, hint: number): bigint {
+  if (!fields) return 0n;
+  const i = fieldIndex(fields, name, hint);
+  return i < 0 ? 0n : fields[i].value;
+}
+
+function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
+  const parts: string[] = [pmapFirstLine(map.header)];
+  if (!opts.quiet) parts.push('Address           Kbytes     RSS   Dirty Mode  Mapping\n');
+  let totalSize = 0n;
+  let totalRss = 0n;
+  let totalDirty = 0n;
+  const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
+  let hRss = -1;
+  let hSd = -1;
+  let hPd = -1;
+  for (const v of selected(map.vmas, opts)) {
+    const f = v.fields;
+    let rss = 0n;
+    let dirty = 0n;
+    if (f) {
+      hRss = fieldIndex(f, 'Rss', hRss);
+      hSd = fieldIndex(f, 'Shared_Dirty', hSd);
+      hPd = fieldIndex(f, 'Private_Dirty', hPd);
+      rss = hRss < 0 ? 0n : f[hRss].value;
+      dirty = (hSd < 0 ? 0n : f[hSd].value) + (hPd < 0 ? 0n : f[hPd].value);
+    }
+    const size = v.end - v.start;
+    totalSize += size;
+    totalRss += rss;
+    totalDirty += dirty;
+    parts.push(
+      addr16(v.start),
+      ' ',
+      padLeft(dec(size >> 10n), 7),
+      ' ',
+      padLeft(dec(rss), 7),
+      ' ',
+      padLeft(dec(dirty), 7),
+      ' ',
+      padLeft(mode5(v.perms), 5),
+      ' ',
+      pmapDisplayName(v, map.header, names),
+      '\n',
+    );
+  }
+  if (!opts.quiet) {
+    parts.push(
+      '---------------- ------- ------- ------- \n',
+      'total kB         ',
+      padLeft(dec(totalSize >> 10n), 7),
+      ' ',
+      padLeft(dec(totalRss), 7),
+      ' ',
+      padLeft(dec(totalDirty), 7),
+      '\n',
+    );
+  }
+  return parts.join('');
+}
+
+/** smaps fields hidden by -X (shown by -XX). */
+const X_HIDDEN = new Set([
+  'AnonHugePages',
+  'KernelPageSize',
+  'MMUPageSize',
+  'Shared_Dirty',
+  'Private_Dirty',
+  'Shared_Clean',
+  'Private_Clean',
+]);
+
+/** Digits of a value as printf "%lu" would print (0 has one digit). */
+function widthOf(v: bigint): number {
+  return decU64(v).length;
+}
+
+/**
+ * -X / -XX (procps print_extended_maps): Address Perm Offset Device Inode, the smaps fields in the
+ * kernel's order, VmFlags (-XX), Mapping. Widths: the five leading columns and VmFlags from the
+ * longest value over ALL VMAs (procps measures before filtering), at least the header unless -q;
+ * each field column max(header, digits of the range's total) or, with -q, its longest in-range value.
+ */
+function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
+  const header = pmapFirstLine(map.header);
+  const all = map.vmas;
+  const quiet = !!opts.quiet;
+  const xx = opts.mode === 'XX';
+  const r = opts.range;
+  const ranged = !!r && (r.low !== undefined || r.high !== undefined);
+
+  // Column set: the first VMA that has fields (procps builds its list from the first mapping).
+  let columns: string[] = [];
+  for (const v of all) {
+    if (v.fields && v.fields.length > 0) {
+      columns = v.fields.map((f) => f.name);
+      break;
+    }
+  }
+  const colIdx: number[] = []; // position in the kernel's field list of each shown column
+  const colNames: string[] = [];
+  for (let i = 0; i < columns.length; i++) {
+    if (!xx && X_HIDDEN.has(columns[i])) continue;
+    colIdx.push(i);
+    colNames.push(columns[i]);
+  }
+  const ncol = colIdx.length;
+  const totals: bigint[] = new Array<bigint>(ncol).fill(0n);
+  const widths: number[] = colNames.map((n) => (quiet ? 0 : n.length));
+
+  // Pass 1: raw strings, widths, totals.
+  const n = all.length;
+  const addrS = new Array<string>(n);
+  const offS = new Array<string>(n);
+  const devS = new Array<string>(n);
+  const inoS = new Array<string>(n);
+  const flagS = new Array<string>(n);
+  const inRange = new Uint8Array(n);
+  let w1 = 0;
+  let w2 = 0;
+  let w3 = 0;
+  let w4 = 0;
+  let w5 = 0;
+  let wv = 0;
+  let hasFlags = false;
+  for (let k = 0; k < n; k++) {
+    const v = all[k];
+    const a = zeroPad(v.start.toString(16), 8);
+    const o = zeroPad(v.offset.toString(16), 8);
+    const d = zeroPad(v.devMajor.toString(16), 2) + ':' + zeroPad(v.devMinor.toString(16), 2);
+    const ino = dec(v.inode);
+    addrS[k] = a;
+    offS[k] = o;
+    devS[k] = d;
+    inoS[k] = ino;
+    if (a.length > w1) w1 = a.length;
+    if (v.perms.length > w2) w2 = v.perms.length;
+    if (o.length > w3) w3 = o.length;
+    if (d.length > w4) w4 = d.length;
+    if (ino.length > w5) w5 = ino.length;
+    const fl = v.vmFlags;
+    if (fl !== undefined && v.fields !== undefined) {
+      hasFlags = true;
+      const t = fl.length > 0 && fl.charCodeAt(fl.length - 1) === 32 ? fl.trimEnd() : fl;
+      flagS[k] = t;
+      if (t.length > wv) wv = t.length;
+    } else {
+      flagS[k] = '';
+    }
+    const sel = !ranged || vmaOverlaps(v, r);
+    inRange[k] = sel ? 1 : 0;
+    if (!sel || !v.fields) continue;
+    const f = v.fields;
+    for (let c = 0; c < ncol; c++) {
+      const i = colIdx[c];
+      const val =
+        i < f.length && f[i].name === colNames[c] ? f[i].value : fieldValue(f, colNames[c], -1);
+      totals[c] += val;
+      if (quiet) {
+        const w = widthOf(val);
+        if (w > widths[c]) widths[c] = w;
+      }
+    }
+  }
+  if (!quiet) {
+    for (let c = 0; c < ncol; c++) {
+      const w = widthOf(totals[c]);
+      if (w > widths[c]) widths[c] = w;
+    }
+  }
+  const showFlags = xx && hasFlags;
+
+  const parts: string[] = [header];
+  if (n === 0) return header;
+  if (!quiet) {
+    // Header line (procps justify_print: each right-justified then a space; "Mapping" last).
+    w1 = Math.max(w1, 7);
+    w2 = Math.max(w2, 4);
+    w3 = Math.max(w3, 6);
+    w4 = Math.max(w4, 6);
+    w5 = Math.max(w5, 5);
+    parts.push(
+      padLeft('Address', w1),
+      ' ',
+      padLeft('Perm', w2),
+      ' ',
+      padLeft('Offset', w3),
+      ' ',
+      padLeft('Device', w4),
+      ' ',
+      padLeft('Inode', w5),
+      ' ',
+    );
+    for (let c = 0; c < ncol; c++) parts.push(padLeft(colNames[c], widths[c]), ' ');
+    if (showFlags) {
+      wv = Math.max(wv, 7);
+      parts.push(padLeft('VmFlags', wv), ' ');
+    }
+    parts.push('Mapping\n');
+  }
+
+  const showPath = opts.showPath;
+  for (let k = 0; k < n; k++) {
+    if (!inRange[k]) continue;
+    const v = all[k];
+    let line =
+      padLeft(addrS[k], w1) +
+      ' ' +
+      padLeft(v.perms, w2) +
+      ' ' +
+      padLeft(offS[k], w3) +
+      ' ' +
+      padLeft(devS[k], w4) +
+      ' ' +
+      padLeft(inoS[k], w5);
+    const f = v.fields;
+    for (let c = 0; c < ncol; c++) {
+      let val = 0n;
+      if (f) {
+        const i = colIdx[c];
+        val =
+          i < f.length && f[i].name === colNames[c] ? f[i].value : fieldValue(f, colNames[c], -1);
+      }
+      line += ' ' + padLeft(dec(val), widths[c]);
+    }
+    if (showFlags) line += ' ' + padLeft(flagS[k], wv);
+    line += ' ' + extendedMappingName(v.name, showPath) + '\n';
+    parts.push(line);
+  }
+
+  if (!quiet && ncol > 0) {
+    const gap = w1 + w2 + w3 + w4 + w5 + 5;
+    let under = spaces(gap);
+    let sums = spaces(gap);
+    for (let c = 0; c < ncol; c++) {
+      under += equalsRun(widths[c]) + ' ';
+      sums += padLeft(decU64(totals[c]), widths[c]) + ' ';
+    }
+    parts.push(under, '\n', sums, 'KB \n');
+  }
+  return parts.join('');
+}
