@@ -423,7 +423,8 @@ export class HistogramScanner {
         bytes: BigInt(basePages) * base,
       });
     }
-    if (hugeBasePages > 0 || hugetlb) {
+    {
+      // Non-hugetlb VMAs always show both the base and the PMD bin; hugetlb ones their size.
       const bytes = BigInt(hugeBasePages) * base;
       bins.push({
         key: sizeKey(huge),
