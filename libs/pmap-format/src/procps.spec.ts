@@ -15,7 +15,10 @@ const stat = parseStat(read('target_proc_stat.txt'));
 const header: ProcessHeader = {
   pid: stat.pid,
   // The captured cmdline file holds the arguments already joined by spaces; /proc has NULs.
-  cmdline: parseCmdline(Buffer.from(read('target_proc_cmdline.txt').replace(/ /g, '\0')), stat.comm),
+  cmdline: parseCmdline(
+    Buffer.from(read('target_proc_cmdline.txt').replace(/ /g, '\0')),
+    stat.comm,
+  ),
   comm: stat.comm,
   startStack: stat.startStack,
   kernelThread: false,
