@@ -19,7 +19,7 @@ describe('renderVePmap reproduces the VE pmap output of the VE seed', () => {
     const out = renderVePmap(VE_DGEMM_MAP, { mode: 'XX' }).split('\n');
     expect(out[2].endsWith('             VmFlagsMapping')).toBe(true);
     expect(out[3].endsWith('      0 rd ex mr mw me ht  dgemm')).toBe(true); // width 18
-    expect(out[15].endsWith('      0       rd wr mr mw me  libc.so')).toBe(true); // width 21
+    expect(out[15].endsWith('      0       rd ex mr mw me  libc.so')).toBe(true); // width 21
   });
 
   it('-q drops header and footer but keeps the VE Node and PID lines', () => {
