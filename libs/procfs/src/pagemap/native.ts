@@ -32,7 +32,7 @@ let cached: Libc | null | undefined;
 
 /** The address of a Buffer's memory (stable: Buffer.alloc memory does not move). */
 export function bufferAddress(b: Buffer): bigint {
-  return BigInt(koffi.address(b) as bigint | number);
+  return BigInt(koffi.address(b));
 }
 
 /** The bindings, or null when koffi or libc cannot be loaded here. */
@@ -47,7 +47,7 @@ export function libc(): Libc | null {
       ioctl: (fd, request, arg) => ioctl(fd, request, arg) as number,
       movePages: (pid, count, pages, status) => {
         if (nr === undefined) return -2;
-        // eslint-disable-next-line @typescript-eslint/no-unsafe-call
+
         const r = syscall(
           nr,
           'int',

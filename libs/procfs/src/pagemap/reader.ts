@@ -52,9 +52,7 @@ export type RegionVisitor = (startPage: number, endPage: number, categories: num
 export type ChunkVisitor = (entries: Uint32Array, count: number, firstPage: number) => void;
 
 function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e
-    ? String((e as { code: unknown }).code)
-    : undefined;
+  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
 }
 
 /** Maps an fs error on /proc/PID/… to a PmapError (passes other errors through). */
