@@ -32,7 +32,14 @@ async function main() {
   const bin = join(root, 'test/.build/layouts');
   if (!existsSync(bin)) {
     mkdirSync(join(root, 'test/.build'), { recursive: true });
-    execFileSync('gcc', ['-O2', '-Wall', '-pthread', '-o', bin, join(root, 'test/fixtures/layouts.c')]);
+    execFileSync('gcc', [
+      '-O2',
+      '-Wall',
+      '-pthread',
+      '-o',
+      bin,
+      join(root, 'test/fixtures/layouts.c'),
+    ]);
   }
   const mib = Number(process.env.HIST_BENCH_MIB || 1024);
   const child = spawn(bin, ['bench', String(mib)], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -46,7 +53,8 @@ async function main() {
   const info = JSON.parse(line);
   const pid = info.pid;
   try {
-    while (!/\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) await new Promise((r) => setTimeout(r, 10));
+    while (!/\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')))
+      await new Promise((r) => setTimeout(r, 10));
     const vmas = procfs.parseMaps(readFileSync(`/proc/${pid}/maps`, 'utf8'));
     const start = BigInt(info.regions.bench.start);
     const big = vmas.find((v) => v.start === start);
@@ -67,28 +75,47 @@ async function main() {
 
     const tRead = time(readOnly);
     const tOrder = time(() => procfs.computeHistogram(pid, [big], { kind: 'order' }));
-    const tOrderPread = time(() => procfs.computeHistogram(pid, [big], { kind: 'order', useScan: false }));
-    const tMemhist = time(() => procfs.computeHistogram(pid, [big], { kind: 'order', compat: 'memhist' }));
+    const tOrderPread = time(() =>
+      procfs.computeHistogram(pid, [big], { kind: 'order', useScan: false }),
+    );
+    const tMemhist = time(() =>
+      procfs.computeHistogram(pid, [big], { kind: 'order', compat: 'memhist' }),
+    );
     const tPhys = time(() => procfs.computeHistogram(pid, [big], { kind: 'physical' }), 5);
-    const tPagesize = time(() => procfs.computeHistogram(pid, [big], { kind: 'pagesize', runs: true }));
+    const tPagesize = time(() =>
+      procfs.computeHistogram(pid, [big], { kind: 'pagesize', runs: true }),
+    );
     const tNuma = time(() => procfs.computeHistogram(pid, [big], { kind: 'numa', runs: true }), 3);
     const tReserve = time(() => procfs.computeHistogram(pid, [reserve], { kind: 'order' }));
-    const tReservePread = time(() => procfs.computeHistogram(pid, [reserve], { kind: 'order', useScan: false }), 3);
+    const tReservePread = time(
+      () => procfs.computeHistogram(pid, [reserve], { kind: 'order', useScan: false }),
+      3,
+    );
     const tWhole = time(() => procfs.computeHistogram(pid, vmas, { kind: 'order' }));
 
     const f = (x) => `${x.toFixed(2)} ms`;
-    console.log(`process: ${mib} MiB touched (${pages} pages, 4 KiB) + 64 GiB PROT_NONE reservation`);
+    console.log(
+      `process: ${mib} MiB touched (${pages} pages, 4 KiB) + 64 GiB PROT_NONE reservation`,
+    );
     console.log(`read pagemap only (256 KiB preads)      ${f(tRead)}`);
-    console.log(`order histogram, PAGEMAP_SCAN           ${f(tOrder)}   ratio to read ${(tOrder / tRead).toFixed(2)}x`);
-    console.log(`order histogram, pread fallback         ${f(tOrderPread)}   ratio to read ${(tOrderPread / tRead).toFixed(2)}x`);
+    console.log(
+      `order histogram, PAGEMAP_SCAN           ${f(tOrder)}   ratio to read ${(tOrder / tRead).toFixed(2)}x`,
+    );
+    console.log(
+      `order histogram, pread fallback         ${f(tOrderPread)}   ratio to read ${(tOrderPread / tRead).toFixed(2)}x`,
+    );
     console.log(`order histogram, compat memhist         ${f(tMemhist)}`);
-    console.log(`physical histogram (PFNs)               ${f(tPhys)}   ratio to read ${(tPhys / tRead).toFixed(2)}x`);
+    console.log(
+      `physical histogram (PFNs)               ${f(tPhys)}   ratio to read ${(tPhys / tRead).toFixed(2)}x`,
+    );
     console.log(`pagesize histogram + runs               ${f(tPagesize)}`);
     console.log(`numa histogram + move_pages runs        ${f(tNuma)}`);
     console.log(`order, 64 GiB PROT_NONE, PAGEMAP_SCAN   ${f(tReserve)}   (target < 50 ms)`);
     console.log(`order, 64 GiB PROT_NONE, pread fallback ${f(tReservePread)}`);
     console.log(`order, whole process (${vmas.length} VMAs)        ${f(tWhole)}`);
-    console.log(`mem_hist.py needs ~650 ms for the 1 GiB process (seed measurement): ${(650 / tOrder).toFixed(0)}x`);
+    console.log(
+      `mem_hist.py needs ~650 ms for the 1 GiB process (seed measurement): ${(650 / tOrder).toFixed(0)}x`,
+    );
     let ok = tReserve < 50 && tOrderPread / tRead < 2;
     if (!ok) console.log('TARGET MISSED');
     process.exitCode = ok ? 0 : 1;
