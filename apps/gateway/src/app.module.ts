@@ -1,0 +1,38 @@
+import { type DynamicModule, Global, Module } from '@nestjs/common';
+import { APP_FILTER, APP_PIPE } from '@nestjs/core';
+import type { Logger } from 'pino';
+import { ClusterModule } from './cluster/cluster.module';
+import { AllExceptionsFilter } from './common/exception.filter';
+import { LOGGER } from './common/logger';
+import { createValidationPipe } from './common/validation';
+import { GATEWAY_CONFIG, type GatewayConfig } from './config/gateway-config';
+import { HealthModule } from './health/health.module';
+import { MapsModule } from './maps/maps.module';
+import { MetricsModule } from './metrics/metrics.module';
+import { NodesModule } from './nodes/nodes.module';
+import { ProcessesModule } from './processes/processes.module';
+
+@Global()
+@Module({})
+export class AppModule {
+  static forRoot(config: GatewayConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [
+        MetricsModule,
+        ClusterModule,
+        NodesModule,
+        ProcessesModule,
+        MapsModule,
+        HealthModule,
+      ],
+      providers: [
+        { provide: GATEWAY_CONFIG, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        { provide: APP_PIPE, useFactory: createValidationPipe },
+      ],
+      exports: [GATEWAY_CONFIG, LOGGER],
+    };
+  }
+}

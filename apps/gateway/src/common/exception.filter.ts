@@ -1,0 +1,131 @@
+import {
+  type ArgumentsHost,
+  Catch,
+  type ExceptionFilter,
+  HttpException,
+  Inject,
+} from '@nestjs/common';
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { isPmapError, type PmapErrorCode } from '@app/domain';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { AgentCallError } from '../cluster/agent-connection';
+import { ApiError, reason, type ErrorBody } from './api-error';
+import { LOGGER } from './logger';
+
+/** gRPC status from an agent -> HTTP status of the gateway's answer. */
+const GRPC_TO_HTTP: Partial<Record<GrpcStatus, number>> = {
+  [GrpcStatus.CANCELLED]: 499,
+  [GrpcStatus.INVALID_ARGUMENT]: 400,
+  [GrpcStatus.OUT_OF_RANGE]: 400,
+  [GrpcStatus.DEADLINE_EXCEEDED]: 504,
+  [GrpcStatus.NOT_FOUND]: 404,
+  [GrpcStatus.ALREADY_EXISTS]: 409,
+  [GrpcStatus.ABORTED]: 409,
+  [GrpcStatus.PERMISSION_DENIED]: 403,
+  [GrpcStatus.RESOURCE_EXHAUSTED]: 502,
+  [GrpcStatus.FAILED_PRECONDITION]: 412,
+  [GrpcStatus.UNIMPLEMENTED]: 501,
+  [GrpcStatus.UNAVAILABLE]: 503,
+};
+
+/** Domain errors raised in the gateway itself (range parsing...). */
+const PMAP_TO_HTTP: Record<PmapErrorCode, number> = {
+  NOT_FOUND: 404,
+  EXITED: 404,
+  PERMISSION_DENIED: 403,
+  INVALID_ARGUMENT: 400,
+  UNSUPPORTED: 501,
+  FAILED_PRECONDITION: 412,
+  UNAVAILABLE: 503,
+};
+
+function body(status: number, message: string, extra: Partial<ErrorBody> = {}): ErrorBody {
+  return { statusCode: status, error: reason(status), message, ...extra };
+}
+
+function agentMessage(e: AgentCallError): string {
+  switch (e.code) {
+    case GrpcStatus.UNAVAILABLE:
+      return `the agent of node '${e.node}' at ${e.address} is unavailable: ${e.details}`;
+    case GrpcStatus.DEADLINE_EXCEEDED:
+      return `the agent of node '${e.node}' did not answer within ${e.timeoutMs ?? '?'} ms`;
+    case GrpcStatus.UNIMPLEMENTED:
+      return `node '${e.node}' does not implement this yet: ${e.details}`;
+    default:
+      return `node '${e.node}': ${e.details}`;
+  }
+}
+
+/**
+ * The gateway's ONE exception filter: every error becomes a JSON body
+ * {statusCode, error, message, parameter?, allowed?, node?}. Unknown errors answer a generic 500
+ * and are logged; no stack trace ever reaches a client.
+ */
+@Catch()
+export class AllExceptionsFilter implements ExceptionFilter {
+  constructor(@Inject(LOGGER) private readonly logger: Logger) {}
+
+  toBody(e: unknown): ErrorBody {
+    if (e instanceof ApiError) return e.body;
+    if (e instanceof AgentCallError) {
+      const status = GRPC_TO_HTTP[e.code] ?? 502;
+      const extra: Partial<ErrorBody> = { node: e.node };
+      const m = /^(?:invalid |bad )?([a-z_]+)(?: is invalid)?:/.exec(e.details);
+      if (status === 400 && m) extra.parameter = m[1];
+      return body(status, agentMessage(e), extra);
+    }
+    if (isPmapError(e)) {
+      const status = PMAP_TO_HTTP[e.code];
+      return body(status, e.message, e.field ? { parameter: e.field } : {});
+    }
+    if (e instanceof HttpException) {
+      const status = e.getStatus();
+      const res = e.getResponse();
+      let message = e.message;
+      if (typeof res === 'object' && res !== null && 'message' in res) {
+        const m = res.message;
+        message = Array.isArray(m) ? m.map(String).join('; ') : String(m);
+      } else if (typeof res === 'string') message = res;
+      return body(status, message);
+    }
+    // Fastify's own errors (bad URL encoding, body limits...) carry a 4xx statusCode.
+    const fst = e as { statusCode?: unknown; code?: unknown; message?: unknown };
+    if (
+      typeof fst?.statusCode === 'number' &&
+      fst.statusCode >= 400 &&
+      fst.statusCode < 500 &&
+      typeof fst.message === 'string'
+    ) {
+      return body(fst.statusCode, fst.message);
+    }
+    return body(500, 'internal error (logged by the gateway)');
+  }
+
+  catch(e: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const reply = ctx.getResponse<FastifyReply>();
+    const request = ctx.getRequest<FastifyRequest>();
+    const out = this.toBody(e);
+    if (out.statusCode >= 500 && out.statusCode !== 501) {
+      const log = { method: request.method, url: request.url, status: out.statusCode };
+      if (out.statusCode === 500) {
+        this.logger.error(
+          {
+            ...log,
+            err:
+              e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : String(e),
+          },
+          'unhandled error',
+        );
+      } else {
+        this.logger.warn({ ...log, message: out.message }, 'request failed');
+      }
+    }
+    if (reply.sent) return; // the client went away or the answer already left
+    void reply
+      .status(out.statusCode)
+      .header('content-type', 'application/json; charset=utf-8')
+      .send(JSON.stringify(out));
+  }
+}

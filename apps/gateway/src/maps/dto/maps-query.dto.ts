@@ -1,0 +1,158 @@
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { FormatQuery, VeParam } from '../../common/dto/common-query';
+import { Param } from '../../common/param-doc';
+import { ToBool, ToInt } from '../../common/transforms';
+
+export const MAP_VIEWS = ['default', 'x', 'X', 'XX', 'd', 'illumos'] as const;
+export type MapView = (typeof MAP_VIEWS)[number];
+
+const BOOL = ['true', 'false', '1', '0'];
+
+export class RangeQuery extends FormatQuery {
+  @Param({
+    required: false,
+    description:
+      'Address range as pmap -A takes it: LOW[,HIGH], hexadecimal with optional 0x; no comma selects the one address; an empty side is open. VMAs overlapping [LOW, HIGH] (inclusive) are returned whole unless clip=true.',
+    example: '0x7f0000000000,0x7fffffffffff',
+    allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
+  })
+  @IsOptional()
+  @IsString()
+  @MaxLength(64)
+  range?: string;
+
+  @Param({
+    required: false,
+    description:
+      'illumos range semantics: LOW rounded down to a page, HIGH up to the end of its page, rows clipped to the range (a single address equal to a VMA start selects that VMA whole). Needs range.',
+    type: Boolean,
+    allowed: BOOL,
+  })
+  @IsOptional()
+  @ToBool()
+  @IsBoolean({ message: 'clip must be true or false' })
+  clip?: boolean;
+
+  @VeParam()
+  ve?: number;
+}
+
+export class MapsQuery extends RangeQuery {
+  @Param({
+    required: false,
+    description:
+      'Which pmap view: default (pmap), x (pmap -x), X (pmap -X), XX (pmap -XX), d (pmap -d), illumos (Solaris-style pmap -x). default and d read /proc/PID/maps; the others smaps. In JSON it picks the detail level.',
+    enum: [...MAP_VIEWS],
+  })
+  @IsOptional()
+  @IsIn([...MAP_VIEWS], { message: `view must be one of ${MAP_VIEWS.join(', ')}` })
+  view?: MapView;
+
+  @Param({
+    required: false,
+    description: 'pmap -p: full paths in the mapping column (text)',
+    type: Boolean,
+    allowed: BOOL,
+  })
+  @IsOptional()
+  @ToBool()
+  @IsBoolean({ message: 'showPath must be true or false' })
+  showPath?: boolean;
+
+  @Param({
+    required: false,
+    description: 'pmap -k: kernel names ([heap], [vdso], [anon:x]) as they are (text)',
+    type: Boolean,
+    allowed: BOOL,
+  })
+  @IsOptional()
+  @ToBool()
+  @IsBoolean({ message: 'kernelNames must be true or false' })
+  kernelNames?: boolean;
+
+  @Param({
+    required: false,
+    description: 'pmap -q: no header and no footer (text)',
+    type: Boolean,
+    allowed: BOOL,
+  })
+  @IsOptional()
+  @ToBool()
+  @IsBoolean({ message: 'quiet must be true or false' })
+  quiet?: boolean;
+}
+
+export const HISTOGRAM_KINDS = ['order', 'physical', 'pagesize', 'numa'] as const;
+export const HISTOGRAM_COMPATS = ['none', 'memhist'] as const;
+
+export class HistogramQuery extends RangeQuery {
+  @Param({
+    required: false,
+    description:
+      'order: present-page order histogram (virtual contiguity, default); physical: physically contiguous runs (needs PFNs); pagesize: bytes per page size; numa: pages per NUMA node',
+    enum: [...HISTOGRAM_KINDS],
+  })
+  @IsOptional()
+  @IsIn([...HISTOGRAM_KINDS], { message: `kind must be one of ${HISTOGRAM_KINDS.join(', ')}` })
+  kind?: (typeof HISTOGRAM_KINDS)[number];
+
+  @Param({
+    required: false,
+    description: 'Leave out file-backed VMAs',
+    type: Boolean,
+    allowed: BOOL,
+  })
+  @IsOptional()
+  @ToBool()
+  @IsBoolean({ message: 'omitFileBacked must be true or false' })
+  omitFileBacked?: boolean;
+
+  @Param({
+    required: false,
+    description: 'Leave out VMAs with no present page',
+    type: Boolean,
+    allowed: BOOL,
+  })
+  @IsOptional()
+  @ToBool()
+  @IsBoolean({ message: 'omitUnfaulted must be true or false' })
+  omitUnfaulted?: boolean;
+
+  @Param({
+    required: false,
+    description: 'Highest order counted (default 9)',
+    type: Number,
+    minimum: 0,
+    maximum: 30,
+    allowed: 'an integer 0-30',
+  })
+  @IsOptional()
+  @ToInt()
+  @IsInt({ message: 'maxOrder must be an integer 0-30' })
+  @Min(0, { message: 'maxOrder must be an integer 0-30' })
+  @Max(30, { message: 'maxOrder must be an integer 0-30' })
+  maxOrder?: number;
+
+  @Param({
+    required: false,
+    description:
+      "none: correct counting (default); memhist: reproduce mem_hist.py's numbers, defect included",
+    enum: [...HISTOGRAM_COMPATS],
+  })
+  @IsOptional()
+  @IsIn([...HISTOGRAM_COMPATS], {
+    message: `compat must be one of ${HISTOGRAM_COMPATS.join(', ')}`,
+  })
+  compat?: (typeof HISTOGRAM_COMPATS)[number];
+
+  @Param({
+    required: false,
+    description: 'pagesize and numa: also return runs (illumos -s / -L rows)',
+    type: Boolean,
+    allowed: BOOL,
+  })
+  @IsOptional()
+  @ToBool()
+  @IsBoolean({ message: 'runs must be true or false' })
+  runs?: boolean;
+}

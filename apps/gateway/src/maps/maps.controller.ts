@@ -1,0 +1,63 @@
+import { Controller, Get, Param as PathParams, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { ApiError } from '../common/api-error';
+import { ApiErrors } from '../common/api-errors.decorator';
+import { PidParams } from '../common/dto/params.dto';
+import { Accept, ClientGone, wantsText } from '../common/request-context';
+import { HistogramQuery, MapsQuery } from './dto/maps-query.dto';
+import { MemoryMapDto } from './dto/memory-map.dto';
+import { MapsService } from './maps.service';
+
+@ApiTags('maps')
+@Controller('v1/nodes')
+export class MapsController {
+  constructor(private readonly maps: MapsService) {}
+
+  @Get(':node/processes/:pid/maps')
+  @ApiOperation({
+    summary: 'The memory map of one process',
+    description:
+      'JSON by default: header, VMAs (addresses "0x…", sizes in bytes) and totals over the returned VMAs. Text (format=text or Accept: text/plain): byte-identical to pmap on that node for the same view and flags (view=x is pmap -x, quiet is -q, showPath -p, kernelNames -k, range -A).',
+  })
+  @ApiProduces('application/json', 'text/plain')
+  @ApiOkResponse({ type: MemoryMapDto })
+  @ApiErrors(400, 403, 404, 503, 504)
+  async map(
+    @PathParams() params: PidParams,
+    @Query() query: MapsQuery,
+    @Accept() accept: string | undefined,
+    @ClientGone() signal: AbortSignal,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MemoryMapDto | string> {
+    const m = await this.maps.fetch(params.node, params.pid, query, signal);
+    if (wantsText(query.format, accept)) {
+      void reply.type('text/plain; charset=utf-8');
+      return this.maps.toText(m, query);
+    }
+    return this.maps.toJson(m);
+  }
+
+  @Get(':node/processes/:pid/histogram')
+  @ApiOperation({
+    summary: 'Per-VMA page histograms of one process (GetHistogram passed through)',
+    description:
+      'Agents that do not implement histograms yet answer 501. Addresses are "0x…", counts and bytes numbers (decimal strings above 2^53).',
+  })
+  @ApiOkResponse({ description: 'node, kind, header, vmas (per-VMA histograms) and totals' })
+  @ApiErrors(400, 403, 404, 412, 501, 503, 504)
+  histogram(
+    @PathParams() params: PidParams,
+    @Query() query: HistogramQuery,
+    @ClientGone() signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    if (query.format === 'text') {
+      // Histograms have no text rendering; say so rather than ignore it.
+      throw new ApiError(400, 'histograms are JSON only', {
+        parameter: 'format',
+        allowed: ['json'],
+      });
+    }
+    return this.maps.histogram(params.node, params.pid, query, signal);
+  }
+}

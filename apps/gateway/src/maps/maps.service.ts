@@ -1,0 +1,282 @@
+import { Injectable } from '@nestjs/common';
+import {
+  parseAddressRange,
+  type AddressRange,
+  type MemoryMap,
+  type ProcessHeader,
+  type Vma,
+} from '@app/domain';
+import { renderIllumos, renderPmap } from '@app/pmap-format';
+import {
+  DetailLevel,
+  HistogramCompat,
+  HistogramKind,
+  headerFromProto,
+  rangeToProto,
+  vmaFromProto,
+  type GetHistogramResponse,
+} from '@app/proto';
+import { ClusterService } from '../cluster/cluster.service';
+import { ApiError } from '../common/api-error';
+import { addr, size } from '../common/json';
+import type { HistogramQuery, MapsQuery, MapView, RangeQuery } from './dto/maps-query.dto';
+import type { MapHeaderDto, MapTotalsDto, MemoryMapDto, VmaDto } from './dto/memory-map.dto';
+
+export interface FetchedMap {
+  node: string;
+  view: MapView;
+  detail: 'maps' | 'smaps';
+  range?: AddressRange;
+  map: MemoryMap;
+}
+
+const SMAPS_VIEWS = new Set<MapView>(['x', 'X', 'XX', 'illumos']);
+
+const HISTOGRAM_KIND = {
+  order: HistogramKind.HISTOGRAM_KIND_ORDER,
+  physical: HistogramKind.HISTOGRAM_KIND_PHYSICAL,
+  pagesize: HistogramKind.HISTOGRAM_KIND_PAGESIZE,
+  numa: HistogramKind.HISTOGRAM_KIND_NUMA,
+} as const;
+
+/** Keys whose 64-bit values are locations ("0x…"), not sizes, in pass-through JSON. */
+const ADDRESS_KEYS = new Set(['start', 'end', 'startStack']);
+
+/** Proto message -> JSON: bigints become "0x…" for address keys, else bytes/counts. */
+function toJson(value: unknown, key = ''): unknown {
+  if (typeof value === 'bigint') return ADDRESS_KEYS.has(key) ? addr(value) : size(value);
+  if (Array.isArray(value)) return value.map((v) => toJson(v, key));
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJson(v, k);
+    return out;
+  }
+  return value;
+}
+
+function hex(n: number, width: number): string {
+  return n.toString(16).padStart(width, '0');
+}
+
+@Injectable()
+export class MapsService {
+  constructor(private readonly cluster: ClusterService) {}
+
+  /** range/clip parameters -> AddressRange through the one range parser (400 naming `range`). */
+  parseRange(q: RangeQuery, illumos: boolean): AddressRange | undefined {
+    if (q.range === undefined) {
+      if (q.clip) {
+        throw new ApiError(400, 'clip needs a range', {
+          parameter: 'clip',
+          allowed: 'clip=true together with range=LOW[,HIGH]',
+        });
+      }
+      return undefined;
+    }
+    try {
+      return parseAddressRange(q.range, { clip: q.clip ?? false, illumos, field: 'range' });
+    } catch (e) {
+      throw new ApiError(400, (e as Error).message, {
+        parameter: 'range',
+        allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
+      });
+    }
+  }
+
+  async fetch(
+    nodeName: string,
+    pid: number,
+    q: MapsQuery,
+    signal?: AbortSignal,
+  ): Promise<FetchedMap> {
+    const node = this.cluster.get(nodeName);
+    const view = q.view ?? 'default';
+    const range = this.parseRange(q, view === 'illumos');
+    const detail = SMAPS_VIEWS.has(view) ? 'smaps' : 'maps';
+    const chunks = await this.cluster.call(node, (c) =>
+      c.getMemoryMap(
+        {
+          pid,
+          veNode: q.ve,
+          range: rangeToProto(range),
+          detail:
+            detail === 'smaps' ? DetailLevel.DETAIL_LEVEL_SMAPS : DetailLevel.DETAIL_LEVEL_MAPS,
+          batchSize: 0,
+          threadStacks: false,
+        },
+        this.cluster.ctx(q.timeout, signal),
+      ),
+    );
+    const first = chunks.find((c) => c.header !== undefined);
+    if (!first?.header) {
+      throw new ApiError(502, `node '${node.name}' sent a memory map without a header`, {
+        node: node.name,
+      });
+    }
+    const vmas: Vma[] = [];
+    for (const c of chunks) for (const v of c.vmas) vmas.push(vmaFromProto(v));
+    return {
+      node: node.name,
+      view,
+      detail,
+      range,
+      map: { header: headerFromProto(first.header), vmas },
+    };
+  }
+
+  /** Text byte-identical to `pmap` (or illumos `pmap -x`) on that node for the same flags. */
+  toText(m: FetchedMap, q: MapsQuery): string {
+    if (m.view === 'illumos') {
+      return renderIllumos(m.map, {
+        mode: 'x',
+        quiet: q.quiet,
+        range: m.range,
+        pageSize: m.map.header.pageSize,
+      });
+    }
+    return renderPmap(m.map, {
+      mode: m.view,
+      quiet: q.quiet,
+      showPath: q.showPath,
+      kernelNames: q.kernelNames,
+      range: m.range,
+    });
+  }
+
+  toJson(m: FetchedMap): MemoryMapDto {
+    const vmas = m.map.vmas.map((v) => this.vmaJson(v));
+    return {
+      node: m.node,
+      view: m.view,
+      detail: m.detail,
+      range: m.range
+        ? {
+            ...(m.range.low !== undefined ? { low: addr(m.range.low) } : {}),
+            ...(m.range.high !== undefined ? { high: addr(m.range.high) } : {}),
+            clip: m.range.clip ?? false,
+          }
+        : null,
+      header: this.headerJson(m.map.header),
+      vmas,
+      totals: this.totals(m.map.vmas, m.detail === 'smaps'),
+    };
+  }
+
+  private headerJson(h: ProcessHeader): MapHeaderDto {
+    const out: MapHeaderDto = {
+      pid: h.pid,
+      cmdline: h.cmdline,
+      comm: h.comm,
+      startStack: addr(h.startStack),
+      kernelThread: h.kernelThread,
+      uid: h.uid,
+    };
+    if (h.pageSize !== undefined) out.pageSize = size(h.pageSize);
+    if (h.readAtMs !== undefined && Number.isFinite(h.readAtMs) && h.readAtMs > 0) {
+      out.readAt = new Date(h.readAtMs).toISOString();
+    }
+    if (h.veNode !== undefined) out.veNode = h.veNode;
+    if (h.vePseudoOf !== undefined) out.vePseudoOf = h.vePseudoOf;
+    return out;
+  }
+
+  private vmaJson(v: Vma): VmaDto {
+    const out: VmaDto = {
+      start: addr(v.start),
+      end: addr(v.end),
+      size: size(v.end - v.start),
+      perms: v.perms,
+      offset: addr(v.offset),
+      device: `${hex(v.devMajor, 2)}:${hex(v.devMinor, 2)}`,
+      inode: v.inode.toString(),
+      name: v.name,
+      kind: v.kind,
+    };
+    if (v.shmId !== undefined) out.shmId = v.shmId.toString();
+    if (v.threadId !== undefined) out.threadId = v.threadId;
+    if (v.fields) {
+      const fields: Record<string, number | string> = {};
+      for (const f of v.fields) fields[f.name] = size(f.kb ? f.value * 1024n : f.value);
+      out.fields = fields;
+    }
+    if (v.vmFlags !== undefined) out.vmFlags = v.vmFlags === '' ? [] : v.vmFlags.split(' ');
+    if (v.notProvided) out.notProvided = v.notProvided;
+    if (v.veNode !== undefined) out.veNode = v.veNode;
+    return out;
+  }
+
+  /** Totals over the returned VMAs, in bytes. */
+  private totals(vmas: Vma[], smaps: boolean): MapTotalsDto {
+    let total = 0n;
+    let writeablePrivate = 0n;
+    let shared = 0n;
+    const fields = new Map<string, bigint>();
+    for (const v of vmas) {
+      const s = v.end - v.start;
+      total += s;
+      if (v.perms[3] === 's') shared += s;
+      else if (v.perms[3] === 'p' && v.perms[1] === 'w') writeablePrivate += s;
+      if (v.fields) {
+        for (const f of v.fields) {
+          if (!f.kb) continue;
+          fields.set(f.name, (fields.get(f.name) ?? 0n) + f.value * 1024n);
+        }
+      }
+    }
+    const out: MapTotalsDto = {
+      vmas: vmas.length,
+      size: size(total),
+      writeablePrivate: size(writeablePrivate),
+      shared: size(shared),
+    };
+    if (smaps) {
+      const get = (name: string): bigint => fields.get(name) ?? 0n;
+      out.rss = size(get('Rss'));
+      out.pss = size(get('Pss'));
+      out.dirty = size(get('Shared_Dirty') + get('Private_Dirty'));
+      out.swap = size(get('Swap'));
+      const all: Record<string, number | string> = {};
+      for (const [k, v] of fields) all[k] = size(v);
+      out.fields = all;
+    }
+    return out;
+  }
+
+  async histogram(
+    nodeName: string,
+    pid: number,
+    q: HistogramQuery,
+    signal?: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const node = this.cluster.get(nodeName);
+    const range = this.parseRange(q, false);
+    const chunks: GetHistogramResponse[] = await this.cluster.call(node, (c) =>
+      c.getHistogram(
+        {
+          pid,
+          veNode: q.ve,
+          kind: HISTOGRAM_KIND[q.kind ?? 'order'],
+          range: rangeToProto(range),
+          omitFileBacked: q.omitFileBacked ?? false,
+          omitUnfaulted: q.omitUnfaulted ?? false,
+          maxOrder: q.maxOrder,
+          compat:
+            q.compat === 'memhist'
+              ? HistogramCompat.HISTOGRAM_COMPAT_MEMHIST
+              : HistogramCompat.HISTOGRAM_COMPAT_UNSPECIFIED,
+          runs: q.runs ?? false,
+        },
+        this.cluster.ctx(q.timeout, signal),
+      ),
+    );
+    const header = chunks.find((c) => c.header)?.header;
+    const totals = chunks.find((c) => c.totals)?.totals;
+    return {
+      node: node.name,
+      kind: q.kind ?? 'order',
+      header: header ? this.headerJson(headerFromProto(header)) : null,
+      vmas: chunks.flatMap((c) => c.vmas.map((v) => toJson(v))),
+      totals: totals ? toJson(totals) : null,
+    };
+  }
+}
