@@ -2,6 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { PmapError, type Vma } from '@app/domain';
+import { renderVePmap } from '@app/pmap-format';
 import { isVeUnavailable, openVeSource, type VeSource } from '@app/ve';
 import {
   makeVeStubTree,
@@ -101,7 +102,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
   beforeAll(async () => {
     lib = stubLibraryPath();
     p = await spawnPseudoProcess(0, ['./p']);
-    dgemm = await spawnPseudoProcess(0, ['./dgemm', '-n', '4096']);
+    dgemm = await spawnPseudoProcess(0, ['./dgemm']);
     quiet = await spawnPseudoProcess(0, ['./quiet']);
     // a non-leader thread of this (multi-threaded) test process: folds to process.pid
     jestThread = readdirSync(`/proc/${process.pid}/task`)
@@ -181,7 +182,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     expect(pp.vsize).toBe(15020032n * 1024n);
     expect(pp.rss).toBe(15020032n * 1024n);
     const dg = byPid.get(dgemm.pid!)!;
-    expect(dg.cmdline).toBe('./dgemm -n 4096');
+    expect(dg.cmdline).toBe('./dgemm');
     expect(dg.comm).toBe('dgemm');
     expect(dg.vsize).toBe(20066304n * 1024n);
     expect(dg.rss).toBe(20066304n * 1024n);
@@ -237,7 +238,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
 
   it('reads ./dgemm: every field of the seed -XX output', () => {
     const map = ve.readMemoryMap(0, dgemm.pid!);
-    expect(map.header.cmdline).toBe('./dgemm -n 4096');
+    expect(map.header.cmdline).toBe('./dgemm');
     const { names, rows } = parseXX();
     expect(names).toEqual([
       'Size',
@@ -292,6 +293,17 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     expect(sums).toEqual(totals);
     expect(map.vmas.filter((v) => v.kind === 'stack')).toHaveLength(9); // OpenMP threads
     expect(readdirSync(tree.tmpDir(0))).toEqual([]);
+  });
+
+  it('renders byte-identical to the seed VE pmap outputs (renderVePmap)', () => {
+    const seed = (file: string, seedPid: number, pid: number): string =>
+      readFileSync(`${SHARED}/${file}`, 'utf8').replace(`\n${seedPid}:   `, `\n${pid}:   `);
+    const pMap = ve.readMemoryMap(0, p.pid!);
+    expect(renderVePmap(pMap, { mode: 'default' })).toBe(
+      seed('ve-pmap-default.txt', 280646, p.pid!),
+    );
+    const dgemmMap = ve.readMemoryMap(0, dgemm.pid!);
+    expect(renderVePmap(dgemmMap, { mode: 'XX' })).toBe(seed('ve-pmap-XX.txt', 396729, dgemm.pid!));
   });
 
   it('answers an empty map as empty, flagged possiblyDenied only for a non-root caller', () => {
