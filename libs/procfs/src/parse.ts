@@ -173,70 +173,90 @@ export function parseSmaps(text: string): Vma[] {
   const len = text.length;
   let cur: Vma | undefined; // the VMA receiving fields; undefined while skipping a dropped one
   let fields: SmapsField[] = [];
-  // Field names of the previous VMA, reused when the same key is at the same index (no new
-  // string per line).
-  let prevNames: string[] = [];
-  let names: string[] = [];
+  // The previous VMA's fields: their names are reused when the same key is at the same index
+  // (no new string per line).
+  let prevFields: SmapsField[] = [];
   let i = 0;
   while (i < len) {
-    const le = lineEnd(text, i);
-    if (le === i) {
-      i = le + 1;
+    const c0 = text.charCodeAt(i);
+    if (c0 === NL) {
+      i++;
       continue;
     }
-    const c0 = text.charCodeAt(i);
-    // Header lines start with a hex digit; field names start with a letter. "Anonymous:" starts
-    // with a hex letter, so parseHeaderLine decides (it needs "hex-hex ").
-    let header: Vma | undefined;
-    if (hexVal(c0) >= 0) header = parseHeaderLine(text, i, le);
-    if (header !== undefined) {
-      if (cur !== undefined && names.length > 0) prevNames = names;
-      if (accept(out, header)) {
-        cur = header;
-        fields = [];
-        names = [];
-        cur.fields = fields;
-        cur.vmFlags = '';
-      } else {
-        cur = undefined;
+    // Header lines start with a hex digit; field names with a letter. Some names start with a
+    // hex letter ("Anonymous:"), so a hex start is tried as a header first (it needs "hex-hex ").
+    let le = -1;
+    if (hexVal(c0) >= 0) {
+      le = lineEnd(text, i);
+      const header = parseHeaderLine(text, i, le);
+      if (header !== undefined) {
+        if (cur !== undefined && fields.length > 0) prevFields = fields;
+        if (accept(out, header)) {
+          cur = header;
+          fields = [];
+          cur.fields = fields;
+          cur.vmFlags = '';
+        } else {
+          cur = undefined;
+        }
+        i = le + 1;
+        continue;
       }
-      i = le + 1;
-      continue;
     }
     if (cur === undefined) {
-      i = le + 1;
+      i = (le < 0 ? lineEnd(text, i) : le) + 1;
       continue;
     }
-    // "Name:<spaces>digits[ kB]" or "VmFlags: ..."
-    const colon = text.indexOf(':', i);
-    if (colon <= i || colon >= le) {
-      i = le + 1;
-      continue;
+    // "Name:<spaces>digits[ kB]" or "VmFlags: ...": the name has no blanks. The kernel prints the
+    // same names in the same order for every VMA, so try the previous VMA's name first (no scan,
+    // no new string).
+    const idx = fields.length;
+    let name: string | undefined = idx < prevFields.length ? prevFields[idx].name : undefined;
+    let colon: number;
+    if (
+      name !== undefined &&
+      text.charCodeAt(i + name.length) === COLON &&
+      text.charCodeAt(i) === name.charCodeAt(0) &&
+      text.startsWith(name, i)
+    ) {
+      colon = i + name.length;
+    } else {
+      name = undefined;
+      colon = i;
+      while (colon < len) {
+        const c = text.charCodeAt(colon);
+        if (c === COLON || c === NL || c === SPACE || c === TAB) break;
+        colon++;
+      }
+      if (colon === i || colon >= len || text.charCodeAt(colon) !== COLON) {
+        i = (le < 0 ? lineEnd(text, i) : le) + 1;
+        continue;
+      }
     }
     let v = colon + 1;
-    while (v < le) {
+    while (v < len) {
       const c = text.charCodeAt(v);
       if (c !== SPACE && c !== TAB) break;
       v++;
     }
-    const d = scanDec(text, v, le);
+    const d = scanDec(text, v, len);
     if (d > v && d - v <= 20) {
-      const idx = fields.length;
-      let name: string;
-      const prev = idx < prevNames.length ? prevNames[idx] : undefined;
-      if (prev !== undefined && prev.length === colon - i && text.startsWith(prev, i)) name = prev;
-      else name = text.slice(i, colon);
-      names.push(name);
+      if (name === undefined) name = text.slice(i, colon);
       const kb =
-        d + 3 <= le &&
+        d + 3 <= len &&
         text.charCodeAt(d) === SPACE &&
         text.charCodeAt(d + 1) === 107 && // k
         text.charCodeAt(d + 2) === 66; // B
       fields.push({ name, value: decBig(text, v, d), kb });
-    } else if (colon - i === 7 && text.startsWith('VmFlags', i)) {
-      let e = le;
-      while (e > v && text.charCodeAt(e - 1) === SPACE) e--;
-      cur.vmFlags = text.slice(v, e);
+      const e = kb ? d + 3 : d;
+      if (le < 0) le = e >= len || text.charCodeAt(e) === NL ? e : lineEnd(text, e);
+    } else {
+      if (le < 0) le = lineEnd(text, v);
+      if (colon - i === 7 && text.startsWith('VmFlags', i)) {
+        let e = le;
+        while (e > v && text.charCodeAt(e - 1) === SPACE) e--;
+        cur.vmFlags = text.slice(v, e);
+      }
     }
     i = le + 1;
   }

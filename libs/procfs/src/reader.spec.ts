@@ -275,7 +275,7 @@ describe('ProcReader on the live /proc', () => {
   it('a process that exited and was reaped is NOT_FOUND', () => {
     const r = spawnSync('sleep', ['0.01']);
     expect(r.status).toBe(0);
-    expect(() => reader.readMemoryMap(r.pid!, { detail: 'smaps' })).toThrow(
+    expect(() => reader.readMemoryMap(r.pid, { detail: 'smaps' })).toThrow(
       expect.objectContaining({ code: 'NOT_FOUND' }),
     );
   });

@@ -41,7 +41,7 @@ const PF_KTHREAD = 0x00200000;
 
 function errnoOf(e: unknown): string | undefined {
   if (typeof e === 'object' && e !== null && 'code' in e) {
-    const code = (e as { code: unknown }).code;
+    const code = (e).code;
     return typeof code === 'string' ? code : undefined;
   }
   return undefined;
