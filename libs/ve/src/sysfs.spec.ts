@@ -38,6 +38,15 @@ describe('VE sysfs and errno helpers', () => {
     expect(readTaskIds(root, 4)).toEqual([]);
   });
 
+  it('reads the sample tree in test/fixtures/ve/sysfs (the seed pids)', () => {
+    const sample = join(__dirname, '..', '..', '..', 'test', 'fixtures', 've', 'sysfs');
+    expect(sysfsNodes(sample)).toEqual([0, 1]);
+    expect(readOsState(sample, 0)).toBe(0);
+    expect(readOsState(sample, 1)).toBe(1);
+    expect(readTaskIds(sample, 0)).toEqual([280646, 396729]);
+    expect(readTaskIds(sample, 1)).toEqual([]);
+  });
+
   it('maps os_state / ve_state to node states', () => {
     expect(nodeState(0, 1)).toBe('online');
     expect(nodeState(1, 1)).toBe('offline');
