@@ -1,7 +1,6 @@
 import { Controller, Get, Param as PathParams, Query, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
-import { ApiError } from '../common/api-error';
 import { ApiErrors } from '../common/api-errors.decorator';
 import { PidParams } from '../common/dto/params.dto';
 import { Accept, ClientGone, wantsText } from '../common/request-context';
@@ -51,13 +50,6 @@ export class MapsController {
     @Query() query: HistogramQuery,
     @ClientGone() signal: AbortSignal,
   ): Promise<Record<string, unknown>> {
-    if (query.format === 'text') {
-      // Histograms have no text rendering; say so rather than ignore it.
-      throw new ApiError(400, 'histograms are JSON only', {
-        parameter: 'format',
-        allowed: ['json'],
-      });
-    }
     return this.maps.histogram(params.node, params.pid, query, signal);
   }
 }

@@ -1,5 +1,6 @@
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { FormatQuery, VeParam } from '../../common/dto/common-query';
+import { AgentQuery, VeParam } from '../../common/dto/common-query';
+import type { ResponseFormat } from '../../common/request-context';
 import { Param } from '../../common/param-doc';
 import { ToBool, ToInt } from '../../common/transforms';
 
@@ -8,7 +9,7 @@ export type MapView = (typeof MAP_VIEWS)[number];
 
 const BOOL = ['true', 'false', '1', '0'];
 
-export class RangeQuery extends FormatQuery {
+export class RangeQuery extends AgentQuery {
   @Param({
     required: false,
     description:
@@ -38,6 +39,16 @@ export class RangeQuery extends FormatQuery {
 }
 
 export class MapsQuery extends RangeQuery {
+  @Param({
+    required: false,
+    description:
+      'Response format. Default json; text is also chosen by "Accept: text/plain". This parameter wins over Accept.',
+    enum: ['json', 'text'],
+  })
+  @IsOptional()
+  @IsIn(['json', 'text'], { message: 'format must be json or text' })
+  format?: ResponseFormat;
+
   @Param({
     required: false,
     description:
