@@ -3,6 +3,8 @@
  * agents on 127.0.0.2-4 plus an unprivileged agent, reading the mapping zoo. Text answers are
  * compared byte for byte with /usr/bin/pmap run here on the same pid.
  */
+/* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
+   response bodies are untyped JSON; the assertions are the type check. */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,7 +36,7 @@ async function startGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promis
     env: { ...process.env, ...env },
   });
   const logs: string[] = [];
-  child.stderr!.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
+  child.stderr.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
   try {
     const line = await waitForJsonLine<{ listening: string }>(
       child,
