@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { plainToInstance, Type } from 'class-transformer';
 import {
   IsBoolean,
@@ -245,8 +246,8 @@ function intOption(name: string, text: string | undefined, problems: string[]): 
   return Number(text);
 }
 
-/** Reads and validates the YAML cluster file. */
-export function loadConfigFile(path: string): ConfigFile {
+/** Reads and validates the YAML cluster file; validation problems are appended to `problems`. */
+export function loadConfigFile(path: string, problems: string[]): ConfigFile {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
@@ -264,9 +265,8 @@ export function loadConfigFile(path: string): ConfigFile {
     throw new ConfigError([`config: '${path}' must be a mapping with 'nodes' and/or 'discovery'`]);
   }
   const file = plainToInstance(ConfigFile, raw);
-  const problems = flattenErrors(
-    validateSync(file, { whitelist: true, forbidNonWhitelisted: true }),
-    'config',
+  problems.push(
+    ...flattenErrors(validateSync(file, { whitelist: true, forbidNonWhitelisted: true }), 'config'),
   );
   for (const [i, n] of (file.nodes ?? []).entries()) {
     for (const [k, v] of Object.entries(n.labels ?? {})) {
@@ -275,7 +275,6 @@ export function loadConfigFile(path: string): ConfigFile {
       } else n.labels![k] = String(v);
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
   return file;
 }
 
@@ -294,7 +293,7 @@ export function resolveConfig(
   };
   const problems: string[] = [];
   const configFile = get('config');
-  const file = configFile ? loadConfigFile(configFile) : undefined;
+  const file = configFile ? loadConfigFile(configFile, problems) : undefined;
 
   let nodes: NodeConfig[];
   if (file) {
