@@ -6,7 +6,7 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -595,6 +595,9 @@ describe('gateway (spawned) over three agents', () => {
         }).toEqual({ path, name: p.name, described: true });
       }
     }
+    // The checked-in snapshot (docs/openapi.json, npm run build then --export-openapi) is current.
+    const snapshot = JSON.parse(readFileSync(join(REPO_ROOT, 'docs', 'openapi.json'), 'utf8'));
+    expect(doc).toEqual(snapshot);
     const viewParam = doc.paths['/v1/nodes/{node}/processes/{pid}/maps'].get.parameters.find(
       (p: any) => p.name === 'view',
     );

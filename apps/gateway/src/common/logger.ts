@@ -15,8 +15,9 @@ export class PinoNestLogger implements LoggerService {
   private ctx(params: unknown[]): { context?: unknown } {
     return params.length > 0 ? { context: params[params.length - 1] } : {};
   }
+  /** Nest's own `log` is boot chatter (modules, routes): debug level. */
   log(message: unknown, ...params: unknown[]): void {
-    this.logger.info(this.ctx(params), this.text(message));
+    this.logger.debug(this.ctx(params), this.text(message));
   }
   error(message: unknown, ...params: unknown[]): void {
     this.logger.error(this.ctx(params), this.text(message));
