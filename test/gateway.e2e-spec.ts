@@ -7,6 +7,7 @@
    response bodies are untyped JSON; the assertions are the type check. */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -602,6 +603,35 @@ describe('gateway (spawned) over three agents', () => {
       (p: any) => p.name === 'view',
     );
     expect(viewParam.schema.enum).toEqual(['default', 'x', 'X', 'XX', 'd', 'illumos']);
+  });
+
+  test('a client that goes away cancels the call to the agent', async () => {
+    const big = await spawnZoo({ vmas: 30000 });
+    const metric = async (): Promise<number> => {
+      const text = (await api.get('/metrics').expect(200)).text;
+      const m = /pmapd_gateway_agent_calls_cancelled_total\{node="n3"\} (\d+)/.exec(text);
+      return m ? Number(m[1]) : 0;
+    };
+    try {
+      const before = await metric();
+      let after = before;
+      for (let attempt = 0; attempt < 3 && after === before; attempt++) {
+        const url = new URL(`/v1/nodes/n3/processes/${big.pid}/maps?view=XX&format=text`, gw.url);
+        const req = http.get(url);
+        req.on('error', () => undefined);
+        await sleep(25);
+        req.destroy();
+        for (let i = 0; i < 40 && after === before; i++) {
+          await sleep(50);
+          after = await metric();
+        }
+      }
+      expect(after).toBe(before + 1);
+      // The gateway is fine afterwards.
+      await api.get(`/v1/nodes/n3/processes/${zoo.pid}/maps`).expect(200);
+    } finally {
+      await big.stop();
+    }
   });
 
   test('agent down: SIGKILL one agent mid-test -> 503, node down, readyz still 200', async () => {

@@ -85,6 +85,8 @@ export class AgentConnection {
   constructor(
     readonly node: string,
     readonly address: string,
+    /** Told when a call is cancelled because the HTTP client went away. */
+    private readonly onClientGone: () => void = () => undefined,
   ) {
     const creds = credentials.createInsecure();
     this.channel = new Channel(address, creds, CHANNEL_OPTIONS);
@@ -124,6 +126,7 @@ export class AgentConnection {
   ): Promise<Res> {
     return new Promise<Res>((resolve, reject) => {
       if (ctx.signal?.aborted) {
+        this.onClientGone();
         reject(this.error({ code: GrpcStatus.CANCELLED, details: 'client went away' }, ctx));
         return;
       }
@@ -139,7 +142,10 @@ export class AgentConnection {
           else resolve(res);
         },
       );
-      const onAbort = (): void => call.cancel();
+      const onAbort = (): void => {
+        this.onClientGone();
+        call.cancel();
+      };
       ctx.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
@@ -169,12 +175,16 @@ export class AgentConnection {
   ): Promise<T[]> {
     return new Promise<T[]>((resolve, reject) => {
       if (ctx.signal?.aborted) {
+        this.onClientGone();
         reject(this.error({ code: GrpcStatus.CANCELLED, details: 'client went away' }, ctx));
         return;
       }
       const chunks: T[] = [];
       const call = open({ deadline: Date.now() + ctx.timeoutMs });
-      const onAbort = (): void => call.cancel();
+      const onAbort = (): void => {
+        this.onClientGone();
+        call.cancel();
+      };
       ctx.signal?.addEventListener('abort', onAbort, { once: true });
       let settled = false;
       call.on('data', (chunk: T) => chunks.push(chunk));

@@ -101,7 +101,7 @@ export class ClusterService implements OnApplicationBootstrap, OnApplicationShut
     labels: Record<string, string>,
     source: NodeState['source'],
   ): void {
-    const conn = new AgentConnection(name, address);
+    const conn = new AgentConnection(name, address, () => this.metrics.clientGone(name));
     this.nodes.set(name, { name, address, labels, source, conn, status: 'unknown' });
     this.metrics.setAgentUp(name, false);
     this.logger.info({ node: name, address, source }, 'node added');

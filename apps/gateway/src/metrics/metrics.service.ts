@@ -34,6 +34,13 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly cancelled = new Counter({
+    name: 'pmapd_gateway_agent_calls_cancelled_total',
+    help: 'Calls to agents cancelled because the HTTP client went away, per node',
+    labelNames: ['node'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pmapd_gateway_' });
   }
@@ -49,9 +56,14 @@ export class MetricsService {
     if (up && latencyMs !== undefined) this.agentLatency.set({ node }, latencyMs / 1000);
   }
 
+  clientGone(node: string): void {
+    this.cancelled.inc({ node });
+  }
+
   removeAgent(node: string): void {
     this.agentUp.remove({ node });
     this.agentLatency.remove({ node });
+    this.cancelled.remove({ node });
   }
 
   render(): Promise<string> {
