@@ -21,6 +21,8 @@ import { collect, healthCheck, listServicesByReflection, unary } from './helpers
 import { oracleParse, oracleRollup, pmapXX, readProc, type OracleVma } from './helpers/proc-text';
 import { REPO_ROOT, spawnZoo, type Zoo } from './helpers/processes';
 
+jest.setTimeout(60000);
+
 let agent: AgentHandle;
 let zoo: Zoo;
 

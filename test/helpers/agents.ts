@@ -73,7 +73,7 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
   });
   const logs: string[] = [];
   let partial = '';
-  child.stderr!.on('data', (d: Buffer) => {
+  child.stderr.on('data', (d: Buffer) => {
     partial += d.toString('utf8');
     const lines = partial.split('\n');
     partial = lines.pop() ?? '';
@@ -96,7 +96,10 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
   }
   const address = startup.listening;
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
-  const client = new PmapServiceClient(address, credentials.createInsecure());
+  // Up to 10,000 smaps-level VMAs per message (~4 MB+) must fit: raise the 4 MiB default.
+  const client = new PmapServiceClient(address, credentials.createInsecure(), {
+    'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  });
   const stop = async (): Promise<void> => {
     client.close();
     if (child.exitCode !== null || child.signalCode !== null) return;

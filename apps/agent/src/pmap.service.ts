@@ -118,7 +118,7 @@ export class PmapGrpcService {
         totalVmas: last ? n : 0,
       });
       sent = end;
-      if (!ok && !last) await whenWritable(call as AnyStream);
+      if (!ok && !last) await whenWritable(call);
     } while (sent < n);
     call.end();
   }

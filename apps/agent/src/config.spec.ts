@@ -1,0 +1,63 @@
+import { ConfigError, loadConfig } from './config';
+
+const base = ['--listen', '127.0.0.1:0', '--node-name', 'n1', '--insecure'];
+
+describe('loadConfig', () => {
+  it('parses flags with defaults', () => {
+    expect(loadConfig(base, {})).toEqual({
+      listen: '127.0.0.1:0',
+      host: '127.0.0.1',
+      port: 0,
+      nodeName: 'n1',
+      insecure: true,
+      procRoot: '/proc',
+      sysRoot: '/sys',
+      batchSize: 1000,
+      shutdownTimeoutSec: 5,
+      logLevel: 'info',
+    });
+  });
+
+  it('reads every setting from the environment; flags win', () => {
+    const c = loadConfig(['--batch-size=9'], {
+      PMAPD_AGENT_LISTEN: '[::1]:50051',
+      PMAPD_NODE_NAME: 'env-node',
+      PMAPD_INSECURE: 'true',
+      PMAPD_PROC_ROOT: '/host/proc/',
+      PMAPD_SYS_ROOT: '/host/sys',
+      PMAPD_BATCH_SIZE: '5',
+    });
+    expect(c).toMatchObject({
+      host: '::1',
+      port: 50051,
+      nodeName: 'env-node',
+      procRoot: '/host/proc',
+      sysRoot: '/host/sys',
+      batchSize: 9,
+    });
+  });
+
+  it.each([
+    [['--listen', '127.0.0.1:0', '--node-name', 'n1'], /TLS is not yet available/],
+    [['--listen', '127.0.0.1:70000', '--node-name', 'n1', '--insecure'], /port/],
+    [[...base, '--batch-size', '0'], /--batch-size/],
+    [[...base, '--batch-size', '10001'], /--batch-size/],
+    [[...base, '--proc-root', 'proc'], /absolute path/],
+    [[...base, '--node-name', 'a b'], /--node-name/],
+    [[...base, '--log-level', 'loud'], /--log-level/],
+    [[...base, '--listen'], /a value is required/],
+  ])('rejects %j', (argv, message) => {
+    expect(() => loadConfig(argv, {})).toThrow(ConfigError);
+    expect(() => loadConfig(argv, {})).toThrow(message);
+  });
+
+  it('rejects a non-boolean PMAPD_INSECURE', () => {
+    expect(() =>
+      loadConfig([], { PMAPD_AGENT_LISTEN: 'h:1', PMAPD_NODE_NAME: 'n', PMAPD_INSECURE: 'maybe' }),
+    ).toThrow(/PMAPD_INSECURE/);
+  });
+
+  it('returns help for --help', () => {
+    expect(loadConfig(['--help'], {})).toBe('help');
+  });
+});
