@@ -2,7 +2,7 @@
 const moduleNameMapper = {
   '^@app/(domain|procfs|pmap-format|proto|ve)$': '<rootDir>/libs/$1/src',
 };
-const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] };
+const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] };
 module.exports = {
   projects: [
     {
