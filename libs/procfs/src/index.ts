@@ -1,6 +1,7 @@
 export * from './types';
 export * from './parse';
 export * from './classify';
+export * from './errors';
 export * from './reader';
 export * from './capabilities';
 export * from './pagemap';

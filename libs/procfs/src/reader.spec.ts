@@ -4,7 +4,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { PmapError } from '@app/domain';
 import { ProcReader, probeCapabilities, readNodeBasics } from '@app/procfs';
-import { procError } from './reader';
+import { procError } from './errors';
 import { fixturePath } from './testing/fixtures';
 
 const fx = (name: string): string => fs.readFileSync(fixturePath('procps-4.0.2', name), 'utf8');

@@ -1,10 +1,7 @@
 /**
- * ProcReader: the only I/O of libs/procfs. Reads /proc (or a captured tree under `procRoot`) with
- * one synchronous read per file (2x faster than async fs for big /proc files) and turns errno
- * values into PmapError:
- *   ENOENT on the first file of a read -> NOT_FOUND ("no such process N");
- *   ENOENT later, ESRCH, an empty stat -> EXITED ("process N exited during the read");
- *   EACCES / EPERM -> PERMISSION_DENIED (running the agent as root or with CAP_SYS_PTRACE helps).
+ * ProcReader: reads /proc (or a captured tree under `procRoot`) with one synchronous read per
+ * file (2x faster than async fs for big /proc files) and turns errno values into PmapError
+ * (procError in errors.ts; an empty stat is EXITED too).
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -17,6 +14,7 @@ import {
   type Vma,
 } from '@app/domain';
 import { classifyVmas } from './classify';
+import { exited, notFound, procError } from './errors';
 import {
   parseCgroup,
   parseCmdline,
@@ -38,52 +36,6 @@ import type {
 
 /** PF_KTHREAD in /proc/PID/stat flags. */
 const PF_KTHREAD = 0x00200000;
-
-function errnoOf(e: unknown): string | undefined {
-  if (typeof e === 'object' && e !== null && 'code' in e) {
-    const code = (e).code;
-    return typeof code === 'string' ? code : undefined;
-  }
-  return undefined;
-}
-
-export function permissionDenied(pid: number, file: string): PmapError {
-  return new PmapError(
-    'PERMISSION_DENIED',
-    `permission denied reading ${file} of process ${pid}: another user's process; ` +
-      'running the agent as root or with CAP_SYS_PTRACE allows it',
-  );
-}
-
-export function notFound(pid: number): PmapError {
-  return new PmapError('NOT_FOUND', `no such process ${pid}`);
-}
-
-export function exited(pid: number): PmapError {
-  return new PmapError('EXITED', `process ${pid} exited during the read`);
-}
-
-/**
- * Converts a file-system error into a PmapError. `started`: an earlier file of the same process
- * was read, so ENOENT means the process went away (EXITED) rather than never existed.
- */
-export function procError(e: unknown, pid: number, file: string, started: boolean): PmapError {
-  if (e instanceof PmapError) return e;
-  switch (errnoOf(e)) {
-    case 'ENOENT':
-    case 'ENOTDIR':
-      return started ? exited(pid) : notFound(pid);
-    case 'ESRCH':
-      return exited(pid);
-    case 'EACCES':
-    case 'EPERM':
-      return permissionDenied(pid, file);
-    default: {
-      const msg = e instanceof Error ? e.message : String(e);
-      return new PmapError('UNAVAILABLE', `reading ${file} of process ${pid}: ${msg}`);
-    }
-  }
-}
 
 function checkPid(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid <= 0) {

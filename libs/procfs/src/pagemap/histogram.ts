@@ -6,17 +6,11 @@
 import { readFileSync } from 'node:fs';
 import { PmapError, type Vma } from '@app/domain';
 import type { NumaMapsEntry } from '../types';
+import { procError } from '../errors';
 import { parseNumaMaps } from '../parse';
 import { libc, PAGE_IS_HUGE } from './native';
 import { OrderAccumulator, sortByReversedOrders } from './order';
-import {
-  pageIndexOf,
-  PagemapReader,
-  PM_HI_FILE,
-  PM_HI_PFN_MASK,
-  PM_HI_PRESENT,
-  procError,
-} from './reader';
+import { pageIndexOf, PagemapReader, PM_HI_FILE, PM_HI_PFN_MASK, PM_HI_PRESENT } from './reader';
 import type {
   HistogramBin,
   HistogramKind,
@@ -454,7 +448,7 @@ export class HistogramScanner {
               'this kernel has no /proc/PID/numa_maps (CONFIG_NUMA off)',
             );
           }
-          throw procError(e, this.pid, 'numa_maps');
+          throw procError(e, this.pid, 'numa_maps', true);
         }
       }
       this.numa = new Map(parseNumaMaps(text).map((e) => [e.start, e]));

@@ -11,4 +11,14 @@ export {
   isHugetlbVma,
   sizeKey,
 } from './histogram';
-export { PAGEMAP_SCAN } from './native';
+export {
+  PAGEMAP_SCAN,
+  PAGE_IS_WPALLOWED,
+  PAGE_IS_WRITTEN,
+  PAGE_IS_FILE,
+  PAGE_IS_PRESENT,
+  PAGE_IS_SWAPPED,
+  PAGE_IS_PFNZERO,
+  PAGE_IS_HUGE,
+  PAGE_IS_SOFT_DIRTY,
+} from './native';

@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { PmapError } from '@app/domain';
+import { exited, procError } from '../errors';
 import {
   bufferAddress,
   libc,
@@ -51,28 +52,6 @@ export type RegionVisitor = (startPage: number, endPage: number, categories: num
  */
 export type ChunkVisitor = (entries: Uint32Array, count: number, firstPage: number) => void;
 
-function errnoOf(e: unknown): string | undefined {
-  return typeof e === 'object' && e !== null && 'code' in e ? String(e.code) : undefined;
-}
-
-/** Maps an fs error on /proc/PID/… to a PmapError (passes other errors through). */
-export function procError(e: unknown, pid: number, what: string): unknown {
-  switch (errnoOf(e)) {
-    case 'ENOENT':
-      return new PmapError('NOT_FOUND', `no such process ${pid}`);
-    case 'ESRCH':
-      return new PmapError('EXITED', `process ${pid} exited during the read`);
-    case 'EACCES':
-    case 'EPERM':
-      return new PmapError(
-        'PERMISSION_DENIED',
-        `permission denied reading ${what} of process ${pid}`,
-      );
-    default:
-      return e;
-  }
-}
-
 /** A page index (address >> page shift) as a number: exact, page indices stay below 2^53. */
 export function pageIndexOf(addr: bigint, pageSize: number): number {
   return Number(addr / BigInt(pageSize));
@@ -101,7 +80,7 @@ export class PagemapReader {
     try {
       this.fd = openSync(this.path, 'r');
     } catch (e) {
-      throw procError(e, pid, 'pagemap');
+      throw procError(e, pid, 'pagemap', false);
     }
     this.scanOk = opts.useScan !== false && libc() !== null;
   }
@@ -143,11 +122,11 @@ export class PagemapReader {
       try {
         got = readSync(this.fd, buf, 0, n * 8, page * 8);
       } catch (e) {
-        throw procError(e, this.pid, 'pagemap');
+        throw procError(e, this.pid, 'pagemap', true);
       }
       if (got < n * 8) {
         // pagemap answers every user address; a short read means the mm is gone.
-        throw new PmapError('EXITED', `process ${this.pid} exited during the read`);
+        throw exited(this.pid);
       }
       visit(words, n, page);
       page += n;
@@ -229,8 +208,7 @@ export class PagemapReader {
       const n = c.ioctl(this.fd, PAGEMAP_SCAN, arg);
       if (n < 0) {
         const errno = c.errno();
-        if (errno === 3)
-          throw new PmapError('EXITED', `process ${this.pid} exited during the read`);
+        if (errno === 3) throw exited(this.pid);
         if (first && (errno === 25 || errno === 22)) {
           // ENOTTY / EINVAL: no PAGEMAP_SCAN on this kernel.
           this.scanOk = false;
