@@ -14,6 +14,7 @@ import { NodeInfoService } from './node-info.service';
 import { agentVersion } from './paths';
 import { PmapGrpcService } from './pmap.service';
 import { ProcessesService } from './processes.service';
+import { WatchService } from './watch.service';
 
 function configOrExit(): AgentConfig {
   try {
@@ -50,6 +51,7 @@ async function main(): Promise<void> {
     new MemoryMapService(reader, config.batchSize),
     log,
   );
+  handlers.watch = new WatchService(new MemoryMapService(reader, config.batchSize), reader, log);
   const server = new AgentServer(config, handlers, log);
 
   let address: string;

@@ -24,6 +24,7 @@ import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import type { ProcessesService } from './processes.service';
+import type { WatchService } from './watch.service';
 
 type AnyStream = ServerWritableStream<unknown, unknown>;
 
@@ -132,9 +133,16 @@ export class PmapGrpcService {
     );
   };
 
+  /** WatchMemoryMap's implementation (watch.service.ts), attached by main.ts. */
+  watch?: Pick<WatchService, 'serve'>;
+
   watchMemoryMap = (
     call: ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>,
   ): void => {
+    if (this.watch) {
+      this.watch.serve(call);
+      return;
+    }
     call.emit(
       'error',
       toGrpcError(unimplemented('watching memory maps is not implemented yet'), this.log, {

@@ -1,0 +1,184 @@
+import { spawn } from 'node:child_process';
+import type { Vma } from '@app/domain';
+import { ProcReader } from '@app/procfs';
+import { DetailLevel, WatchEventType, type WatchMemoryMapRequest } from '@app/proto';
+import { GrpcStatusError } from './errors';
+import { createLogger } from './logger';
+import { MemoryMapService } from './memory-map.service';
+import { diffVmas, rollupDelta, WatchService, WatchSession } from './watch.service';
+
+function vma(start: bigint, end: bigint, extra: Partial<Vma> = {}): Vma {
+  return {
+    start,
+    end,
+    perms: 'rw-p',
+    offset: 0n,
+    devMajor: 0,
+    devMinor: 0,
+    inode: 0n,
+    name: '',
+    kind: 'anon',
+    ...extra,
+  };
+}
+
+const rollup0 = {
+  rss: 0n,
+  pss: 0n,
+  pssAnon: 0n,
+  pssFile: 0n,
+  pssShmem: 0n,
+  sharedClean: 0n,
+  sharedDirty: 0n,
+  privateClean: 0n,
+  privateDirty: 0n,
+  referenced: 0n,
+  anonymous: 0n,
+  anonHugePages: 0n,
+  shmemPmdMapped: 0n,
+  filePmdMapped: 0n,
+  swap: 0n,
+  swapPss: 0n,
+  locked: 0n,
+};
+
+describe('diffVmas', () => {
+  test('added, removed and changed VMAs keyed by start, in address order', () => {
+    const before = [vma(0x1000n, 0x2000n), vma(0x3000n, 0x4000n), vma(0x5000n, 0x6000n)];
+    const after = [
+      vma(0x1000n, 0x2000n),
+      vma(0x3000n, 0x5000n), // grew
+      vma(0x7000n, 0x8000n, { name: '/lib/x.so', kind: 'file' }),
+    ];
+    const d = diffVmas(before, after);
+    expect(d.added.map((v) => v.start)).toEqual([0x7000n]);
+    expect(d.removed.map((v) => v.start)).toEqual([0x5000n]);
+    expect(d.changed).toHaveLength(1);
+    expect(d.changed[0].before.end).toBe(0x4000n);
+    expect(d.changed[0].after.end).toBe(0x5000n);
+  });
+
+  test('smaps fields and permissions count as changes; identical samples do not', () => {
+    const f = (rss: bigint): Vma['fields'] => [{ name: 'Rss', value: rss, kb: true }];
+    const a = [vma(0x1000n, 0x2000n, { fields: f(4n), vmFlags: 'rd wr' })];
+    expect(diffVmas(a, [vma(0x1000n, 0x2000n, { fields: f(4n), vmFlags: 'rd wr' })])).toEqual({
+      added: [],
+      removed: [],
+      changed: [],
+    });
+    expect(
+      diffVmas(a, [vma(0x1000n, 0x2000n, { fields: f(8n), vmFlags: 'rd wr' })]).changed,
+    ).toHaveLength(1);
+    expect(
+      diffVmas(a, [vma(0x1000n, 0x2000n, { fields: f(4n), vmFlags: 'rd wr', perms: 'r--p' })])
+        .changed,
+    ).toHaveLength(1);
+  });
+
+  test('rollupDelta is signed', () => {
+    const d = rollupDelta({ ...rollup0, rss: 8192n, swap: 4096n }, { ...rollup0, rss: 4096n });
+    expect(d).toMatchObject({ rss: -4096n, swap: -4096n, pss: 0n });
+  });
+});
+
+describe('WatchService request validation', () => {
+  const reader = new ProcReader();
+  const svc = new WatchService(
+    new MemoryMapService(reader, 1000),
+    reader,
+    createLogger('silent', {}),
+  );
+  const req = (r: Partial<WatchMemoryMapRequest>): WatchMemoryMapRequest => ({
+    pid: process.pid,
+    veNode: undefined,
+    intervalMs: 0,
+    detail: DetailLevel.DETAIL_LEVEL_MAPS,
+    range: undefined,
+    maxEvents: 0,
+    ...r,
+  });
+
+  test('interval 0 means the default; bounds 100 ms .. 60 s', () => {
+    expect(svc.toQuery(req({})).intervalMs).toBe(1000);
+    expect(svc.toQuery(req({ intervalMs: 100 })).intervalMs).toBe(100);
+    expect(svc.toQuery(req({ intervalMs: 60000 })).intervalMs).toBe(60000);
+    for (const bad of [1, 99, 60001]) {
+      const e = (() => {
+        try {
+          svc.toQuery(req({ intervalMs: bad }));
+        } catch (x) {
+          return x as GrpcStatusError;
+        }
+        throw new Error('accepted');
+      })();
+      expect(e).toBeInstanceOf(GrpcStatusError);
+      expect(e.details).toMatch(/^interval_ms: must be 100-60000/);
+    }
+  });
+
+  test('pid and range are validated like GetMemoryMap', () => {
+    expect(() => svc.toQuery(req({ pid: 0 }))).toThrow(/pid must be a positive integer/);
+    expect(() => svc.toQuery(req({ range: { low: 10n, high: 5n, clip: false } }))).toThrow(
+      /range: low address/,
+    );
+  });
+});
+
+describe('WatchSession on live processes', () => {
+  const reader = new ProcReader();
+  const maps = new MemoryMapService(reader, 1000);
+
+  test('SNAPSHOT, then CHANGE when the map changes, HEARTBEAT when it does not, EXITED at exit', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    await new Promise((r) => child.once('spawn', r));
+    try {
+      const s = new WatchSession(
+        { pid: child.pid!, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+        maps,
+        reader,
+      );
+      const snap = s.sample();
+      expect(snap.type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+      expect(snap.seq).toBe(1n);
+      expect(snap.header?.pid).toBe(child.pid);
+      expect(snap.added.length).toBeGreaterThan(5);
+      expect(snap.rollup?.rss).toBeGreaterThan(0n);
+      const quiet = s.sample(); // a sleeping `sleep` does not change
+      expect(quiet.type).toBe(WatchEventType.WATCH_EVENT_TYPE_HEARTBEAT);
+      expect(quiet.seq).toBe(2n);
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const gone = s.sample();
+      expect(gone.type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
+      expect(gone.header?.pid).toBe(child.pid);
+      expect(s.exited).toBe(true);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  test('a new mapping in this process shows up as added, with a rollup delta', () => {
+    const s = new WatchSession(
+      { pid: process.pid, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+      maps,
+      reader,
+    );
+    s.sample();
+    // 64 MiB, touched: a fresh anonymous mapping of its own, and resident.
+    const big = Buffer.alloc(64 * 1024 * 1024, 1);
+    const ev = s.sample();
+    expect(big[12345]).toBe(1);
+    expect(ev.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
+    expect(ev.added.length + ev.changed.length).toBeGreaterThan(0);
+    expect(ev.rollupDelta!.rss).toBeGreaterThan(32n * 1024n * 1024n);
+  });
+
+  test('a process that does not exist fails the first sample (NOT_FOUND)', () => {
+    const s = new WatchSession(
+      { pid: 2 ** 22 + 7, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+      maps,
+      reader,
+    );
+    expect(() => s.sample()).toThrow(/no such process/);
+  });
+});

@@ -1,0 +1,297 @@
+/**
+ * WatchMemoryMap: a process's map over time. The first event is a SNAPSHOT (the whole map and the
+ * smaps_rollup), then at every interval either a CHANGE (VMAs added / removed / changed since the
+ * previous sample, the rollup and its delta) or a HEARTBEAT (nothing changed), and EXITED once the
+ * process is gone, which ends the stream. The stream also ends after max_events events, and stops
+ * as soon as the call is cancelled (client gone or deadline).
+ *
+ * The sampling and the diff are plain functions of this file (WatchSession); the gRPC handler in
+ * pmap.service.ts only forwards the call.
+ */
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import {
+  isPmapError,
+  type AddressRange,
+  type MemoryMap,
+  type MemoryRollup,
+  type Vma,
+} from '@app/domain';
+import type { ProcReader } from '@app/procfs';
+import {
+  headerToProto,
+  rollupToProto,
+  vmaToProto,
+  WatchEventType,
+  type RollupDelta,
+  type VmaChange,
+  type WatchMemoryMapRequest,
+  type WatchMemoryMapResponse,
+} from '@app/proto';
+import { invalidArgument, toGrpcError } from './errors';
+import type { Logger } from './logger';
+import type { MemoryMapService } from './memory-map.service';
+
+export const MIN_WATCH_INTERVAL_MS = 100;
+export const MAX_WATCH_INTERVAL_MS = 60_000;
+export const DEFAULT_WATCH_INTERVAL_MS = 1000;
+
+export interface WatchQuery {
+  pid: number;
+  intervalMs: number;
+  detail: 'maps' | 'smaps';
+  /** Only the VMAs overlapping it are watched (the rollup is always the whole process's). */
+  range: AddressRange | undefined;
+  maxEvents: number;
+}
+
+export interface VmaDiff {
+  added: Vma[];
+  removed: Vma[];
+  changed: { before: Vma; after: Vma }[];
+}
+
+function sameFields(a: Vma, b: Vma): boolean {
+  const fa = a.fields;
+  const fb = b.fields;
+  if (fa === undefined || fb === undefined) return fa === fb;
+  if (fa.length !== fb.length) return false;
+  for (let i = 0; i < fa.length; i++) {
+    if (fa[i].value !== fb[i].value || fa[i].name !== fb[i].name) return false;
+  }
+  return a.vmFlags === b.vmFlags;
+}
+
+/** True when two samples of the VMA starting at the same address describe the same thing. */
+export function sameVma(a: Vma, b: Vma): boolean {
+  return (
+    a.end === b.end &&
+    a.perms === b.perms &&
+    a.offset === b.offset &&
+    a.inode === b.inode &&
+    a.devMajor === b.devMajor &&
+    a.devMinor === b.devMinor &&
+    a.name === b.name &&
+    a.kind === b.kind &&
+    sameFields(a, b)
+  );
+}
+
+/**
+ * Differences between two samples of a map, VMAs keyed by start address (unique within one
+ * sample). One pass over each list; results in address order.
+ */
+export function diffVmas(before: Vma[], after: Vma[]): VmaDiff {
+  const old = new Map<bigint, Vma>();
+  for (const v of before) old.set(v.start, v);
+  const added: Vma[] = [];
+  const changed: { before: Vma; after: Vma }[] = [];
+  for (const v of after) {
+    const prev = old.get(v.start);
+    if (prev === undefined) added.push(v);
+    else {
+      old.delete(v.start);
+      if (!sameVma(prev, v)) changed.push({ before: prev, after: v });
+    }
+  }
+  const removed = [...old.values()];
+  return { added, removed, changed };
+}
+
+export function rollupDelta(before: MemoryRollup, after: MemoryRollup): RollupDelta {
+  return {
+    rss: after.rss - before.rss,
+    pss: after.pss - before.pss,
+    swap: after.swap - before.swap,
+    anonymous: after.anonymous - before.anonymous,
+    anonHugePages: after.anonHugePages - before.anonHugePages,
+    locked: after.locked - before.locked,
+  };
+}
+
+function deltaIsZero(d: RollupDelta): boolean {
+  return (
+    d.rss === 0n &&
+    d.pss === 0n &&
+    d.swap === 0n &&
+    d.anonymous === 0n &&
+    d.anonHugePages === 0n &&
+    d.locked === 0n
+  );
+}
+
+function isGone(e: unknown): boolean {
+  return isPmapError(e) && (e.code === 'NOT_FOUND' || e.code === 'EXITED');
+}
+
+type Reader = Pick<ProcReader, 'readRollup'>;
+
+/**
+ * One watched process: sample() reads the map and the rollup and returns the next event (or
+ * EXITED). Synchronous reads, as everywhere in the agent.
+ */
+export class WatchSession {
+  private seq = 0n;
+  private prevMap: MemoryMap | undefined;
+  private prevRollup: MemoryRollup | undefined;
+  exited = false;
+
+  constructor(
+    private readonly q: WatchQuery,
+    private readonly maps: Pick<MemoryMapService, 'read'>,
+    private readonly reader: Reader,
+  ) {}
+
+  private event(type: WatchEventType): WatchMemoryMapResponse {
+    this.seq++;
+    return {
+      seq: this.seq,
+      timeMs: BigInt(Date.now()),
+      type,
+      header: undefined,
+      added: [],
+      removed: [],
+      changed: [],
+      rollup: undefined,
+      rollupDelta: undefined,
+    };
+  }
+
+  /**
+   * The next event. The first call throws (NOT_FOUND...) when the process cannot be read; later,
+   * a process that is gone yields EXITED.
+   */
+  sample(): WatchMemoryMapResponse {
+    const first = this.prevMap === undefined;
+    let map: MemoryMap;
+    let rollup: MemoryRollup;
+    try {
+      map = this.maps.read({
+        pid: this.q.pid,
+        detail: this.q.detail,
+        threadStacks: false,
+        range: this.q.range,
+        batchSize: 0,
+      });
+      rollup = this.reader.readRollup(this.q.pid);
+    } catch (e) {
+      if (first || !isGone(e)) throw e;
+      this.exited = true;
+      const ev = this.event(WatchEventType.WATCH_EVENT_TYPE_EXITED);
+      ev.header = headerToProto({ ...this.prevMap!.header, readAtMs: Date.now() });
+      return ev;
+    }
+    if (first) {
+      this.prevMap = map;
+      this.prevRollup = rollup;
+      const ev = this.event(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+      ev.header = headerToProto(map.header);
+      ev.added = map.vmas.map(vmaToProto);
+      ev.rollup = rollupToProto(rollup);
+      return ev;
+    }
+    const diff = diffVmas(this.prevMap!.vmas, map.vmas);
+    const delta = rollupDelta(this.prevRollup!, rollup);
+    this.prevMap = map;
+    this.prevRollup = rollup;
+    const quiet =
+      diff.added.length === 0 &&
+      diff.removed.length === 0 &&
+      diff.changed.length === 0 &&
+      deltaIsZero(delta);
+    if (quiet) return this.event(WatchEventType.WATCH_EVENT_TYPE_HEARTBEAT);
+    const ev = this.event(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
+    ev.header = headerToProto(map.header);
+    ev.added = diff.added.map(vmaToProto);
+    ev.removed = diff.removed.map(vmaToProto);
+    ev.changed = diff.changed.map((c): VmaChange => ({
+      before: vmaToProto(c.before),
+      after: vmaToProto(c.after),
+    }));
+    ev.rollup = rollupToProto(rollup);
+    ev.rollupDelta = delta;
+    return ev;
+  }
+}
+
+export class WatchService {
+  constructor(
+    private readonly maps: MemoryMapService,
+    private readonly reader: Reader,
+    private readonly log: Logger,
+  ) {}
+
+  /** Validates a request (throws GrpcStatusError naming the field). */
+  toQuery(req: WatchMemoryMapRequest): WatchQuery {
+    // pid, ve_node, detail and range are checked by the GetMemoryMap validation.
+    const base = this.maps.toQuery({
+      pid: req.pid,
+      veNode: req.veNode,
+      range: req.range,
+      detail: req.detail,
+      batchSize: 0,
+      threadStacks: false,
+    });
+    const interval = req.intervalMs === 0 ? DEFAULT_WATCH_INTERVAL_MS : req.intervalMs;
+    if (interval < MIN_WATCH_INTERVAL_MS || interval > MAX_WATCH_INTERVAL_MS) {
+      throw invalidArgument(
+        `interval_ms: must be ${MIN_WATCH_INTERVAL_MS}-${MAX_WATCH_INTERVAL_MS} (0 = ${DEFAULT_WATCH_INTERVAL_MS}), got ${req.intervalMs}`,
+      );
+    }
+    return {
+      pid: base.pid,
+      intervalMs: interval,
+      detail: base.detail,
+      range: base.range,
+      maxEvents: req.maxEvents,
+    };
+  }
+
+  /** Serves one WatchMemoryMap call until the process exits, max_events, or cancellation. */
+  serve(call: ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>): void {
+    let timer: NodeJS.Timeout | undefined;
+    let done = false;
+    let sent = 0;
+    const finish = (): void => {
+      done = true;
+      if (timer) clearTimeout(timer);
+    };
+    const fail = (e: unknown): void => {
+      finish();
+      call.emit(
+        'error',
+        toGrpcError(e, this.log, { rpc: 'WatchMemoryMap', pid: call.request.pid }),
+      );
+    };
+    call.on('cancelled', finish);
+    call.on('close', finish);
+    let session: WatchSession;
+    let q: WatchQuery;
+    try {
+      q = this.toQuery(call.request);
+      session = new WatchSession(q, this.maps, this.reader);
+    } catch (e) {
+      fail(e);
+      return;
+    }
+    const tick = (): void => {
+      timer = undefined;
+      if (done || call.cancelled) return finish();
+      let ev: WatchMemoryMapResponse;
+      try {
+        ev = session.sample();
+      } catch (e) {
+        fail(e);
+        return;
+      }
+      call.write(ev);
+      sent++;
+      if (session.exited || (q.maxEvents > 0 && sent >= q.maxEvents)) {
+        finish();
+        call.end();
+        return;
+      }
+      timer = setTimeout(tick, q.intervalMs);
+    };
+    tick();
+  }
+}
