@@ -19,6 +19,14 @@ export interface AgentConfig {
   /** Seconds to wait for in-flight calls on SIGTERM/SIGINT before cancelling them. */
   shutdownTimeoutSec: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  /** VE processes through libveosinfo (see ve.service.ts); false with --no-ve. */
+  ve: boolean;
+  /** libveosinfo to load; undefined = the default install paths. */
+  veLibrary?: string;
+  /** VE device class in sysfs (default /sys/class/ve). */
+  veSysfs?: string;
+  /** Where VEOS puts veos<N>.sock (default /var/opt/nec/ve/veos). */
+  veSocketDir?: string;
 }
 
 export class ConfigError extends Error {
@@ -62,6 +70,27 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: '--shutdown-timeout',
     env: 'PMAPD_SHUTDOWN_TIMEOUT',
     help: 'seconds to finish in-flight calls on SIGTERM (default 5)',
+  },
+  veLibrary: {
+    flag: '--ve-library',
+    env: 'PMAPD_VE_LIBRARY',
+    help: 'libveosinfo to load (default /opt/nec/ve/veos/lib64/libveosinfo.so.3, then .so)',
+  },
+  veSysfs: {
+    flag: '--ve-sysfs',
+    env: 'PMAPD_VE_SYSFS',
+    help: 'VE device class in sysfs (default /sys/class/ve)',
+  },
+  veSocketDir: {
+    flag: '--ve-socket-dir',
+    env: 'PMAPD_VE_SOCKET_DIR',
+    help: 'directory of the VEOS sockets veos<N>.sock (default /var/opt/nec/ve/veos)',
+  },
+  noVe: {
+    flag: '--no-ve',
+    env: 'PMAPD_NO_VE',
+    boolean: true,
+    help: 'do not look for libveosinfo: serve host processes only',
   },
   logLevel: {
     flag: '--log-level',
@@ -190,5 +219,20 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
     batchSize,
     shutdownTimeoutSec,
     logLevel,
+    ...veConfig(raw, name, dir),
   };
+}
+
+/** --ve-library / --ve-sysfs / --ve-socket-dir (absolute paths) and --no-ve. */
+function veConfig(
+  raw: Map<string, string>,
+  name: (key: string) => string,
+  dir: (key: string, def: string) => string,
+): Pick<AgentConfig, 've' | 'veLibrary' | 'veSysfs' | 'veSocketDir'> {
+  const ve = raw.has('noVe') ? !parseBool(name('noVe'), raw.get('noVe')!) : true;
+  const out: Pick<AgentConfig, 've' | 'veLibrary' | 'veSysfs' | 'veSocketDir'> = { ve };
+  if (raw.has('veLibrary')) out.veLibrary = dir('veLibrary', '/');
+  if (raw.has('veSysfs')) out.veSysfs = dir('veSysfs', '/');
+  if (raw.has('veSocketDir')) out.veSocketDir = dir('veSocketDir', '/');
+  return out;
 }

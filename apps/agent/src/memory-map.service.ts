@@ -8,6 +8,7 @@ import { DetailLevel, rangeFromProto, type GetMemoryMapRequest } from '@app/prot
 import { MAX_BATCH_SIZE } from './config';
 import { invalidArgument, unimplemented } from './errors';
 import { VE_NOT_AVAILABLE } from './processes.service';
+import type { VeService } from './ve.service';
 
 export interface MemoryMapQuery {
   pid: number;
@@ -15,6 +16,8 @@ export interface MemoryMapQuery {
   threadStacks: boolean;
   range: AddressRange | undefined;
   batchSize: number;
+  /** A VE process on this VE node (VeService.readMap) instead of a host process. */
+  veNode?: number;
 }
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -33,10 +36,13 @@ export class MemoryMapService {
     private readonly defaultBatchSize: number,
   ) {}
 
+  /** VE maps and pseudo-process marking (ve.service.ts), attached by main.ts. */
+  ve?: VeService;
+
   /** Validates a request (throws GrpcStatusError with the field named). */
   toQuery(req: GetMemoryMapRequest): MemoryMapQuery {
     const pid = validatePid(req.pid);
-    if (req.veNode !== undefined) throw unimplemented(VE_NOT_AVAILABLE);
+    if (req.veNode !== undefined && !this.ve) throw unimplemented(VE_NOT_AVAILABLE);
     let detail: 'maps' | 'smaps';
     switch (req.detail) {
       case DetailLevel.DETAIL_LEVEL_UNSPECIFIED:
@@ -64,16 +70,19 @@ export class MemoryMapService {
       threadStacks: req.threadStacks,
       range,
       batchSize: req.batchSize === 0 ? this.defaultBatchSize : req.batchSize,
+      ...(req.veNode !== undefined ? { veNode: req.veNode } : {}),
     };
   }
 
   /** Reads and range-filters the map (synchronous: one read of maps/smaps). */
   read(q: MemoryMapQuery): MemoryMap {
+    if (q.veNode !== undefined && this.ve) return this.ve.readMap(q.veNode, q.pid, q.range);
     const map = this.reader.readMemoryMap(q.pid, {
       detail: q.detail,
       threadStacks: q.threadStacks,
     });
     if (map.vmas.length > 0) this.assertStillAlive(q.pid);
+    this.ve?.markPseudoMap(map);
     const pageSize = map.header.pageSize ?? 4096n;
     return { header: map.header, vmas: filterVmasByRange(map.vmas, q.range, pageSize) };
   }

@@ -5,6 +5,7 @@ import type { ProcessInfo } from '@app/domain';
 import type { ProcessFilter, ProcReader } from '@app/procfs';
 import { ProcessSort, type ListProcessesRequest } from '@app/proto';
 import { invalidArgument, unimplemented } from './errors';
+import type { VeService } from './ve.service';
 
 export interface ProcessList {
   processes: ProcessInfo[];
@@ -27,9 +28,12 @@ export const VE_NOT_AVAILABLE = 'VE targets are not available on this agent';
 export class ProcessesService {
   constructor(private readonly reader: Pick<ProcReader, 'listProcesses'>) {}
 
+  /** VE targets and pseudo-process marking (ve.service.ts), attached by main.ts. */
+  ve?: VeService;
+
   /** Validates the request into a ProcessFilter (throws GrpcStatusError). */
   toFilter(req: ListProcessesRequest): ProcessFilter {
-    if (req.veNode !== undefined) throw unimplemented(VE_NOT_AVAILABLE);
+    if (req.veNode !== undefined && !this.ve) throw unimplemented(VE_NOT_AVAILABLE);
     if (req.sort !== ProcessSort.PROCESS_SORT_UNSPECIFIED && !SORT_KEYS.has(req.sort)) {
       throw invalidArgument(`sort: unknown value ${req.sort}`);
     }
@@ -58,7 +62,11 @@ export class ProcessesService {
 
   list(req: ListProcessesRequest): ProcessList {
     const filter = this.toFilter(req);
-    const { processes, unreadable } = this.reader.listProcesses(filter);
+    const { processes, unreadable } =
+      req.veNode !== undefined && this.ve
+        ? this.ve.listProcesses(req.veNode, filter)
+        : this.reader.listProcesses(filter);
+    if (req.veNode === undefined) this.ve?.markPseudoProcesses(processes);
     const key = SORT_KEYS.get(req.sort);
     if (key) {
       processes.sort((a, b) => {
