@@ -3,6 +3,12 @@ export { renderPmap } from './procps';
 export { renderVePmap } from './ve';
 export { renderIllumos } from './illumos';
 export {
+  renderHistogram,
+  renderMemHist,
+  type HistogramRenderOptions,
+  type HistogramTextInput,
+} from './histogram';
+export {
   pmapDisplayName,
   pmapFirstLine,
   pmapCommandLine,

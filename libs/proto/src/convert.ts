@@ -12,8 +12,20 @@ import type {
   Vma as DomainVma,
   VmaKind as DomainKind,
 } from '@app/domain';
+import type {
+  HistogramBin as DomainHistogramBin,
+  HistogramKind as DomainHistogramKind,
+  HistogramRun as DomainHistogramRun,
+  HistogramTotals as DomainHistogramTotals,
+  VmaHistogram as DomainVmaHistogram,
+} from '@app/procfs';
 import {
   AddressRange,
+  HistogramBin,
+  HistogramKind,
+  HistogramRun,
+  HistogramTotals,
+  VmaHistogram,
   MemoryRollup,
   ProcessHeader,
   ProcessInfo,
@@ -196,4 +208,120 @@ export function rangeFromProto(r: AddressRange | undefined): DomainRange | undef
   if (r.high !== undefined) out.high = r.high;
   if (r.clip) out.clip = true;
   return out;
+}
+
+// ---- histograms (domain types of @app/procfs' pagemap module; type-only import, no I/O)
+
+const HISTOGRAM_KIND_TO_PROTO: Record<DomainHistogramKind, HistogramKind> = {
+  order: HistogramKind.HISTOGRAM_KIND_ORDER,
+  physical: HistogramKind.HISTOGRAM_KIND_PHYSICAL,
+  pagesize: HistogramKind.HISTOGRAM_KIND_PAGESIZE,
+  numa: HistogramKind.HISTOGRAM_KIND_NUMA,
+};
+
+export function histogramKindToProto(kind: DomainHistogramKind): HistogramKind {
+  return HISTOGRAM_KIND_TO_PROTO[kind];
+}
+
+/** undefined for HISTOGRAM_KIND_UNSPECIFIED or an unknown number. */
+export function histogramKindFromProto(kind: HistogramKind): DomainHistogramKind | undefined {
+  for (const [d, p] of Object.entries(HISTOGRAM_KIND_TO_PROTO) as [
+    DomainHistogramKind,
+    HistogramKind,
+  ][]) {
+    if (p === kind) return d;
+  }
+  return undefined;
+}
+
+export function histogramBinToProto(b: DomainHistogramBin): HistogramBin {
+  return {
+    key: b.key,
+    pageSize: b.pageSize,
+    numaNode: b.numaNode,
+    category: b.category,
+    count: b.count,
+    bytes: b.bytes,
+  };
+}
+
+export function histogramBinFromProto(b: HistogramBin): DomainHistogramBin {
+  const out: DomainHistogramBin = {
+    key: b.key,
+    pageSize: b.pageSize,
+    category: b.category === 'anon' || b.category === 'file' ? b.category : '',
+    count: b.count,
+    bytes: b.bytes,
+  };
+  if (b.numaNode !== undefined) out.numaNode = b.numaNode;
+  return out;
+}
+
+export function histogramRunToProto(r: DomainHistogramRun): HistogramRun {
+  return {
+    start: r.start,
+    end: r.end,
+    pageSize: r.pageSize,
+    numaNode: r.numaNode,
+    present: r.present,
+  };
+}
+
+export function histogramRunFromProto(r: HistogramRun): DomainHistogramRun {
+  const out: DomainHistogramRun = {
+    start: r.start,
+    end: r.end,
+    pageSize: r.pageSize,
+    present: r.present,
+  };
+  if (r.numaNode !== undefined) out.numaNode = r.numaNode;
+  return out;
+}
+
+export function vmaHistogramToProto(h: DomainVmaHistogram): VmaHistogram {
+  return {
+    start: h.start,
+    end: h.end,
+    perms: h.perms,
+    name: h.name,
+    kind: KIND_TO_PROTO[h.kind],
+    orders: [...h.orders],
+    bins: h.bins.map(histogramBinToProto),
+    runs: h.runs.map(histogramRunToProto),
+    presentPages: h.presentPages,
+    fileBacked: h.fileBacked,
+  };
+}
+
+export function vmaHistogramFromProto(h: VmaHistogram): DomainVmaHistogram {
+  return {
+    start: h.start,
+    end: h.end,
+    perms: h.perms,
+    name: h.name,
+    kind: kindFromProto(h.kind),
+    orders: [...h.orders],
+    bins: h.bins.map(histogramBinFromProto),
+    runs: h.runs.map(histogramRunFromProto),
+    presentPages: h.presentPages,
+    fileBacked: h.fileBacked,
+  };
+}
+
+export function histogramTotalsToProto(t: DomainHistogramTotals): HistogramTotals {
+  return {
+    orders: [...t.orders],
+    bins: t.bins.map(histogramBinToProto),
+    presentPages: t.presentPages,
+    vmas: t.vmas,
+  };
+}
+
+export function histogramTotalsFromProto(t: HistogramTotals): DomainHistogramTotals {
+  return {
+    orders: [...t.orders],
+    bins: t.bins.map(histogramBinFromProto),
+    presentPages: t.presentPages,
+    vmas: t.vmas,
+  };
 }
