@@ -39,10 +39,6 @@ function mode5(perms: string): string {
   return perms.slice(0, 3) + (p3 === 'p' ? '-' : p3) + '-';
 }
 
-function sizeKb(v: Vma): bigint {
-  return (v.end - v.start) >> 10n;
-}
-
 function renderDefault(map: MemoryMap, opts: PmapRenderOptions): string {
   const parts: string[] = [pmapFirstLine(map.header)];
   let total = 0n;
