@@ -217,12 +217,12 @@ describe('bad requests', () => {
     expect(err2.code).toBe(status.UNIMPLEMENTED);
   });
 
-  it('GetHistogram and WatchMemoryMap -> UNIMPLEMENTED with a message', async () => {
+  it('GetHistogram without a kind -> INVALID_ARGUMENT naming kind; WatchMemoryMap', async () => {
     const h = await grpcError(
       collect(agent.client.getHistogram(GetHistogramRequest.fromPartial({ pid: zoo.pid }))),
     );
-    expect(h.code).toBe(status.UNIMPLEMENTED);
-    expect(h.details).toBe('histograms are not implemented yet');
+    expect(h.code).toBe(status.INVALID_ARGUMENT);
+    expect(h.details).toMatch(/^kind: required, one of order, physical, pagesize, numa/);
     const w = await grpcError(
       collect(agent.client.watchMemoryMap(WatchMemoryMapRequest.fromPartial({ pid: zoo.pid }))),
     );

@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
 import { createLogger } from './logger';
 import { MemoryMapService } from './memory-map.service';
 import { NodeInfoService } from './node-info.service';
+import { HistogramService } from './histogram.service';
 import { agentVersion } from './paths';
 import { PmapGrpcService } from './pmap.service';
 import { ProcessesService } from './processes.service';
@@ -52,6 +53,10 @@ async function main(): Promise<void> {
     log,
   );
   handlers.watch = new WatchService(new MemoryMapService(reader, config.batchSize), reader, log);
+  handlers.histograms = new HistogramService(new MemoryMapService(reader, config.batchSize), {
+    procRoot: config.procRoot,
+    batchSize: config.batchSize,
+  });
   const server = new AgentServer(config, handlers, log);
 
   let address: string;

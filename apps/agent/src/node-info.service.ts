@@ -6,6 +6,7 @@
 import type { Capabilities as ProcCapabilities, NodeBasics } from '@app/procfs';
 import type { NodeInfo } from '@app/proto';
 import type { AgentConfig } from './config';
+import { histogramFeatures } from './histogram.service';
 
 /** RPC features this agent implements (NodeInfo.capabilities.features). */
 export const FEATURES = ['maps', 'smaps', 'processes'] as const;
@@ -36,7 +37,7 @@ export class NodeInfoService {
         readOtherUsers: capabilities.readOtherUsers,
         kpageflagsReadable: capabilities.kpageflagsReadable,
         veLibrary: false,
-        features: [...FEATURES],
+        features: [...FEATURES, ...histogramFeatures(capabilities)],
         notes,
       },
       veNodes: [],

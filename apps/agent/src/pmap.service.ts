@@ -20,6 +20,7 @@ import {
   type WatchMemoryMapResponse,
 } from '@app/proto';
 import { toGrpcError, unimplemented } from './errors';
+import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
@@ -124,13 +125,19 @@ export class PmapGrpcService {
     call.end();
   }
 
+  /** GetHistogram's implementation (histogram.service.ts), attached by main.ts. */
+  histograms?: Pick<HistogramService, 'stream'>;
+
   getHistogram = (call: ServerWritableStream<GetHistogramRequest, GetHistogramResponse>): void => {
-    call.emit(
-      'error',
-      toGrpcError(unimplemented('histograms are not implemented yet'), this.log, {
-        rpc: 'GetHistogram',
-      }),
-    );
+    const impl = this.histograms;
+    const fail = (e: unknown): void => {
+      call.emit('error', toGrpcError(e, this.log, { rpc: 'GetHistogram', pid: call.request.pid }));
+    };
+    if (!impl) {
+      fail(unimplemented('histograms are not implemented yet'));
+      return;
+    }
+    impl.stream(call).catch(fail);
   };
 
   /** WatchMemoryMap's implementation (watch.service.ts), attached by main.ts. */

@@ -1,0 +1,255 @@
+/**
+ * GetHistogram: request validation, the VMA read (through MemoryMapService: one read of maps or
+ * smaps, the one range filter, the liveness check) and the scan (HistogramScanner of
+ * @app/procfs), streamed in chunks: the first carries the header, the last the totals and
+ * last=true.
+ *
+ * The scan is synchronous, so it runs in time slices: after each slice (or each full batch) the
+ * handler yields to the event loop, which lets a client cancel arrive; the deadline is checked by
+ * the library itself between VMAs and chunks. The order kind is sorted as mem_hist.py sorts, so
+ * its VMAs are sent once the scan is over (still in batches); the other kinds stream as scanned.
+ */
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import type { AddressRange, ProcessHeader, Vma } from '@app/domain';
+import {
+  HistogramScanner,
+  sortByReversedOrders,
+  type Capabilities,
+  type HistogramKind as DomainHistogramKind,
+  type HistogramOptions,
+  type VmaHistogram as DomainVmaHistogram,
+} from '@app/procfs';
+import {
+  HistogramCompat,
+  headerToProto,
+  histogramKindFromProto,
+  histogramTotalsToProto,
+  rangeFromProto,
+  vmaHistogramToProto,
+  type GetHistogramRequest,
+  type GetHistogramResponse,
+} from '@app/proto';
+import { invalidArgument, unimplemented } from './errors';
+import { validatePid, type MemoryMapService } from './memory-map.service';
+import { VE_NOT_AVAILABLE } from './processes.service';
+
+export const HISTOGRAM_KIND_NAMES: readonly DomainHistogramKind[] = [
+  'order',
+  'physical',
+  'pagesize',
+  'numa',
+];
+export const MAX_HISTOGRAM_ORDER = 30;
+/** Runs per chunk before it is sent early (a chunk stays well below the 64 MiB message limit). */
+const RUNS_PER_CHUNK = 50_000;
+/** Longest synchronous stretch of scanning before the handler yields to the event loop. */
+const SLICE_MS = 25;
+
+export interface HistogramQuery {
+  pid: number;
+  kind: DomainHistogramKind;
+  range: AddressRange | undefined;
+  /** smaps when the kind needs VmFlags/KernelPageSize (pagesize: hugetlb, VM_PFNMAP). */
+  detail: 'maps' | 'smaps';
+  options: HistogramOptions;
+}
+
+/** The histogram features an agent with these capabilities offers (NodeInfo features). */
+export function histogramFeatures(
+  c: Pick<Capabilities, 'pfnsReadable' | 'pagemapScan' | 'numaNodes'>,
+): string[] {
+  const out = ['histogram:order'];
+  if (c.pfnsReadable) out.push('histogram:physical');
+  if (c.pagemapScan) out.push('histogram:pagesize');
+  if (c.numaNodes.length > 0) out.push('histogram:numa');
+  return out;
+}
+
+type HistogramCall = ServerWritableStream<GetHistogramRequest, GetHistogramResponse>;
+
+function nextTick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Resolves when the stream may take more data, or when the call is over. */
+function whenWritable(call: HistogramCall): Promise<void> {
+  return new Promise((resolve) => {
+    const events = ['drain', 'cancelled', 'close', 'error'] as const;
+    const done = (): void => {
+      for (const e of events) call.off(e, done);
+      resolve();
+    };
+    for (const e of events) call.on(e, done);
+  });
+}
+
+/** grpc-js deadline -> milliseconds since the epoch, undefined when there is none. */
+function deadlineOf(call: HistogramCall): number | undefined {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  return Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}
+
+export class HistogramService {
+  constructor(
+    private readonly maps: Pick<MemoryMapService, 'read'>,
+    private readonly opts: { procRoot: string; batchSize: number },
+  ) {}
+
+  /** Validates a request; throws GrpcStatusError naming the field. */
+  toQuery(req: GetHistogramRequest): HistogramQuery {
+    const pid = validatePid(req.pid);
+    if (req.veNode !== undefined) throw unimplemented(VE_NOT_AVAILABLE);
+    const kind = histogramKindFromProto(req.kind);
+    if (kind === undefined) {
+      throw invalidArgument(
+        `kind: required, one of ${HISTOGRAM_KIND_NAMES.join(', ')} (got ${req.kind})`,
+      );
+    }
+    const maxOrder = req.maxOrder ?? 9;
+    if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > MAX_HISTOGRAM_ORDER) {
+      throw invalidArgument(
+        `max_order: an integer in 0..${MAX_HISTOGRAM_ORDER}, got ${req.maxOrder}`,
+      );
+    }
+    let compat: 'memhist' | undefined;
+    switch (req.compat) {
+      case HistogramCompat.HISTOGRAM_COMPAT_UNSPECIFIED:
+        break;
+      case HistogramCompat.HISTOGRAM_COMPAT_MEMHIST:
+        if (kind !== 'order') {
+          throw invalidArgument('compat: memhist applies to the order histogram only');
+        }
+        compat = 'memhist';
+        break;
+      default:
+        throw invalidArgument(`compat: unknown compat ${req.compat}`);
+    }
+    if (req.runs && kind !== 'pagesize' && kind !== 'numa') {
+      throw invalidArgument('runs: only the pagesize and numa histograms have runs');
+    }
+    const range = rangeFromProto(req.range);
+    if (range?.low !== undefined && range.high !== undefined && range.low > range.high) {
+      throw invalidArgument(
+        `range: low address 0x${range.low.toString(16)} is above high address 0x${range.high.toString(16)}`,
+      );
+    }
+    return {
+      pid,
+      kind,
+      range,
+      detail: kind === 'pagesize' ? 'smaps' : 'maps',
+      options: {
+        kind,
+        maxOrder,
+        compat,
+        omitFileBacked: req.omitFileBacked,
+        omitUnfaulted: req.omitUnfaulted,
+        runs: req.runs,
+        procRoot: this.opts.procRoot,
+      },
+    };
+  }
+
+  /** Reads the VMAs (range applied) and the header. */
+  read(q: HistogramQuery): { header: ProcessHeader; vmas: Vma[] } {
+    const map = this.maps.read({
+      pid: q.pid,
+      detail: q.detail,
+      threadStacks: false,
+      range: q.range,
+      batchSize: this.opts.batchSize,
+    });
+    return { header: map.header, vmas: map.vmas };
+  }
+
+  /** Serves one GetHistogram call; throws (for toGrpcError) on failure. */
+  async stream(call: HistogramCall): Promise<void> {
+    const q = this.toQuery(call.request);
+    if (call.cancelled) return;
+    const { header, vmas } = this.read(q);
+    const ac = new AbortController();
+    const onCancel = (): void => ac.abort(new Error('GetHistogram cancelled by the client'));
+    call.once('cancelled', onCancel);
+    try {
+      await this.scanAndSend(call, q, header, vmas, ac.signal);
+    } catch (e) {
+      if (call.cancelled) return; // the client left: nobody to tell
+      throw e;
+    } finally {
+      call.off('cancelled', onCancel);
+    }
+  }
+
+  private async scanAndSend(
+    call: HistogramCall,
+    q: HistogramQuery,
+    header: ProcessHeader,
+    vmas: Vma[],
+    signal: AbortSignal,
+  ): Promise<void> {
+    const scanner = new HistogramScanner(q.pid, {
+      ...q.options,
+      pageSize: Number(header.pageSize ?? 4096n),
+      signal,
+      deadlineMs: deadlineOf(call),
+    });
+    const sortLater = q.kind === 'order';
+    const batchSize = this.opts.batchSize;
+    const protoHeader = headerToProto(header);
+    let headerSent = false;
+    let batch: DomainVmaHistogram[] = [];
+    let batchRuns = 0;
+    const held: DomainVmaHistogram[] = [];
+
+    /** Sends one chunk; waits for drain when the stream is full. False when the call is over. */
+    const send = async (items: DomainVmaHistogram[], last: boolean): Promise<boolean> => {
+      if (call.cancelled) return false;
+      const ok = call.write({
+        header: headerSent ? undefined : protoHeader,
+        vmas: items.map(vmaHistogramToProto),
+        totals: last ? histogramTotalsToProto(scanner.totals()) : undefined,
+        last,
+      });
+      headerSent = true;
+      if (!ok && !last) await whenWritable(call);
+      return !call.cancelled;
+    };
+
+    try {
+      let sliceStart = Date.now();
+      for (const vma of vmas) {
+        const h = scanner.scanVma(vma);
+        if (h) {
+          if (sortLater) held.push(h);
+          else {
+            batch.push(h);
+            batchRuns += h.runs.length;
+            if (batch.length >= batchSize || batchRuns >= RUNS_PER_CHUNK) {
+              if (!(await send(batch, false))) return;
+              batch = [];
+              batchRuns = 0;
+              sliceStart = Date.now();
+            }
+          }
+        }
+        if (Date.now() - sliceStart > SLICE_MS) {
+          await nextTick(); // let a cancel (or drain) in
+          if (call.cancelled) return;
+          sliceStart = Date.now();
+        }
+      }
+      if (sortLater) {
+        const sorted = sortByReversedOrders(held);
+        for (let i = 0; i + batchSize < sorted.length; i += batchSize) {
+          if (!(await send(sorted.slice(i, i + batchSize), false))) return;
+        }
+        const rest = sorted.length % batchSize || Math.min(batchSize, sorted.length);
+        batch = sorted.slice(sorted.length - rest);
+      }
+      if (await send(batch, true)) call.end();
+    } finally {
+      scanner.close();
+    }
+  }
+}
