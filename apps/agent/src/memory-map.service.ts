@@ -2,7 +2,7 @@
  * GetMemoryMap: request validation and the read (ProcReader.readMemoryMap + the one range filter
  * of @app/domain). Streaming (batches, backpressure, cancellation) is the handler's job.
  */
-import { filterVmasByRange, PmapError, type AddressRange, type MemoryMap } from '@app/domain';
+import { filterVmasByRange, type AddressRange, type MemoryMap } from '@app/domain';
 import type { ProcReader } from '@app/procfs';
 import { DetailLevel, rangeFromProto, type GetMemoryMapRequest } from '@app/proto';
 import { MAX_BATCH_SIZE } from './config';
@@ -32,7 +32,7 @@ export function validatePid(pid: number): number {
 
 export class MemoryMapService {
   constructor(
-    private readonly reader: Pick<ProcReader, 'readMemoryMap' | 'readStat'>,
+    private readonly reader: Pick<ProcReader, 'readMemoryMap'>,
     private readonly defaultBatchSize: number,
   ) {}
 
@@ -74,38 +74,18 @@ export class MemoryMapService {
     };
   }
 
-  /** Reads and range-filters the map (synchronous: one read of maps/smaps). */
+  /**
+   * Reads and range-filters the map (synchronous: one read of maps/smaps; ProcReader reports a
+   * process that exited during the read as EXITED rather than a truncated map).
+   */
   read(q: MemoryMapQuery): MemoryMap {
     if (q.veNode !== undefined && this.ve) return this.ve.readMap(q.veNode, q.pid, q.range);
     const map = this.reader.readMemoryMap(q.pid, {
       detail: q.detail,
       threadStacks: q.threadStacks,
     });
-    if (map.vmas.length > 0) this.assertStillAlive(q.pid);
     this.ve?.markPseudoMap(map);
     const pageSize = map.header.pageSize ?? 4096n;
     return { header: map.header, vmas: filterVmasByRange(map.vmas, q.range, pageSize) };
-  }
-
-  /**
-   * A process that exits while maps/smaps is being read makes the kernel end the file early (a
-   * short read, no error), which would look like a complete but smaller map. So after a non-empty
-   * read, the process must still exist and not be a zombie; otherwise the read is reported as
-   * EXITED (NOT_FOUND "process N exited during the read"). An empty map of a zombie is returned as
-   * is (that is what its map is).
-   */
-  private assertStillAlive(pid: number): void {
-    let state: string;
-    try {
-      state = this.reader.readStat(pid).state;
-    } catch (e) {
-      if (e instanceof PmapError && (e.code === 'NOT_FOUND' || e.code === 'EXITED')) {
-        throw new PmapError('EXITED', `process ${pid} exited during the read`);
-      }
-      throw e;
-    }
-    if (state === 'Z' || state === 'X') {
-      throw new PmapError('EXITED', `process ${pid} exited during the read`);
-    }
   }
 }

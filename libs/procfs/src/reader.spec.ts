@@ -187,6 +187,63 @@ describe('ProcReader on a captured proc tree', () => {
     expect(codeOf(() => reader.readMemoryMap(0, { detail: 'maps' }))).toMatch(/^INVALID_ARGUMENT/);
   });
 
+  it('a non-empty map read from a process that is a zombie afterwards -> EXITED', () => {
+    // 700: became a zombie while its maps/smaps was read
+    write('700/stat', statLine({ pid: 700, comm: 'dying', state: 'Z' }));
+    write('700/status', statusText('dying', 0));
+    write('700/cmdline', 'dying\0');
+    write('700/maps', fx('target_proc_maps.txt'));
+    write('700/smaps', fx('target_proc_smaps.txt'));
+    try {
+      for (const detail of ['maps', 'smaps'] as const) {
+        expect(() => reader.readMemoryMap(700, { detail })).toThrow(
+          new PmapError('EXITED', 'process 700 exited during the read'),
+        );
+      }
+      expect(reader.readStat(700).state).toBe('Z');
+    } finally {
+      fs.rmSync(path.join(proc, '700'), { recursive: true, force: true });
+    }
+  });
+
+  it('a process whose stat is gone when its smaps ends (exited mid-read) -> EXITED', () => {
+    // smaps is a FIFO: a shell writes the first half of the fixture's smaps, removes the stat
+    // file (the process is gone) and only then closes, so the reader's read ends with a map that
+    // looks complete but the process no longer exists.
+    const dir = path.join(proc, '800');
+    write('800/stat', statLine({ pid: 800, comm: 'exiting' }));
+    write('800/status', statusText('exiting', 0));
+    write('800/cmdline', 'exiting\0');
+    const text = fx('target_proc_smaps.txt');
+    const half = path.join(root, 'smaps-half');
+    fs.writeFileSync(half, text.slice(0, text.indexOf('\n', text.length >> 1) + 1));
+    const fifo = path.join(dir, 'smaps');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = spawn(
+      'sh',
+      [
+        '-c',
+        'exec 3>"$1"; cat "$2" >&3; rm "$3"; exec 3>&-',
+        'sh',
+        fifo,
+        half,
+        path.join(dir, 'stat'),
+      ],
+      {
+        stdio: 'ignore',
+      },
+    );
+    try {
+      expect(() => reader.readMemoryMap(800, { detail: 'smaps' })).toThrow(
+        new PmapError('EXITED', 'process 800 exited during the read'),
+      );
+      expect(fs.existsSync(path.join(dir, 'stat'))).toBe(false);
+    } finally {
+      writer.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a zombie has an empty map, not an error', () => {
     const m = reader.readMemoryMap(600, { detail: 'smaps', threadStacks: true });
     expect(m.vmas).toEqual([]);

@@ -162,16 +162,36 @@ export class ProcReader {
   /**
    * The memory map at maps or smaps level, classified (stack from stat startstack; thread stacks
    * from each thread's stack pointer when `threadStacks`). A zombie or kernel thread has an empty
-   * map (no error).
+   * map (no error). A process that exits while maps/smaps is read makes the kernel end the file
+   * early without an error, so a non-empty map is only returned when the process is still alive
+   * afterwards (else EXITED).
    */
   readMemoryMap(pid: number, opts: ReadMemoryMapOptions): MemoryMap {
     const header = this.readHeader(pid);
     const smaps = opts.detail === 'smaps';
     const text = this.readText(pid, smaps ? 'smaps' : 'maps', true);
     const vmas: Vma[] = smaps ? parseSmaps(text) : parseMaps(text);
+    if (vmas.length > 0) this.assertStillAlive(pid);
     const sps = opts.threadStacks && vmas.length > 0 ? this.threadStackPointers(pid) : undefined;
     classifyVmas(vmas, header.startStack, sps);
     return { header, vmas };
+  }
+
+  /**
+   * Throws EXITED "process N exited during the read" unless /proc/PID/stat still exists and its
+   * state is not zombie/dead (Z, X, x). One small read; the state is the character two after the
+   * last ')' (comm may contain anything).
+   */
+  private assertStillAlive(pid: number): void {
+    let text: string;
+    try {
+      text = fs.readFileSync(this.file(pid, 'stat'), 'latin1');
+    } catch (e) {
+      throw procError(e, pid, 'stat', true);
+    }
+    const close = text.lastIndexOf(')');
+    const state = close < 0 ? '' : text.charAt(close + 2);
+    if (state === '' || state === 'Z' || state === 'X' || state === 'x') throw exited(pid);
   }
 
   /**
