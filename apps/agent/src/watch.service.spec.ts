@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import type { Vma } from '@app/domain';
 import { ProcReader } from '@app/procfs';
 import { DetailLevel, WatchEventType, type WatchMemoryMapRequest } from '@app/proto';
@@ -154,6 +155,37 @@ describe('WatchSession on live processes', () => {
       expect(s.exited).toBe(true);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  test('a zombie (exited, not yet reaped) is EXITED, not a map whose VMAs all vanished', async () => {
+    // `sleep 30` (after exec) is the parent of `sleep 0.3` and never reaps it: a zombie.
+    const parent = spawn('sh', ['-c', 'sleep 0.3 & exec sleep 30'], { stdio: 'ignore' });
+    try {
+      let child = 0;
+      for (let i = 0; i < 100 && child === 0; i++) {
+        await new Promise((r) => setTimeout(r, 10));
+        try {
+          const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8');
+          child = Number(kids.trim().split(' ')[0]) || 0;
+        } catch {
+          // not yet
+        }
+      }
+      expect(child).toBeGreaterThan(0);
+      const s = new WatchSession(
+        { pid: child, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+        maps,
+        reader,
+      );
+      expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+      for (let i = 0; i < 100 && reader.readStat(child).state !== 'Z'; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(reader.readStat(child).state).toBe('Z');
+      expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
+    } finally {
+      parent.kill('SIGKILL');
     }
   });
 

@@ -123,7 +123,7 @@ function isGone(e: unknown): boolean {
   return isPmapError(e) && (e.code === 'NOT_FOUND' || e.code === 'EXITED');
 }
 
-type Reader = Pick<ProcReader, 'readRollup'>;
+type Reader = Pick<ProcReader, 'readRollup' | 'readStat'>;
 
 /**
  * One watched process: sample() reads the map and the rollup and returns the next event (or
@@ -156,6 +156,13 @@ export class WatchSession {
     };
   }
 
+  private assertNotZombie(): void {
+    const state = this.reader.readStat(this.q.pid).state;
+    if (state === 'Z' || state === 'X') {
+      throw new PmapError('EXITED', `process ${this.q.pid} exited`);
+    }
+  }
+
   /**
    * The next event. The first call throws (NOT_FOUND...) when the process cannot be read; later,
    * a process that is gone yields EXITED.
@@ -173,6 +180,8 @@ export class WatchSession {
         batchSize: 0,
       });
       rollup = this.reader.readRollup(this.q.pid);
+      // A zombie has an empty map and rollup: it has exited, not unmapped everything.
+      if (!first && map.vmas.length === 0) this.assertNotZombie();
     } catch (e) {
       if (first || !isGone(e)) throw e;
       this.exited = true;

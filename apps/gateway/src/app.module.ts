@@ -6,6 +6,7 @@ import { AllExceptionsFilter } from './common/exception.filter';
 import { LOGGER } from './common/logger';
 import { createValidationPipe } from './common/validation';
 import { GATEWAY_CONFIG, type GatewayConfig } from './config/gateway-config';
+import { FleetModule } from './fleet/fleet.module';
 import { HealthModule } from './health/health.module';
 import { MapsModule } from './maps/maps.module';
 import { MetricsModule } from './metrics/metrics.module';
@@ -24,6 +25,7 @@ export class AppModule {
         NodesModule,
         ProcessesModule,
         MapsModule,
+        FleetModule,
         HealthModule,
       ],
       providers: [

@@ -18,6 +18,8 @@ import {
   type GetNodeInfoResponse,
   type ListProcessesRequest,
   type ListProcessesResponse,
+  type WatchMemoryMapRequest,
+  type WatchMemoryMapResponse,
 } from '@app/proto';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 
@@ -209,5 +211,18 @@ export class AgentConnection {
 
   getHistogram(req: GetHistogramRequest, ctx: CallCtx): Promise<GetHistogramResponse[]> {
     return this.collect((o) => this.pmap.getHistogram(req, new Metadata(), o), ctx);
+  }
+
+  /**
+   * WatchMemoryMap: the open server stream, left to the caller (no deadline: it lasts until the
+   * process exits or the caller cancels it). Errors arrive as AgentCallError via toError().
+   */
+  watchMemoryMap(req: WatchMemoryMapRequest): ClientReadableStream<WatchMemoryMapResponse> {
+    return this.pmap.watchMemoryMap(req, new Metadata(), {});
+  }
+
+  /** A stream's ServiceError as the AgentCallError the exception filter maps to HTTP. */
+  toError(e: ServiceError): AgentCallError {
+    return this.error(e);
   }
 }

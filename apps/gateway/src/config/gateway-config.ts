@@ -103,6 +103,12 @@ export class ConfigFile {
   @Min(1)
   @Max(600_000)
   requestTimeoutMs?: number;
+
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(4096)
+  fanoutConcurrency?: number;
 }
 
 /** The validated configuration the gateway runs with. */
@@ -141,6 +147,13 @@ export class GatewayConfig {
 
   @IsIn(['debug', 'info', 'warn', 'error'])
   logLevel!: 'debug' | 'info' | 'warn' | 'error';
+
+  /** Fleet queries: nodes queried at once (default 64). */
+  @IsOptional()
+  @IsInt()
+  @Min(1)
+  @Max(4096)
+  fanoutConcurrency?: number;
 }
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -154,6 +167,7 @@ export const DEFAULTS = {
   requestTimeoutMs: 10_000,
   dnsIntervalMs: 30_000,
   logLevel: 'info',
+  fanoutConcurrency: 64,
 } as const;
 
 /** Flags and their environment variables (PMAPD_GATEWAY_*). */
@@ -166,6 +180,7 @@ const OPTIONS: Record<string, { env: string; kind: 'string' | 'int' }> = {
   'health-timeout-ms': { env: 'PMAPD_GATEWAY_HEALTH_TIMEOUT_MS', kind: 'int' },
   'request-timeout-ms': { env: 'PMAPD_GATEWAY_REQUEST_TIMEOUT_MS', kind: 'int' },
   'log-level': { env: 'PMAPD_GATEWAY_LOG_LEVEL', kind: 'string' },
+  'fanout-concurrency': { env: 'PMAPD_GATEWAY_FANOUT_CONCURRENCY', kind: 'int' },
   'export-openapi': { env: 'PMAPD_GATEWAY_EXPORT_OPENAPI', kind: 'string' },
 };
 
@@ -178,6 +193,7 @@ export const USAGE = `usage: node dist/apps/gateway/src/main.js [options]
   --health-timeout-ms N       deadline of one health check (default ${DEFAULTS.healthTimeoutMs})
   --request-timeout-ms N      default deadline of calls to agents (default ${DEFAULTS.requestTimeoutMs})
   --log-level LEVEL           debug|info|warn|error (default ${DEFAULTS.logLevel})
+  --fanout-concurrency N      fleet queries: nodes queried at once (default ${DEFAULTS.fanoutConcurrency})
   --export-openapi FILE       write the OpenAPI document to FILE and exit
 Every option can also be given as PMAPD_GATEWAY_<NAME> (e.g. PMAPD_GATEWAY_LISTEN); flags win.`;
 
@@ -342,6 +358,10 @@ export function resolveConfig(
       file?.requestTimeoutMs ??
       DEFAULTS.requestTimeoutMs,
     logLevel: get('log-level') ?? DEFAULTS.logLevel,
+    fanoutConcurrency:
+      intOption('fanout-concurrency', get('fanout-concurrency'), problems) ??
+      file?.fanoutConcurrency ??
+      DEFAULTS.fanoutConcurrency,
   });
   // Nested instances are already validated (file) or built here; validate the whole once.
   problems.push(...flattenErrors(validateSync(config)));

@@ -1,0 +1,206 @@
+/**
+ * The fan-out engine: runs one task per node with bounded concurrency (a semaphore), gives each
+ * node its own deadline (counted from the moment its task starts, propagated to the agent as the
+ * gRPC deadline), retries a node only when its agent answered UNAVAILABLE (once, after a short
+ * pause, within the same deadline), and always completes with a partial result:
+ * {queried, responded, failed: [{node, code, message}]}. Plain TypeScript: no Nest, testable alone.
+ */
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { AgentCallError } from '../cluster/agent-connection';
+
+/** A counting semaphore: at most `limit` holders at once, FIFO. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(readonly limit: number) {
+    if (!Number.isInteger(limit) || limit < 1) throw new Error('semaphore limit must be >= 1');
+  }
+
+  get inUse(): number {
+    return this.active;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.active >= this.limit) {
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    } else {
+      this.active++;
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    };
+  }
+}
+
+/** What a node task gets: the absolute deadline of this node and the request's abort signal. */
+export interface NodeCtx {
+  /** Date.now() value after which the node counts as failed (DEADLINE_EXCEEDED). */
+  deadline: number;
+  /** Milliseconds left until the deadline (at least 1). */
+  remaining(): number;
+  signal?: AbortSignal;
+  attempt: number;
+}
+
+export interface NodeFailure {
+  node: string;
+  /** gRPC status name of the failure (UNAVAILABLE, DEADLINE_EXCEEDED, NOT_FOUND...), or INTERNAL. */
+  code: string;
+  message: string;
+}
+
+export interface NodeOutcome<T> {
+  node: string;
+  ok: boolean;
+  value?: T;
+  failure?: NodeFailure;
+  attempts: number;
+  durationMs: number;
+}
+
+export interface FanOutOptions<T> {
+  /** Concurrent node tasks at most. */
+  concurrency: number;
+  /** Per-node deadline in ms. */
+  timeoutMs: number;
+  signal?: AbortSignal;
+  /** Pause before the one retry of an UNAVAILABLE node (default 100 ms). */
+  retryDelayMs?: number;
+  /** Called as each node completes (success or failure), in completion order. */
+  onNode?: (outcome: NodeOutcome<T>, done: number, total: number) => void;
+}
+
+export interface FanOutResult<T> {
+  queried: number;
+  responded: number;
+  failed: NodeFailure[];
+  /** Successful nodes in completion order. */
+  results: { node: string; value: T; durationMs: number }[];
+  outcomes: NodeOutcome<T>[];
+}
+
+export function failureOf(node: string, e: unknown, timeoutMs: number): NodeFailure {
+  if (e instanceof AgentCallError) {
+    const code = GrpcStatus[e.code] ?? String(e.code);
+    const message =
+      e.code === GrpcStatus.DEADLINE_EXCEEDED
+        ? `the agent did not answer within ${timeoutMs} ms`
+        : e.details;
+    return { node, code, message };
+  }
+  if (e instanceof DeadlineError) {
+    return { node, code: 'DEADLINE_EXCEEDED', message: `no answer within ${timeoutMs} ms` };
+  }
+  return { node, code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+/** Thrown by a node task that finds its deadline passed between calls. */
+export class DeadlineError extends Error {
+  constructor() {
+    super('deadline exceeded');
+    this.name = 'DeadlineError';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * The node's deadline is enforced here too, whatever the task does: a task still running at the
+ * deadline is abandoned (its gRPC calls carry the same deadline and end by themselves).
+ */
+function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new DeadlineError()), Math.max(0, deadline - Date.now()));
+    p.then(
+      (v) => {
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (e: unknown) => {
+        clearTimeout(timer);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      },
+    );
+  });
+}
+
+function isUnavailable(e: unknown): boolean {
+  return e instanceof AgentCallError && e.code === GrpcStatus.UNAVAILABLE;
+}
+
+/**
+ * Runs `task` for every node, at most `concurrency` at a time. Never rejects: every node ends as a
+ * result or a failure.
+ */
+export async function fanOut<T>(
+  nodes: readonly string[],
+  task: (node: string, ctx: NodeCtx) => Promise<T>,
+  opts: FanOutOptions<T>,
+): Promise<FanOutResult<T>> {
+  const sem = new Semaphore(opts.concurrency);
+  const outcomes: NodeOutcome<T>[] = [];
+  const total = nodes.length;
+  const retryDelay = opts.retryDelayMs ?? 100;
+
+  const runNode = async (node: string): Promise<void> => {
+    const release = await sem.acquire();
+    const t0 = performance.now();
+    const deadline = Date.now() + opts.timeoutMs;
+    let attempts = 0;
+    let outcome: NodeOutcome<T>;
+    try {
+      for (;;) {
+        attempts++;
+        const ctx: NodeCtx = {
+          deadline,
+          remaining: () => Math.max(1, deadline - Date.now()),
+          signal: opts.signal,
+          attempt: attempts,
+        };
+        try {
+          if (opts.signal?.aborted) throw new Error('client went away');
+          const value = await withDeadline(task(node, ctx), deadline);
+          outcome = { node, ok: true, value, attempts, durationMs: 0 };
+          break;
+        } catch (e) {
+          // Retry only UNAVAILABLE, once, and only if the deadline leaves room for it.
+          if (attempts === 1 && isUnavailable(e) && deadline - Date.now() > retryDelay + 10) {
+            await sleep(retryDelay);
+            continue;
+          }
+          outcome = {
+            node,
+            ok: false,
+            failure: failureOf(node, e, opts.timeoutMs),
+            attempts,
+            durationMs: 0,
+          };
+          break;
+        }
+      }
+    } finally {
+      release();
+    }
+    outcome.durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
+    outcomes.push(outcome);
+    opts.onNode?.(outcome, outcomes.length, total);
+  };
+
+  await Promise.all(nodes.map(runNode));
+  const results: FanOutResult<T>['results'] = [];
+  const failed: NodeFailure[] = [];
+  for (const o of outcomes) {
+    if (o.ok) results.push({ node: o.node, value: o.value as T, durationMs: o.durationMs });
+    else failed.push(o.failure!);
+  }
+  failed.sort((a, b) => a.node.localeCompare(b.node));
+  return { queried: total, responded: results.length, failed, results, outcomes };
+}

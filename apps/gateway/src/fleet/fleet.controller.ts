@@ -1,0 +1,113 @@
+import { Controller, Get, Param as PathParams, Query, Res } from '@nestjs/common';
+import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import type { FastifyReply } from 'fastify';
+import { ApiErrors } from '../common/api-errors.decorator';
+import { PidParams } from '../common/dto/params.dto';
+import { Accept, ClientGone } from '../common/request-context';
+import {
+  AuditQuery,
+  MapsSearchQuery,
+  NodeSelectorQuery,
+  SlurmJobParams,
+  WatchQuery,
+} from './dto/fleet-query.dto';
+import { AuditResultDto, JobMemoryResultDto, MapsSearchResultDto } from './dto/fleet-result.dto';
+import { FleetService } from './fleet.service';
+import { NdjsonWriter } from './ndjson';
+import { WatchService } from './watch.service';
+
+const NDJSON = 'application/x-ndjson';
+
+function wantsNdjson(accept: string | undefined): boolean {
+  return accept !== undefined && accept.toLowerCase().includes(NDJSON);
+}
+
+@ApiTags('fleet')
+@Controller('v1')
+export class FleetController {
+  constructor(private readonly fleet: FleetService) {}
+
+  @Get('maps')
+  @ApiOperation({
+    summary: 'Which processes on which nodes map an address range or a mapping name',
+    description:
+      'Fans out to the selected nodes (bounded concurrency, per-node deadline `timeout`, one retry on UNAVAILABLE) and always answers with what arrived: {queried, responded, failed: [{node, code, message}]}. With Accept: application/x-ndjson the answer streams: one {"type":"node"} line per node as it answers (or {"type":"failed"}), a {"type":"progress","done","total"} line after each, then one {"type":"summary"} line.',
+  })
+  @ApiProduces('application/json', NDJSON)
+  @ApiOkResponse({ type: MapsSearchResultDto })
+  @ApiErrors(400, 404)
+  async maps(
+    @Query() q: MapsSearchQuery,
+    @Accept() accept: string | undefined,
+    @ClientGone() signal: AbortSignal,
+    @Res({ passthrough: true }) reply: FastifyReply,
+  ): Promise<MapsSearchResultDto | undefined> {
+    if (!wantsNdjson(accept)) return this.fleet.searchMaps(q, signal);
+    const prepared = this.fleet.prepareSearch(q); // 400/404 before the stream starts
+    const out = new NdjsonWriter(reply);
+    const summary = await this.fleet.runSearch(prepared, signal, (o, done, total) => {
+      if (o.ok) {
+        const { matches, ...rest } = o.value!;
+        out.line({ type: 'node', ...rest, durationMs: o.durationMs, matches });
+      } else {
+        out.line({ type: 'failed', ...o.failure!, durationMs: o.durationMs });
+      }
+      out.line({ type: 'progress', done, total });
+    });
+    const { matches, ...rest } = summary;
+    out.line({ type: 'summary', ...rest, matched: matches.length });
+    out.end();
+    return undefined;
+  }
+
+  @Get('audit')
+  @ApiOperation({
+    summary: "The fleet's memory audit: top-N processes by an smaps_rollup figure, per-node totals",
+    description:
+      'Each selected node lists its processes with smaps_rollup; the gateway sums every process per node and keeps the fleet-wide top N by `by`. Partial results: {queried, responded, failed}.',
+  })
+  @ApiOkResponse({ type: AuditResultDto })
+  @ApiErrors(400, 404)
+  audit(@Query() q: AuditQuery, @ClientGone() signal: AbortSignal): Promise<AuditResultDto> {
+    return this.fleet.audit(q, signal);
+  }
+
+  @Get('jobs/slurm/:id/memory')
+  @ApiOperation({
+    summary: "A Slurm job's memory across its nodes",
+    description:
+      'Processes whose cgroup v2 path has a component job_ID, on every selected node; their smaps summed per mapping kind, with the share mapped by transparent huge pages (AnonHugePages + ShmemPmdMapped + FilePmdMapped over Rss), per process, per node and for the job.',
+  })
+  @ApiOkResponse({ type: JobMemoryResultDto })
+  @ApiErrors(400, 404)
+  job(
+    @PathParams() params: SlurmJobParams,
+    @Query() q: NodeSelectorQuery,
+    @ClientGone() signal: AbortSignal,
+  ): Promise<JobMemoryResultDto> {
+    return this.fleet.slurmJob(params.id, q, signal);
+  }
+}
+
+@ApiTags('maps')
+@Controller('v1/nodes')
+export class WatchController {
+  constructor(private readonly watch: WatchService) {}
+
+  @Get(':node/processes/:pid/maps/watch')
+  @ApiOperation({
+    summary: 'Watch a memory map (Server-Sent Events)',
+    description:
+      'text/event-stream. Events: snapshot (the whole map and rollup), change (VMAs added/removed/changed, rollup and rollupDelta), heartbeat (nothing changed since the last sample), exited (the process is gone; the stream ends), error. `id:` is the event sequence number; a comment line is sent on idle connections every 15 s. Ends when the process exits, after maxEvents, or when the client leaves. Errors before the first event are ordinary JSON errors.',
+  })
+  @ApiProduces('text/event-stream')
+  @ApiOkResponse({ description: 'An SSE stream of watch events' })
+  @ApiErrors(400, 403, 404, 501, 503)
+  async stream(
+    @PathParams() params: PidParams,
+    @Query() q: WatchQuery,
+    @Res() reply: FastifyReply,
+  ): Promise<void> {
+    await this.watch.stream(params.node, params.pid, q, reply);
+  }
+}
