@@ -15,6 +15,7 @@ import { HistogramService } from './histogram.service';
 import { agentVersion } from './paths';
 import { PmapGrpcService } from './pmap.service';
 import { ProcessesService } from './processes.service';
+import { VeService } from './ve.service';
 import { WatchService } from './watch.service';
 
 function configOrExit(): AgentConfig {
@@ -46,12 +47,14 @@ async function main(): Promise<void> {
     readNodeBasics(config.procRoot),
     agentVersion(),
   );
-  const handlers = new PmapGrpcService(
-    nodeInfo,
-    new ProcessesService(reader),
-    new MemoryMapService(reader, config.batchSize),
-    log,
-  );
+  const ve = VeService.open(config);
+  nodeInfo.ve = ve;
+  const processes = new ProcessesService(reader);
+  processes.ve = ve;
+  const maps = new MemoryMapService(reader, config.batchSize);
+  maps.ve = ve;
+  const handlers = new PmapGrpcService(nodeInfo, processes, maps, log);
+  handlers.ve = ve;
   handlers.watch = new WatchService(new MemoryMapService(reader, config.batchSize), reader, log);
   handlers.histograms = new HistogramService(new MemoryMapService(reader, config.batchSize), {
     procRoot: config.procRoot,
@@ -77,6 +80,7 @@ async function main(): Promise<void> {
       uid: process.getuid?.(),
       readOtherUsers: capabilities.readOtherUsers,
       procRoot: config.procRoot,
+      veLibrary: ve.libraryPath ?? false,
     },
     'agent listening (plaintext gRPC)',
   );

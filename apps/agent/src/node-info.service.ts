@@ -6,6 +6,7 @@
 import type { Capabilities as ProcCapabilities, NodeBasics } from '@app/procfs';
 import type { NodeInfo } from '@app/proto';
 import type { AgentConfig } from './config';
+import { VE_FEATURE, type VeService } from './ve.service';
 import { histogramFeatures } from './histogram.service';
 
 /** RPC features this agent implements (NodeInfo.capabilities.features). */
@@ -48,12 +49,27 @@ export class NodeInfoService {
     };
   }
 
+  /** VE nodes (ve.service.ts), attached by main.ts: veLibrary, veNodes (read per call), notes. */
+  ve?: VeService;
+
   /** Human-readable limits of this agent (logged at startup). */
   get notes(): readonly string[] {
-    return this.info.capabilities?.notes ?? [];
+    return this.getNodeInfo().capabilities?.notes ?? [];
   }
 
   getNodeInfo(): NodeInfo {
-    return this.info;
+    const caps = this.info.capabilities;
+    if (!this.ve || !caps) return this.info;
+    const ve = this.ve.nodeInfo();
+    return {
+      ...this.info,
+      veNodes: ve.veNodes,
+      capabilities: {
+        ...caps,
+        veLibrary: ve.veLibrary,
+        features: ve.veLibrary ? [...caps.features, VE_FEATURE] : caps.features,
+        notes: [...caps.notes.filter((n) => n !== VE_LIBRARY_NOTE), ...(ve.note ? [ve.note] : [])],
+      },
+    };
   }
 }

@@ -25,6 +25,8 @@ import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import type { ProcessesService } from './processes.service';
+import { serveVeHistogram, type HistogramValidator } from './ve-histogram';
+import type { VeService } from './ve.service';
 import type { WatchService } from './watch.service';
 
 type AnyStream = ServerWritableStream<unknown, unknown>;
@@ -133,12 +135,23 @@ export class PmapGrpcService {
     const fail = (e: unknown): void => {
       call.emit('error', toGrpcError(e, this.log, { rpc: 'GetHistogram', pid: call.request.pid }));
     };
+    if (call.request.veNode !== undefined && this.ve) {
+      try {
+        serveVeHistogram(call, this.ve, impl as HistogramValidator);
+      } catch (e) {
+        fail(e);
+      }
+      return;
+    }
     if (!impl) {
       fail(unimplemented('histograms are not implemented yet'));
       return;
     }
     impl.stream(call).catch(fail);
   };
+
+  /** VE targets (ve.service.ts), attached by main.ts: GetHistogram with ve_node goes there. */
+  ve?: VeService;
 
   /** WatchMemoryMap's implementation (watch.service.ts), attached by main.ts. */
   watch?: Pick<WatchService, 'serve'>;
