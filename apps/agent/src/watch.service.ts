@@ -11,6 +11,7 @@
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import {
   isPmapError,
+  PmapError,
   type AddressRange,
   type MemoryMap,
   type MemoryRollup,
