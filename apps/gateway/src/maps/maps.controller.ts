@@ -1,12 +1,20 @@
 import { Controller, Get, Param as PathParams, Query, Res } from '@nestjs/common';
-import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
+import {
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiOperation,
+  ApiProduces,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/api-errors.decorator';
 import { PidParams } from '../common/dto/params.dto';
 import { Accept, ClientGone, wantsText } from '../common/request-context';
 import { HistogramQuery, MapsQuery } from './dto/maps-query.dto';
-import { MemoryMapDto } from './dto/memory-map.dto';
+import { MapPairDto, MemoryMapDto } from './dto/memory-map.dto';
 import { MapsService } from './maps.service';
+import { bothIsJsonOnly } from './ve-maps';
 
 @ApiTags('maps')
 @Controller('v1/nodes')
@@ -17,10 +25,17 @@ export class MapsController {
   @ApiOperation({
     summary: 'The memory map of one process',
     description:
-      'JSON by default: header, VMAs (addresses "0x…", sizes in bytes) and totals over the returned VMAs. Text (format=text or Accept: text/plain): byte-identical to pmap on that node for the same view and flags (view=x is pmap -x, quiet is -q, showPath -p, kernelNames -k, range -A).',
+      'JSON by default: header, VMAs (addresses "0x…", sizes in bytes) and totals over the returned VMAs. Text (format=text or Accept: text/plain): byte-identical to pmap on that node for the same view and flags (view=x is pmap -x, quiet is -q, showPath -p, kernelNames -k, range -A). ve=N: the VE process of that pid on VE node N (views default and XX, text as the VE pmap /opt/nec/ve/bin/pmap prints it); the host map of a ve_exec pseudo process marks VE memory (kind ve_memory, veNode) and both link to each other (links); side=both returns the two maps together.',
   })
   @ApiProduces('application/json', 'text/plain')
-  @ApiOkResponse({ type: MemoryMapDto })
+  @ApiOkResponse({
+    description:
+      'MemoryMapDto; with side=both a MapPairDto {node, veNode, host, ve} (VE program: host pseudo process and VE process side by side)',
+    schema: {
+      oneOf: [{ $ref: getSchemaPath(MemoryMapDto) }, { $ref: getSchemaPath(MapPairDto) }],
+    },
+  })
+  @ApiExtraModels(MemoryMapDto, MapPairDto)
   @ApiErrors(400, 403, 404, 503, 504)
   async map(
     @PathParams() params: PidParams,
@@ -28,7 +43,11 @@ export class MapsController {
     @Accept() accept: string | undefined,
     @ClientGone() signal: AbortSignal,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<MemoryMapDto | string> {
+  ): Promise<MemoryMapDto | MapPairDto | string> {
+    if (query.side === 'both') {
+      if (wantsText(query.format, accept)) throw bothIsJsonOnly();
+      return this.maps.both(params.node, params.pid, query, signal);
+    }
     const m = await this.maps.fetch(params.node, params.pid, query, signal);
     if (wantsText(query.format, accept)) {
       void reply.type('text/plain; charset=utf-8');

@@ -20,7 +20,14 @@ import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { addr, size } from '../common/json';
 import type { HistogramQuery, MapsQuery, MapView, RangeQuery } from './dto/maps-query.dto';
-import type { MapHeaderDto, MapTotalsDto, MemoryMapDto, VmaDto } from './dto/memory-map.dto';
+import type {
+  MapHeaderDto,
+  MapPairDto,
+  MapTotalsDto,
+  MemoryMapDto,
+  VmaDto,
+} from './dto/memory-map.dto';
+import { checkVeView, isVeMap, mapLinks, noVeSide, renderVeText } from './ve-maps';
 
 export interface FetchedMap {
   node: string;
@@ -52,6 +59,12 @@ function toJson(value: unknown, key = ''): unknown {
     return out;
   }
   return value;
+}
+
+/** `links` of a VE process or a VE pseudo process (nothing for other processes). */
+function withLinks(m: FetchedMap): Pick<MemoryMapDto, 'links'> {
+  const links = mapLinks(m.node, m.map);
+  return links ? { links } : {};
 }
 
 function hex(n: number, width: number): string {
@@ -92,7 +105,9 @@ export class MapsService {
     const node = this.cluster.get(nodeName);
     const view = q.view ?? 'default';
     const range = this.parseRange(q, view === 'illumos');
-    const detail = SMAPS_VIEWS.has(view) ? 'smaps' : 'maps';
+    // A VE map is one ve_map_info call with every figure: always smaps level.
+    if (q.ve !== undefined) checkVeView(view);
+    const detail = SMAPS_VIEWS.has(view) || q.ve !== undefined ? 'smaps' : 'maps';
     const chunks = await this.cluster.call(node, (c) =>
       c.getMemoryMap(
         {
@@ -126,6 +141,7 @@ export class MapsService {
 
   /** Text byte-identical to `pmap` (or illumos `pmap -x`) on that node for the same flags. */
   toText(m: FetchedMap, q: MapsQuery): string {
+    if (isVeMap(m.map)) return renderVeText(m.map, m.view, q.quiet);
     if (m.view === 'illumos') {
       return renderIllumos(m.map, {
         mode: 'x',
@@ -159,6 +175,40 @@ export class MapsService {
       header: this.headerJson(m.map.header),
       vmas,
       totals: this.totals(m.map.vmas, m.detail === 'smaps'),
+      ...withLinks(m),
+    };
+  }
+
+  /**
+   * side=both: the host map of a ve_exec pseudo process and the VE map of the same pid. The VE
+   * node is q.ve, else what the agent found the pseudo process running on (header.vePseudoOf).
+   */
+  async both(
+    nodeName: string,
+    pid: number,
+    q: MapsQuery,
+    signal?: AbortSignal,
+  ): Promise<MapPairDto> {
+    const hostQuery = { ...q, ve: undefined };
+    const veQuery = (ve: number): MapsQuery => ({ ...q, ve, view: 'default' });
+    let host: FetchedMap;
+    let ve: FetchedMap;
+    if (q.ve !== undefined) {
+      [host, ve] = await Promise.all([
+        this.fetch(nodeName, pid, hostQuery, signal),
+        this.fetch(nodeName, pid, veQuery(q.ve), signal),
+      ]);
+    } else {
+      host = await this.fetch(nodeName, pid, hostQuery, signal);
+      const veNode = host.map.header.vePseudoOf;
+      if (veNode === undefined) throw noVeSide(host.node, pid);
+      ve = await this.fetch(nodeName, pid, veQuery(veNode), signal);
+    }
+    return {
+      node: host.node,
+      veNode: ve.map.header.veNode!,
+      host: this.toJson(host),
+      ve: this.toJson(ve),
     };
   }
 
@@ -199,7 +249,8 @@ export class MapsService {
       for (const f of v.fields) fields[f.name] = size(f.kb ? f.value * 1024n : f.value);
       out.fields = fields;
     }
-    if (v.vmFlags !== undefined) out.vmFlags = v.vmFlags === '' ? [] : v.vmFlags.split(' ');
+    // VEOS ends every flag with a space: no empty codes
+    if (v.vmFlags !== undefined) out.vmFlags = v.vmFlags.split(' ').filter((f) => f !== '');
     if (v.notProvided) out.notProvided = v.notProvided;
     if (v.veNode !== undefined) out.veNode = v.veNode;
     return out;

@@ -6,6 +6,8 @@ import { ToBool, ToInt } from '../../common/transforms';
 
 export const MAP_VIEWS = ['default', 'x', 'X', 'XX', 'd', 'illumos'] as const;
 export type MapView = (typeof MAP_VIEWS)[number];
+/** side=both: a VE program's host (pseudo process) and VE maps in one answer. */
+export const MAP_SIDES = ['both'] as const;
 
 const BOOL = ['true', 'false', '1', '0'];
 
@@ -91,6 +93,16 @@ export class MapsQuery extends RangeQuery {
   @ToBool()
   @IsBoolean({ message: 'quiet must be true or false' })
   quiet?: boolean;
+
+  @Param({
+    required: false,
+    description:
+      'VE programs: both=the host map of the ve_exec pseudo process and the VE map of the same pid together, {node, veNode, host, ve} (JSON only). The VE node is ve=N or, when absent, the one the pseudo process names (header.vePseudoOf). 404 when the process has no VE side.',
+    enum: [...MAP_SIDES],
+  })
+  @IsOptional()
+  @IsIn([...MAP_SIDES], { message: `side must be one of ${MAP_SIDES.join(', ')}` })
+  side?: (typeof MAP_SIDES)[number];
 }
 
 export const HISTOGRAM_KINDS = ['order', 'physical', 'pagesize', 'numa'] as const;

@@ -88,6 +88,24 @@ export class RangeDto {
   @ApiProperty() clip!: boolean;
 }
 
+export class MapLinksDto {
+  @ApiPropertyOptional({
+    description: "On a VE pseudo process (ve_exec): its VE process's map (same pid, ve=N)",
+    example: '/v1/nodes/node-a/processes/4242/maps?ve=0',
+  })
+  veProcess?: string;
+  @ApiPropertyOptional({
+    description: "On a VE process: its host pseudo process's map",
+    example: '/v1/nodes/node-a/processes/4242/maps',
+  })
+  hostProcess?: string;
+  @ApiPropertyOptional({
+    description: 'Both maps side by side (side=both)',
+    example: '/v1/nodes/node-a/processes/4242/maps?side=both',
+  })
+  both?: string;
+}
+
 export class MemoryMapDto {
   @ApiProperty() node!: string;
   @ApiProperty({ enum: ['default', 'x', 'X', 'XX', 'd', 'illumos'] }) view!: string;
@@ -96,4 +114,22 @@ export class MemoryMapDto {
   @ApiProperty({ type: MapHeaderDto }) header!: MapHeaderDto;
   @ApiProperty({ type: [VmaDto] }) vmas!: VmaDto[];
   @ApiProperty({ type: MapTotalsDto }) totals!: MapTotalsDto;
+  @ApiPropertyOptional({
+    type: MapLinksDto,
+    description:
+      'VE programs only: links between the VE process and its host pseudo process (same pid)',
+  })
+  links?: MapLinksDto;
+}
+
+export class MapPairDto {
+  @ApiProperty() node!: string;
+  @ApiProperty({ description: 'The VE node of the VE side' }) veNode!: number;
+  @ApiProperty({
+    type: MemoryMapDto,
+    description: 'The host map of the ve_exec pseudo process (VEMMR VMAs have kind ve_memory)',
+  })
+  host!: MemoryMapDto;
+  @ApiProperty({ type: MemoryMapDto, description: 'The VE process map (same pid)' })
+  ve!: MemoryMapDto;
 }
