@@ -1,0 +1,137 @@
+import { status as GrpcStatus } from '@grpc/grpc-js';
+import { AgentCallError } from '../cluster/agent-connection';
+import { fanOut, Semaphore } from './fanout';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function agentError(node: string, code: GrpcStatus, details = 'x'): AgentCallError {
+  return new AgentCallError(node, '127.0.0.9:1', code, details);
+}
+
+describe('Semaphore', () => {
+  test('never more than `limit` holders; FIFO hand-over', async () => {
+    const sem = new Semaphore(3);
+    let active = 0;
+    let peak = 0;
+    const order: number[] = [];
+    await Promise.all(
+      Array.from({ length: 20 }, async (_, i) => {
+        const release = await sem.acquire();
+        active++;
+        peak = Math.max(peak, active);
+        order.push(i);
+        await sleep(2);
+        active--;
+        release();
+        release(); // idempotent
+      }),
+    );
+    expect(peak).toBe(3);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(sem.inUse).toBe(0);
+  });
+});
+
+describe('fanOut', () => {
+  const nodes = Array.from({ length: 10 }, (_, i) => `n${i}`);
+
+  test('bounded concurrency, every node answered', async () => {
+    let active = 0;
+    let peak = 0;
+    const res = await fanOut(
+      nodes,
+      async (node) => {
+        active++;
+        peak = Math.max(peak, active);
+        await sleep(5);
+        active--;
+        return node.toUpperCase();
+      },
+      { concurrency: 4, timeoutMs: 1000 },
+    );
+    expect(peak).toBe(4);
+    expect(res.queried).toBe(10);
+    expect(res.responded).toBe(10);
+    expect(res.failed).toEqual([]);
+    expect(res.results.map((r) => r.value).sort()).toEqual(nodes.map((n) => n.toUpperCase()));
+  });
+
+  test('partial results: a slow node hits its deadline on time, a failing one is reported', async () => {
+    const t0 = Date.now();
+    const res = await fanOut(
+      ['fast', 'slow', 'bad'],
+      async (node, ctx) => {
+        expect(ctx.remaining()).toBeLessThanOrEqual(150);
+        if (node === 'slow') await sleep(5000);
+        if (node === 'bad') throw agentError(node, GrpcStatus.NOT_FOUND, 'no such process 1');
+        return 1;
+      },
+      { concurrency: 8, timeoutMs: 150 },
+    );
+    const took = Date.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(140);
+    expect(took).toBeLessThan(1000);
+    expect(res).toMatchObject({ queried: 3, responded: 1 });
+    expect(res.failed).toEqual([
+      { node: 'bad', code: 'NOT_FOUND', message: 'no such process 1' },
+      { node: 'slow', code: 'DEADLINE_EXCEEDED', message: 'no answer within 150 ms' },
+    ]);
+  });
+
+  test('retries only UNAVAILABLE, once', async () => {
+    const attempts = new Map<string, number>();
+    const res = await fanOut(
+      ['flaky', 'down', 'denied'],
+      async (node) => {
+        const n = (attempts.get(node) ?? 0) + 1;
+        attempts.set(node, n);
+        if (node === 'flaky' && n === 1) throw agentError(node, GrpcStatus.UNAVAILABLE);
+        if (node === 'down') throw agentError(node, GrpcStatus.UNAVAILABLE, 'connection refused');
+        if (node === 'denied') throw agentError(node, GrpcStatus.PERMISSION_DENIED);
+        return n;
+      },
+      { concurrency: 2, timeoutMs: 2000, retryDelayMs: 5 },
+    );
+    expect(Object.fromEntries(attempts)).toEqual({ flaky: 2, down: 2, denied: 1 });
+    expect(res.results).toEqual([expect.objectContaining({ node: 'flaky', value: 2 })]);
+    expect(res.failed.map((f) => [f.node, f.code])).toEqual([
+      ['denied', 'PERMISSION_DENIED'],
+      ['down', 'UNAVAILABLE'],
+    ]);
+    expect(res.outcomes.find((o) => o.node === 'down')?.attempts).toBe(2);
+  });
+
+  test('the deadline counts from the start of each node, not from the queue', async () => {
+    // concurrency 1: the second node starts ~80 ms later and still gets its full 100 ms.
+    const res = await fanOut(
+      ['a', 'b'],
+      async () => {
+        await sleep(80);
+        return true;
+      },
+      { concurrency: 1, timeoutMs: 100 },
+    );
+    expect(res.responded).toBe(2);
+  });
+
+  test('onNode reports progress in completion order', async () => {
+    const seen: [string, number, number][] = [];
+    await fanOut(
+      ['x', 'y', 'z'],
+      async (node) => {
+        await sleep(node === 'x' ? 30 : node === 'y' ? 10 : 20);
+        return node;
+      },
+      {
+        concurrency: 3,
+        timeoutMs: 1000,
+        onNode: (o, done, total) => seen.push([o.node, done, total]),
+      },
+    );
+    expect(seen).toEqual([
+      ['y', 1, 3],
+      ['z', 2, 3],
+      ['x', 3, 3],
+    ]);
+  });
+});
