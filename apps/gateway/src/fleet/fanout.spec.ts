@@ -83,6 +83,7 @@ describe('fanOut', () => {
     const res = await fanOut(
       ['flaky', 'down', 'denied'],
       async (node) => {
+        await sleep(1);
         const n = (attempts.get(node) ?? 0) + 1;
         attempts.set(node, n);
         if (node === 'flaky' && n === 1) throw agentError(node, GrpcStatus.UNAVAILABLE);
