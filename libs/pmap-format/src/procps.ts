@@ -1,6 +1,6 @@
 import { vmaOverlaps, type MemoryMap, type SmapsField, type Vma } from '@app/domain';
 import { extendedMappingName, pmapDisplayName, pmapFirstLine } from './names';
-import { dec, decU64, equalsRun, padLeft, spaces, zeroPad } from './text';
+import { ByteOut, dec, equalsRun, padLeft, zeroPad } from './text';
 import type { PmapRenderOptions } from './types';
 
 /**
@@ -189,9 +189,20 @@ const X_HIDDEN = new Set([
   'Private_Clean',
 ]);
 
-/** Digits of a value as printf "%lu" would print (0 has one digit). */
-function widthOf(v: bigint): number {
-  return decU64(v).length;
+/** Digits of a non-negative integer as printf "%lu" prints it (0 has one digit). */
+function digits(v: number): number {
+  let d = 1;
+  while (v >= 10) {
+    v = Math.floor(v / 10);
+    d++;
+  }
+  return d;
+}
+
+/** smaps "%02x:%02x". */
+function devString(major: number, minor: number): string {
+  if (major === 0 && minor === 0) return '00:00';
+  return zeroPad(major.toString(16), 2) + ':' + zeroPad(minor.toString(16), 2);
 }
 
 /**
@@ -224,11 +235,13 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
     colNames.push(columns[i]);
   }
   const ncol = colIdx.length;
-  const totals: bigint[] = new Array<bigint>(ncol).fill(0n);
-  const widths: number[] = colNames.map((n) => (quiet ? 0 : n.length));
+  // Cell values as doubles (kB figures, far below 2^53), one flat array: no BigInt in the hot loop.
+  const totals = new Float64Array(ncol);
+  const maxVal = new Float64Array(ncol);
 
   // Pass 1: raw strings, widths, totals.
   const n = all.length;
+  const vals = new Float64Array(n * ncol);
   const addrS = new Array<string>(n);
   const offS = new Array<string>(n);
   const devS = new Array<string>(n);
@@ -245,8 +258,8 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
   for (let k = 0; k < n; k++) {
     const v = all[k];
     const a = zeroPad(v.start.toString(16), 8);
-    const o = zeroPad(v.offset.toString(16), 8);
-    const d = zeroPad(v.devMajor.toString(16), 2) + ':' + zeroPad(v.devMinor.toString(16), 2);
+    const o = v.offset === 0n ? '00000000' : zeroPad(v.offset.toString(16), 8);
+    const d = devString(v.devMajor, v.devMinor);
     const ino = dec(v.inode);
     addrS[k] = a;
     offS[k] = o;
@@ -268,29 +281,33 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
     }
     const sel = !ranged || vmaOverlaps(v, r);
     inRange[k] = sel ? 1 : 0;
-    if (!sel || !v.fields) continue;
     const f = v.fields;
+    if (!f) continue;
+    const base = k * ncol;
     for (let c = 0; c < ncol; c++) {
       const i = colIdx[c];
-      const val =
-        i < f.length && f[i].name === colNames[c] ? f[i].value : fieldValue(f, colNames[c], -1);
-      totals[c] += val;
-      if (quiet) {
-        const w = widthOf(val);
-        if (w > widths[c]) widths[c] = w;
+      const fi = i < f.length ? f[i] : undefined;
+      const val = Number(
+        fi !== undefined && fi.name === colNames[c] ? fi.value : fieldValue(f, colNames[c], -1),
+      );
+      vals[base + c] = val;
+      if (sel) {
+        totals[c] += val;
+        if (val > maxVal[c]) maxVal[c] = val;
       }
     }
   }
-  if (!quiet) {
-    for (let c = 0; c < ncol; c++) {
-      const w = widthOf(totals[c]);
-      if (w > widths[c]) widths[c] = w;
-    }
+  const widths: number[] = new Array<number>(ncol);
+  for (let c = 0; c < ncol; c++) {
+    widths[c] = quiet ? digits(maxVal[c]) : Math.max(colNames[c].length, digits(totals[c]));
   }
   const showFlags = xx && hasFlags;
 
-  const parts: string[] = [header];
   if (n === 0) return header;
+  let rowLen = 64 + (xx ? 24 : 0);
+  for (let c = 0; c < ncol; c++) rowLen += widths[c] + 1;
+  const out = new ByteOut(256 + header.length * 2 + n * rowLen);
+  out.text(header);
   if (!quiet) {
     // Header line (procps justify_print: each right-justified then a space; "Mapping" last).
     w1 = Math.max(w1, 7);
@@ -298,64 +315,69 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
     w3 = Math.max(w3, 6);
     w4 = Math.max(w4, 6);
     w5 = Math.max(w5, 5);
-    parts.push(
-      padLeft('Address', w1),
-      ' ',
-      padLeft('Perm', w2),
-      ' ',
-      padLeft('Offset', w3),
-      ' ',
-      padLeft('Device', w4),
-      ' ',
-      padLeft('Inode', w5),
-      ' ',
-    );
-    for (let c = 0; c < ncol; c++) parts.push(padLeft(colNames[c], widths[c]), ' ');
+    out.right('Address', w1);
+    out.byte(32);
+    out.right('Perm', w2);
+    out.byte(32);
+    out.right('Offset', w3);
+    out.byte(32);
+    out.right('Device', w4);
+    out.byte(32);
+    out.right('Inode', w5);
+    out.byte(32);
+    for (let c = 0; c < ncol; c++) {
+      out.right(colNames[c], widths[c]);
+      out.byte(32);
+    }
     if (showFlags) {
       wv = Math.max(wv, 7);
-      parts.push(padLeft('VmFlags', wv), ' ');
+      out.right('VmFlags', wv);
+      out.byte(32);
     }
-    parts.push('Mapping\n');
+    out.text('Mapping\n');
   }
 
   const showPath = opts.showPath;
   for (let k = 0; k < n; k++) {
     if (!inRange[k]) continue;
     const v = all[k];
-    let line =
-      padLeft(addrS[k], w1) +
-      ' ' +
-      padLeft(v.perms, w2) +
-      ' ' +
-      padLeft(offS[k], w3) +
-      ' ' +
-      padLeft(devS[k], w4) +
-      ' ' +
-      padLeft(inoS[k], w5);
-    const f = v.fields;
+    out.right(addrS[k], w1);
+    out.byte(32);
+    out.right(v.perms, w2);
+    out.byte(32);
+    out.right(offS[k], w3);
+    out.byte(32);
+    out.right(devS[k], w4);
+    out.byte(32);
+    out.right(inoS[k], w5);
+    const base = k * ncol;
     for (let c = 0; c < ncol; c++) {
-      let val = 0n;
-      if (f) {
-        const i = colIdx[c];
-        val =
-          i < f.length && f[i].name === colNames[c] ? f[i].value : fieldValue(f, colNames[c], -1);
-      }
-      line += ' ' + padLeft(dec(val), widths[c]);
+      out.byte(32);
+      out.num(vals[base + c], widths[c]);
     }
-    if (showFlags) line += ' ' + padLeft(flagS[k], wv);
-    line += ' ' + extendedMappingName(v.name, showPath) + '\n';
-    parts.push(line);
+    if (showFlags) {
+      out.byte(32);
+      out.right(flagS[k], wv);
+    }
+    out.byte(32);
+    out.text(extendedMappingName(v.name, showPath));
+    out.byte(10);
   }
 
   if (!quiet && ncol > 0) {
     const gap = w1 + w2 + w3 + w4 + w5 + 5;
-    let under = spaces(gap);
-    let sums = spaces(gap);
+    out.spaces(gap);
     for (let c = 0; c < ncol; c++) {
-      under += equalsRun(widths[c]) + ' ';
-      sums += padLeft(decU64(totals[c]), widths[c]) + ' ';
+      out.text(equalsRun(widths[c]));
+      out.byte(32);
     }
-    parts.push(under, '\n', sums, 'KB \n');
+    out.byte(10);
+    out.spaces(gap);
+    for (let c = 0; c < ncol; c++) {
+      out.num(totals[c], widths[c]);
+      out.byte(32);
+    }
+    out.text('KB \n');
   }
-  return parts.join('');
+  return out.toString();
 }

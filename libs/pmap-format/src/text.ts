@@ -52,3 +52,97 @@ export function dec(v: bigint): string {
 export function decU64(v: bigint): string {
   return v < 0n ? BigInt.asUintN(64, v).toString() : dec(v);
 }
+
+/**
+ * An append-only byte buffer for the big renders: ASCII written byte by byte, numbers written as
+ * right-justified digits without creating strings, names as UTF-8. One string at the end.
+ */
+export class ByteOut {
+  private buf: Buffer;
+  pos = 0;
+
+  constructor(estimate: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(estimate, 1024));
+  }
+
+  private grow(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    const next = Buffer.allocUnsafe(size);
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  /** A string of ASCII (or any text: non-ASCII goes through UTF-8). */
+  text(s: string): void {
+    const len = s.length;
+    this.grow(len * 3);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < len; i++) {
+      const c = s.charCodeAt(i);
+      if (c >= 0x80) {
+        this.pos = p;
+        this.pos += b.write(s.slice(i), p, 'utf8');
+        return;
+      }
+      b[p++] = c;
+    }
+    this.pos = p;
+  }
+
+  /** `s` right-justified in `width` (ASCII only). */
+  right(s: string, width: number): void {
+    const pad = width - s.length;
+    if (pad > 0) this.spaces(pad);
+    this.text(s);
+  }
+
+  spaces(n: number): void {
+    if (n <= 0) return;
+    this.grow(n);
+    if (n > 32) {
+      this.buf.fill(32, this.pos, this.pos + n);
+      this.pos += n;
+      return;
+    }
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = 0; i < n; i++) b[p++] = 32;
+    this.pos = p;
+  }
+
+  byte(c: number): void {
+    this.grow(1);
+    this.buf[this.pos++] = c;
+  }
+
+  /** A non-negative integer (exact below 2^53) right-justified in `width`. */
+  num(v: number, width: number): void {
+    if (v >= 9007199254740992) {
+      this.right(BigInt(v).toString(), width);
+      return;
+    }
+    let d = 1;
+    for (let t = v; t >= 10; t = Math.floor(t / 10)) d++;
+    const total = d > width ? d : width;
+    this.grow(total);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = d; i < width; i++) b[p++] = 32;
+    let q = p + d;
+    p = q;
+    let t = v;
+    do {
+      const next = Math.floor(t / 10);
+      b[--q] = 48 + (t - next * 10);
+      t = next;
+    } while (t > 0);
+    this.pos = p;
+  }
+
+  toString(): string {
+    return this.buf.toString('utf8', 0, this.pos);
+  }
+}

@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+/*
+ * pmap -XX bench (run `npm run build` first): a stopped process with ~30,000 VMAs (the mapping
+ * zoo, test/fixtures/zoo.c `--vmas 30000`). Measured side by side in one run, medians of 7:
+ * `/usr/bin/pmap -XX PID` (output to /dev/null) vs pmapd reading /proc/PID/smaps with the real
+ * reader and rendering -XX (ProcReader.readMemoryMap + renderPmap). Also -x and plain.
+ */
+'use strict';
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+
+const root = join(__dirname, '..');
+const fmt = require(join(root, 'dist/libs/pmap-format/src/index.js'));
+const procfs = require(join(root, 'dist/libs/procfs/src/index.js'));
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+function time(fn, n = 7) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    if (global.gc) global.gc();
+    const t0 = process.hrtime.bigint();
+    fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(out);
+}
+function state(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return s[s.lastIndexOf(')') + 2];
+  } catch {
+    return undefined;
+  }
+}
+
+async function main() {
+  const build = join(root, 'test', '.build');
+  const zoo = join(build, 'zoo');
+  const src = join(root, 'test', 'fixtures', 'zoo.c');
+  if (!existsSync(zoo) || statSync(zoo).mtimeMs < statSync(src).mtimeMs) {
+    mkdirSync(build, { recursive: true });
+    execFileSync('gcc', ['-O2', '-Wall', '-pthread', '-o', zoo, src], { stdio: 'inherit' });
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'pmapd-bench-'));
+  const child = spawn(zoo, [dir, '--vmas', '30000'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('exit', (c) => reject(new Error(`zoo exited ${c}`)));
+  });
+  while (state(child.pid) !== 'T') await new Promise((r) => setTimeout(r, 5));
+  const pid = child.pid;
+  const reader = new procfs.ProcReader();
+  try {
+    const rows = [];
+    for (const [mode, flag, detail] of [
+      ['XX', '-XX', 'smaps'],
+      ['x', '-x', 'smaps'],
+      ['default', null, 'maps'],
+    ]) {
+      const args = flag ? [flag, String(pid)] : [String(pid)];
+      let bytes = 0;
+      const ours = () => {
+        const map = reader.readMemoryMap(pid, { detail });
+        bytes = fmt.renderPmap(map, { mode }).length;
+      };
+      const theirs = () => {
+        const r = spawnSync('/usr/bin/pmap', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+        if (r.status !== 0) throw new Error(`pmap ${args.join(' ')} exited ${r.status}`);
+      };
+      ours(); // warm-up (JIT) for both
+      theirs();
+      const tTheirs = time(theirs);
+      const tOurs = time(ours);
+      let vmas = 0;
+      let tRender = 0;
+      {
+        const map = reader.readMemoryMap(pid, { detail });
+        vmas = map.vmas.length;
+        tRender = time(() => fmt.renderPmap(map, { mode }));
+      }
+      rows.push({ mode, vmas, bytes, tTheirs, tOurs, tRender });
+    }
+    for (const r of rows) {
+      const label = r.mode === 'default' ? 'plain' : `-${r.mode}`;
+      console.log(
+        `pmap ${label} of ${r.vmas} VMAs (${(r.bytes / 1e6).toFixed(1)} MB of text): ` +
+          `/usr/bin/pmap ${r.tTheirs.toFixed(1)} ms, pmapd read+render ${r.tOurs.toFixed(1)} ms ` +
+          `(render alone ${r.tRender.toFixed(1)} ms) -> ratio pmap/pmapd ${(r.tTheirs / r.tOurs).toFixed(2)}x`,
+      );
+    }
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
