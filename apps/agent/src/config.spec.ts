@@ -15,6 +15,7 @@ describe('loadConfig', () => {
       batchSize: 1000,
       shutdownTimeoutSec: 5,
       logLevel: 'info',
+      ve: true,
     });
   });
 
