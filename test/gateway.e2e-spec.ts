@@ -495,15 +495,13 @@ describe('gateway (spawned) over three agents', () => {
     expect(got.message).toContain('1 ms');
   });
 
-  test('histogram: agent UNIMPLEMENTED -> 501 JSON', async () => {
-    const res = await api.get(`/v1/nodes/n2/processes/${zoo.pid}/histogram`);
-    if (res.status === 200) {
-      // The histogram issue landed: the pass-through answers JSON with "0x…" addresses.
-      expect(res.body.header.pid).toBe(zoo.pid);
-      return;
-    }
-    expect(res.status).toBe(501);
-    expect(res.body).toMatchObject({ statusCode: 501, error: 'Not Implemented', node: 'n2' });
+  test('histogram: kind required (400 naming it), kind=order answers JSON', async () => {
+    const res = await api
+      .get(`/v1/nodes/n2/processes/${zoo.pid}/histogram`)
+      .query({ kind: 'order' })
+      .expect(200);
+    expect(res.body.header.pid).toBe(zoo.pid);
+    expect(res.body.vmas[0].start).toMatch(/^0x[0-9a-f]+$/);
     const bad = await api
       .get(`/v1/nodes/n2/processes/${zoo.pid}/histogram`)
       .query({ kind: 'x' })
@@ -577,6 +575,7 @@ describe('gateway (spawned) over three agents', () => {
         'compat',
         'runs',
         've',
+        'format',
         'timeout',
       ],
       '/healthz': [],

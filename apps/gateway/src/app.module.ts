@@ -8,6 +8,7 @@ import { createValidationPipe } from './common/validation';
 import { GATEWAY_CONFIG, type GatewayConfig } from './config/gateway-config';
 import { FleetModule } from './fleet/fleet.module';
 import { HealthModule } from './health/health.module';
+import { HistogramsModule } from './histograms/histograms.module';
 import { MapsModule } from './maps/maps.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NodesModule } from './nodes/nodes.module';
@@ -26,6 +27,7 @@ export class AppModule {
         ProcessesModule,
         MapsModule,
         FleetModule,
+        HistogramsModule,
         HealthModule,
       ],
       providers: [

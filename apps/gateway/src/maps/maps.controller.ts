@@ -11,7 +11,7 @@ import type { FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/api-errors.decorator';
 import { PidParams } from '../common/dto/params.dto';
 import { Accept, ClientGone, wantsText } from '../common/request-context';
-import { HistogramQuery, MapsQuery } from './dto/maps-query.dto';
+import { MapsQuery } from './dto/maps-query.dto';
 import { MapPairDto, MemoryMapDto } from './dto/memory-map.dto';
 import { MapsService } from './maps.service';
 import { bothIsJsonOnly } from './ve-maps';
@@ -54,21 +54,5 @@ export class MapsController {
       return this.maps.toText(m, query);
     }
     return this.maps.toJson(m);
-  }
-
-  @Get(':node/processes/:pid/histogram')
-  @ApiOperation({
-    summary: 'Per-VMA page histograms of one process (GetHistogram passed through)',
-    description:
-      'Agents that do not implement histograms yet answer 501. Addresses are "0x…", counts and bytes numbers (decimal strings above 2^53).',
-  })
-  @ApiOkResponse({ description: 'node, kind, header, vmas (per-VMA histograms) and totals' })
-  @ApiErrors(400, 403, 404, 412, 501, 503, 504)
-  histogram(
-    @PathParams() params: PidParams,
-    @Query() query: HistogramQuery,
-    @ClientGone() signal: AbortSignal,
-  ): Promise<Record<string, unknown>> {
-    return this.maps.histogram(params.node, params.pid, query, signal);
   }
 }

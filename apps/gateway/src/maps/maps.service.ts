@@ -7,19 +7,11 @@ import {
   type Vma,
 } from '@app/domain';
 import { renderIllumos, renderPmap } from '@app/pmap-format';
-import {
-  DetailLevel,
-  HistogramCompat,
-  HistogramKind,
-  headerFromProto,
-  rangeToProto,
-  vmaFromProto,
-  type GetHistogramResponse,
-} from '@app/proto';
+import { DetailLevel, headerFromProto, rangeToProto, vmaFromProto } from '@app/proto';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { addr, size } from '../common/json';
-import type { HistogramQuery, MapsQuery, MapView, RangeQuery } from './dto/maps-query.dto';
+import type { MapsQuery, MapView, RangeQuery } from './dto/maps-query.dto';
 import type {
   MapHeaderDto,
   MapPairDto,
@@ -38,28 +30,6 @@ export interface FetchedMap {
 }
 
 const SMAPS_VIEWS = new Set<MapView>(['x', 'X', 'XX', 'illumos']);
-
-const HISTOGRAM_KIND = {
-  order: HistogramKind.HISTOGRAM_KIND_ORDER,
-  physical: HistogramKind.HISTOGRAM_KIND_PHYSICAL,
-  pagesize: HistogramKind.HISTOGRAM_KIND_PAGESIZE,
-  numa: HistogramKind.HISTOGRAM_KIND_NUMA,
-} as const;
-
-/** Keys whose 64-bit values are locations ("0x…"), not sizes, in pass-through JSON. */
-const ADDRESS_KEYS = new Set(['start', 'end', 'startStack']);
-
-/** Proto message -> JSON: bigints become "0x…" for address keys, else bytes/counts. */
-function toJson(value: unknown, key = ''): unknown {
-  if (typeof value === 'bigint') return ADDRESS_KEYS.has(key) ? addr(value) : size(value);
-  if (Array.isArray(value)) return value.map((v) => toJson(v, key));
-  if (value !== null && typeof value === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toJson(v, k);
-    return out;
-  }
-  return value;
-}
 
 /** `links` of a VE process or a VE pseudo process (nothing for other processes). */
 function withLinks(m: FetchedMap): Pick<MemoryMapDto, 'links'> {
@@ -291,43 +261,5 @@ export class MapsService {
       out.fields = all;
     }
     return out;
-  }
-
-  async histogram(
-    nodeName: string,
-    pid: number,
-    q: HistogramQuery,
-    signal?: AbortSignal,
-  ): Promise<Record<string, unknown>> {
-    const node = this.cluster.get(nodeName);
-    const range = this.parseRange(q, false);
-    const chunks: GetHistogramResponse[] = await this.cluster.call(node, (c) =>
-      c.getHistogram(
-        {
-          pid,
-          veNode: q.ve,
-          kind: HISTOGRAM_KIND[q.kind ?? 'order'],
-          range: rangeToProto(range),
-          omitFileBacked: q.omitFileBacked ?? false,
-          omitUnfaulted: q.omitUnfaulted ?? false,
-          maxOrder: q.maxOrder,
-          compat:
-            q.compat === 'memhist'
-              ? HistogramCompat.HISTOGRAM_COMPAT_MEMHIST
-              : HistogramCompat.HISTOGRAM_COMPAT_UNSPECIFIED,
-          runs: q.runs ?? false,
-        },
-        this.cluster.ctx(q.timeout, signal),
-      ),
-    );
-    const header = chunks.find((c) => c.header)?.header;
-    const totals = chunks.find((c) => c.totals)?.totals;
-    return {
-      node: node.name,
-      kind: q.kind ?? 'order',
-      header: header ? this.headerJson(headerFromProto(header)) : null,
-      vmas: chunks.flatMap((c) => c.vmas.map((v) => toJson(v))),
-      totals: totals ? toJson(totals) : null,
-    };
   }
 }

@@ -1,8 +1,8 @@
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
+import { IsBoolean, IsIn, IsOptional, IsString, MaxLength } from 'class-validator';
 import { AgentQuery, VeParam } from '../../common/dto/common-query';
 import type { ResponseFormat } from '../../common/request-context';
 import { Param } from '../../common/param-doc';
-import { ToBool, ToInt } from '../../common/transforms';
+import { ToBool } from '../../common/transforms';
 
 export const MAP_VIEWS = ['default', 'x', 'X', 'XX', 'd', 'illumos'] as const;
 export type MapView = (typeof MAP_VIEWS)[number];
@@ -103,79 +103,4 @@ export class MapsQuery extends RangeQuery {
   @IsOptional()
   @IsIn([...MAP_SIDES], { message: `side must be one of ${MAP_SIDES.join(', ')}` })
   side?: (typeof MAP_SIDES)[number];
-}
-
-export const HISTOGRAM_KINDS = ['order', 'physical', 'pagesize', 'numa'] as const;
-export const HISTOGRAM_COMPATS = ['none', 'memhist'] as const;
-
-export class HistogramQuery extends RangeQuery {
-  @Param({
-    required: false,
-    description:
-      'order: present-page order histogram (virtual contiguity, default); physical: physically contiguous runs (needs PFNs); pagesize: bytes per page size; numa: pages per NUMA node',
-    enum: [...HISTOGRAM_KINDS],
-  })
-  @IsOptional()
-  @IsIn([...HISTOGRAM_KINDS], { message: `kind must be one of ${HISTOGRAM_KINDS.join(', ')}` })
-  kind?: (typeof HISTOGRAM_KINDS)[number];
-
-  @Param({
-    required: false,
-    description: 'Leave out file-backed VMAs',
-    type: Boolean,
-    allowed: BOOL,
-  })
-  @IsOptional()
-  @ToBool()
-  @IsBoolean({ message: 'omitFileBacked must be true or false' })
-  omitFileBacked?: boolean;
-
-  @Param({
-    required: false,
-    description: 'Leave out VMAs with no present page',
-    type: Boolean,
-    allowed: BOOL,
-  })
-  @IsOptional()
-  @ToBool()
-  @IsBoolean({ message: 'omitUnfaulted must be true or false' })
-  omitUnfaulted?: boolean;
-
-  @Param({
-    required: false,
-    description: 'Highest order counted (default 9)',
-    type: Number,
-    minimum: 0,
-    maximum: 30,
-    allowed: 'an integer 0-30',
-  })
-  @IsOptional()
-  @ToInt()
-  @IsInt({ message: 'maxOrder must be an integer 0-30' })
-  @Min(0, { message: 'maxOrder must be an integer 0-30' })
-  @Max(30, { message: 'maxOrder must be an integer 0-30' })
-  maxOrder?: number;
-
-  @Param({
-    required: false,
-    description:
-      "none: correct counting (default); memhist: reproduce mem_hist.py's numbers, defect included",
-    enum: [...HISTOGRAM_COMPATS],
-  })
-  @IsOptional()
-  @IsIn([...HISTOGRAM_COMPATS], {
-    message: `compat must be one of ${HISTOGRAM_COMPATS.join(', ')}`,
-  })
-  compat?: (typeof HISTOGRAM_COMPATS)[number];
-
-  @Param({
-    required: false,
-    description: 'pagesize and numa: also return runs (illumos -s / -L rows)',
-    type: Boolean,
-    allowed: BOOL,
-  })
-  @IsOptional()
-  @ToBool()
-  @IsBoolean({ message: 'runs must be true or false' })
-  runs?: boolean;
 }

@@ -1,0 +1,232 @@
+import { Injectable } from '@nestjs/common';
+import { parseAddressRange, type AddressRange, type ProcessHeader } from '@app/domain';
+import { renderHistogram } from '@app/pmap-format';
+import type {
+  HistogramBin,
+  HistogramKind as DomainHistogramKind,
+  HistogramRun,
+  HistogramTotals,
+  VmaHistogram,
+} from '@app/procfs';
+import {
+  HistogramCompat,
+  headerFromProto,
+  histogramKindToProto,
+  histogramTotalsFromProto,
+  rangeToProto,
+  vmaHistogramFromProto,
+  type GetHistogramResponse,
+} from '@app/proto';
+import { ClusterService } from '../cluster/cluster.service';
+import { ApiError } from '../common/api-error';
+import { addr, size } from '../common/json';
+import type { MapHeaderDto } from '../maps/dto/memory-map.dto';
+import type { HistogramQuery } from './dto/histogram-query.dto';
+import type {
+  HistogramBinDto,
+  HistogramDto,
+  HistogramRunDto,
+  HistogramTotalsDto,
+  VmaHistogramDto,
+} from './dto/histogram.dto';
+
+export interface FetchedHistogram {
+  node: string;
+  kind: DomainHistogramKind;
+  query: HistogramQuery;
+  range?: AddressRange;
+  header: ProcessHeader;
+  vmas: VmaHistogram[];
+  totals: HistogramTotals;
+}
+
+function binJson(b: HistogramBin): HistogramBinDto {
+  const out: HistogramBinDto = {
+    key: b.key,
+    pageSize: size(b.pageSize),
+    category: b.category,
+    count: size(b.count),
+    bytes: size(b.bytes),
+  };
+  if (b.numaNode !== undefined) out.numaNode = b.numaNode;
+  return out;
+}
+
+function runJson(r: HistogramRun): HistogramRunDto {
+  const out: HistogramRunDto = {
+    start: addr(r.start),
+    end: addr(r.end),
+    size: size(r.end - r.start),
+    pageSize: size(r.pageSize),
+    present: r.present,
+  };
+  if (r.numaNode !== undefined) out.numaNode = r.numaNode;
+  return out;
+}
+
+function headerJson(h: ProcessHeader): MapHeaderDto {
+  const out: MapHeaderDto = {
+    pid: h.pid,
+    cmdline: h.cmdline,
+    comm: h.comm,
+    startStack: addr(h.startStack),
+    kernelThread: h.kernelThread,
+    uid: h.uid,
+  };
+  if (h.pageSize !== undefined) out.pageSize = size(h.pageSize);
+  if (h.readAtMs !== undefined && Number.isFinite(h.readAtMs) && h.readAtMs > 0) {
+    out.readAt = new Date(h.readAtMs).toISOString();
+  }
+  if (h.veNode !== undefined) out.veNode = h.veNode;
+  if (h.vePseudoOf !== undefined) out.vePseudoOf = h.vePseudoOf;
+  return out;
+}
+
+/** GET …/histogram: GetHistogram on the node's agent, as JSON or text tables. */
+@Injectable()
+export class HistogramsService {
+  constructor(private readonly cluster: ClusterService) {}
+
+  /** range/clip -> AddressRange through the one range parser (400 naming `range`). */
+  private parseRange(q: HistogramQuery): AddressRange | undefined {
+    if (q.range === undefined) {
+      if (q.clip) {
+        throw new ApiError(400, 'clip needs a range', {
+          parameter: 'clip',
+          allowed: 'clip=true together with range=LOW[,HIGH]',
+        });
+      }
+      return undefined;
+    }
+    try {
+      return parseAddressRange(q.range, { clip: q.clip ?? false, illumos: false, field: 'range' });
+    } catch (e) {
+      throw new ApiError(400, (e as Error).message, {
+        parameter: 'range',
+        allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
+      });
+    }
+  }
+
+  /** Checks the combinations the DTO cannot express (400 naming the parameter). */
+  private checkCombination(q: HistogramQuery): void {
+    if (q.compat === 'memhist' && q.kind !== 'order') {
+      throw new ApiError(400, 'compat=memhist applies to kind=order only', {
+        parameter: 'compat',
+        allowed: ['none', 'memhist (kind=order)'],
+      });
+    }
+    if (q.runs && q.kind !== 'pagesize' && q.kind !== 'numa') {
+      throw new ApiError(400, 'runs applies to kind=pagesize and kind=numa only', {
+        parameter: 'runs',
+        allowed: ['true (kind=pagesize or numa)', 'false'],
+      });
+    }
+    if (q.maxOrder !== undefined && q.kind !== 'order') {
+      throw new ApiError(400, 'maxOrder applies to kind=order only', {
+        parameter: 'maxOrder',
+        allowed: 'an integer 0-30 with kind=order',
+      });
+    }
+  }
+
+  async fetch(
+    nodeName: string,
+    pid: number,
+    q: HistogramQuery,
+    signal?: AbortSignal,
+  ): Promise<FetchedHistogram> {
+    const node = this.cluster.get(nodeName);
+    this.checkCombination(q);
+    const range = this.parseRange(q);
+    const chunks: GetHistogramResponse[] = await this.cluster.call(node, (c) =>
+      c.getHistogram(
+        {
+          pid,
+          veNode: q.ve,
+          kind: histogramKindToProto(q.kind),
+          range: rangeToProto(range),
+          omitFileBacked: q.omitFileBacked ?? false,
+          omitUnfaulted: q.omitUnfaulted ?? false,
+          maxOrder: q.maxOrder,
+          compat:
+            q.compat === 'memhist'
+              ? HistogramCompat.HISTOGRAM_COMPAT_MEMHIST
+              : HistogramCompat.HISTOGRAM_COMPAT_UNSPECIFIED,
+          runs: q.runs ?? false,
+        },
+        this.cluster.ctx(q.timeout, signal),
+      ),
+    );
+    const header = chunks.find((c) => c.header !== undefined)?.header;
+    const last = chunks[chunks.length - 1];
+    if (!header || !last?.last || !last.totals) {
+      throw new ApiError(502, `node '${node.name}' sent an incomplete histogram`, {
+        node: node.name,
+      });
+    }
+    const vmas: VmaHistogram[] = [];
+    for (const c of chunks) for (const v of c.vmas) vmas.push(vmaHistogramFromProto(v));
+    return {
+      node: node.name,
+      kind: q.kind,
+      query: q,
+      range,
+      header: headerFromProto(header),
+      vmas,
+      totals: histogramTotalsFromProto(last.totals),
+    };
+  }
+
+  toText(h: FetchedHistogram): string {
+    return renderHistogram(
+      { kind: h.kind, header: h.header, vmas: h.vmas, totals: h.totals },
+      { runs: h.query.runs ?? false },
+    );
+  }
+
+  toJson(h: FetchedHistogram): HistogramDto {
+    const order = h.kind === 'order';
+    const vmas = h.vmas.map((v): VmaHistogramDto => {
+      const out: VmaHistogramDto = {
+        start: addr(v.start),
+        end: addr(v.end),
+        size: size(v.end - v.start),
+        perms: v.perms,
+        name: v.name,
+        kind: v.kind,
+        fileBacked: v.fileBacked,
+        presentPages: size(v.presentPages),
+      };
+      if (order) out.orders = v.orders.map(size);
+      else out.bins = v.bins.map(binJson);
+      if (h.query.runs) out.runs = v.runs.map(runJson);
+      return out;
+    });
+    const totals: HistogramTotalsDto = {
+      vmas: h.totals.vmas,
+      presentPages: size(h.totals.presentPages),
+    };
+    if (order) totals.orders = h.totals.orders.map(size);
+    else totals.bins = h.totals.bins.map(binJson);
+    const out: HistogramDto = {
+      node: h.node,
+      kind: h.kind,
+      range: h.range
+        ? {
+            ...(h.range.low !== undefined ? { low: addr(h.range.low) } : {}),
+            ...(h.range.high !== undefined ? { high: addr(h.range.high) } : {}),
+            clip: h.range.clip ?? false,
+          }
+        : null,
+      header: headerJson(h.header),
+      vmas,
+      totals,
+    };
+    if (order) {
+      out.maxOrder = h.totals.orders.length - 1;
+      out.compat = h.query.compat ?? 'none';
+    }
+    return out;
+  }
+}
