@@ -560,6 +560,7 @@ describe('gateway (spawned) over three agents', () => {
         'kernelNames',
         'quiet',
         've',
+        'side',
         'format',
         'timeout',
       ],
