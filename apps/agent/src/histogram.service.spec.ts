@@ -1,0 +1,90 @@
+import { status } from '@grpc/grpc-js';
+import { GetHistogramRequest, HistogramCompat, HistogramKind } from '@app/proto';
+import { GrpcStatusError } from './errors';
+import { histogramFeatures, HistogramService } from './histogram.service';
+
+const svc = new HistogramService(
+  {
+    read: () => {
+      throw new Error('not read in these specs');
+    },
+  },
+  { procRoot: '/proc', batchSize: 1000 },
+);
+
+function invalid(partial: Partial<GetHistogramRequest>): string {
+  try {
+    svc.toQuery(GetHistogramRequest.fromPartial({ pid: 1, ...partial }));
+  } catch (e) {
+    expect(e).toBeInstanceOf(GrpcStatusError);
+    expect((e as GrpcStatusError).code).toBe(status.INVALID_ARGUMENT);
+    return (e as GrpcStatusError).details;
+  }
+  return 'accepted';
+}
+
+describe('HistogramService.toQuery', () => {
+  it('requires a kind and names the field and the allowed kinds', () => {
+    expect(invalid({})).toBe('kind: required, one of order, physical, pagesize, numa (got 0)');
+    expect(invalid({ kind: 99 as HistogramKind })).toMatch(/^kind: required/);
+  });
+
+  it('names the field of every other bad value', () => {
+    const ORDER = HistogramKind.HISTOGRAM_KIND_ORDER;
+    expect(invalid({ pid: 0, kind: ORDER })).toMatch(/^pid must be a positive integer/);
+    expect(invalid({ kind: ORDER, maxOrder: 31 })).toMatch(/^max_order: an integer in 0\.\.30/);
+    expect(
+      invalid({
+        kind: HistogramKind.HISTOGRAM_KIND_PHYSICAL,
+        compat: HistogramCompat.HISTOGRAM_COMPAT_MEMHIST,
+      }),
+    ).toMatch(/^compat: /);
+    expect(invalid({ kind: ORDER, runs: true })).toMatch(/^runs: /);
+    expect(invalid({ kind: ORDER, range: { low: 0x2000n, high: 0x1000n, clip: false } })).toMatch(
+      /^range: low address 0x2000 is above/,
+    );
+  });
+
+  it('maps a good request to library options (smaps only for pagesize)', () => {
+    const q = svc.toQuery(
+      GetHistogramRequest.fromPartial({
+        pid: 42,
+        kind: HistogramKind.HISTOGRAM_KIND_ORDER,
+        maxOrder: 4,
+        compat: HistogramCompat.HISTOGRAM_COMPAT_MEMHIST,
+        omitFileBacked: true,
+        range: { low: 0x1000n, clip: true },
+      }),
+    );
+    expect(q).toMatchObject({
+      pid: 42,
+      kind: 'order',
+      detail: 'maps',
+      range: { low: 0x1000n, clip: true },
+      options: { kind: 'order', maxOrder: 4, compat: 'memhist', omitFileBacked: true },
+    });
+    const p = svc.toQuery(
+      GetHistogramRequest.fromPartial({
+        pid: 42,
+        kind: HistogramKind.HISTOGRAM_KIND_PAGESIZE,
+        runs: true,
+      }),
+    );
+    expect(p).toMatchObject({ kind: 'pagesize', detail: 'smaps', options: { runs: true } });
+    expect(p.options.maxOrder).toBe(9);
+  });
+});
+
+describe('histogramFeatures', () => {
+  it('offers physical only with PFNs, pagesize only with PAGEMAP_SCAN, numa only with nodes', () => {
+    expect(histogramFeatures({ pfnsReadable: false, pagemapScan: false, numaNodes: [] })).toEqual([
+      'histogram:order',
+    ]);
+    expect(histogramFeatures({ pfnsReadable: true, pagemapScan: true, numaNodes: [0] })).toEqual([
+      'histogram:order',
+      'histogram:physical',
+      'histogram:pagesize',
+      'histogram:numa',
+    ]);
+  });
+});
