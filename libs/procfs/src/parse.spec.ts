@@ -175,6 +175,57 @@ describe('parseSmaps on the procps-4.0.2 fixture', () => {
     expect(thpRegion?.start).toBe(0x7f87ae000000n);
   });
 
+  it('parses the bytes (Buffer or Uint8Array) exactly as the text, UTF-8 names included', () => {
+    const sig = (v: Vma[]): string =>
+      JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? x.toString() : x));
+    expect(sig(parseSmaps(Buffer.from(SMAPS)))).toBe(sig(vmas));
+    expect(sig(parseMaps(new Uint8Array(Buffer.from(MAPS))))).toBe(sig(parseMaps(MAPS)));
+    const pad = ' '.repeat(26);
+    const text =
+      `1000-2000 rw-p 00000000 08:01 42${pad}/tmp/smörgås ☃ (deleted)\nRss: 4 kB\nVmFlags: rd wr \n` +
+      `2000-3000 rw-p 00000000 08:01 42${pad}/tmp/smörgås ☃ (deleted)\nRss: 8 kB\nVmFlags: rd wr \n` +
+      `3000-4000 rw-p 00000000 08:01 43${pad}/tmp/smörgås ☄\nRßs: 8 kB\nVmFlags: rd ex\n`;
+    const got = parseSmaps(Buffer.from(text, 'utf8'));
+    expect(got.map((v) => [v.name, v.kind, v.fields, v.vmFlags])).toEqual([
+      ['/tmp/smörgås ☃ (deleted)', 'deleted_file', [{ name: 'Rss', value: 4n, kb: true }], 'rd wr'],
+      ['/tmp/smörgås ☃ (deleted)', 'deleted_file', [{ name: 'Rss', value: 8n, kb: true }], 'rd wr'],
+      ['/tmp/smörgås ☄', 'file', [{ name: 'Rßs', value: 8n, kb: true }], 'rd ex'],
+    ]);
+    expect(sig(parseSmaps(text))).toBe(sig(got));
+  });
+
+  it('shares a field object with the previous VMA only when name, value and unit are equal', () => {
+    const h = (a: number): string =>
+      `${(a * 0x1000).toString(16)}-${((a + 1) * 0x1000).toString(16)} rw-p 00000000 00:00 0\n`;
+    const got = parseSmaps(
+      h(1) +
+        'Size: 4 kB\nSwap: 0 kB\nX: 7\n' +
+        h(2) +
+        'Size: 4 kB\nSwap: 1 kB\nX: 7 kB\n' +
+        h(3) +
+        'Size: 4 kB\nSwap: 1 kB\nY: 7 kB\n' +
+        h(4) +
+        `Size: 4 kB\nSwap: ${'9'.repeat(17)} kB\nY: 7 kB\n` +
+        h(5) +
+        `Size: 4 kB\nSwap: ${'9'.repeat(17)} kB\nY: 7 kB\n`,
+    );
+    const f = got.map((v) => v.fields!);
+    expect(f.map((x) => x.map((y) => `${y.name}=${y.value}${y.kb ? 'k' : ''}`).join(' '))).toEqual([
+      'Size=4k Swap=0k X=7',
+      'Size=4k Swap=1k X=7k',
+      'Size=4k Swap=1k Y=7k',
+      `Size=4k Swap=${'9'.repeat(17)}k Y=7k`,
+      `Size=4k Swap=${'9'.repeat(17)}k Y=7k`,
+    ]);
+    expect(f[1][0]).toBe(f[0][0]);
+    expect(f[1][1]).not.toBe(f[0][1]);
+    expect(f[1][2]).not.toBe(f[0][2]);
+    expect(f[2][1]).toBe(f[1][1]);
+    expect(f[2][2]).not.toBe(f[1][2]);
+    expect(f[4][1]).not.toBe(f[3][1]);
+    expect(f[4][2]).toBe(f[3][2]);
+  });
+
   it('classifies the stack from stat startstack', () => {
     const stat = parseStat(STAT);
     const copy = parseMaps(MAPS).map((v) => (v.name === '[stack]' ? { ...v, name: '' } : v));

@@ -1,7 +1,8 @@
 /**
- * Parsers for /proc text. Pure functions (no I/O). The maps/smaps parsers are hot paths: one
- * indexOf-driven pass over the text, no per-line regex, no String.split of the whole file, numbers
- * parsed from char codes (BigInt only once per value).
+ * Parsers for /proc text. Pure functions (no I/O). The maps/smaps parsers are hot paths: they
+ * take the file's bytes (or text, encoded first) and make one pass over them, no per-line regex,
+ * no String.split, only names decoded to strings, numbers parsed from the bytes (one bigint per
+ * value).
  *
  * Tolerance: the kernel may emit a VMA twice (or an overlapping re-read) under concurrent change,
  * and callers may hand us truncated text. The maps/smaps parsers never throw: lines that do not
@@ -29,12 +30,19 @@ function hexVal(c: number): number {
   return -1;
 }
 
-const SMALL_BIGINTS: bigint[] = [];
-for (let i = 0; i < 4096; i++) SMALL_BIGINTS.push(BigInt(i));
+/** bigint values of 0..65535, made on first use (most smaps numbers are small and repeat). */
+const BIG_CACHE_SIZE = 65536;
+const BIGINTS: (bigint | undefined)[] = new Array<bigint | undefined>(BIG_CACHE_SIZE);
 
 /** A non-negative safe integer as bigint, cached for small values. */
 function big(n: number): bigint {
-  return n < 4096 ? SMALL_BIGINTS[n] : BigInt(n);
+  if (n >= BIG_CACHE_SIZE) return BigInt(n);
+  let v = BIGINTS[n];
+  if (v === undefined) {
+    v = BigInt(n);
+    BIGINTS[n] = v;
+  }
+  return v;
 }
 
 /** Hex digits text[from, to) (to - from >= 1) as bigint. */
@@ -77,64 +85,142 @@ function isPermChar(c: number): boolean {
   return c === 114 || c === 119 || c === 120 || c === 115 || c === 112 || c === DASH;
 }
 
+/** Input of the maps/smaps parsers: the file's bytes (what ProcReader passes) or its text. */
+export type ProcText = string | Uint8Array;
+
+/** The bytes of a maps/smaps input (text is encoded as UTF-8; a Buffer is used as is). */
+function bytesOf(input: ProcText): Buffer {
+  if (typeof input === 'string') return Buffer.from(input, 'utf8');
+  if (Buffer.isBuffer(input)) return input;
+  return Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+}
+
+/** Hex digits b[from, to) (to - from >= 1) as bigint: a JS number up to 13 digits. */
+function hexBigAt(b: Buffer, from: number, to: number): bigint {
+  if (to - from <= 13) {
+    let n = 0;
+    for (let i = from; i < to; i++) n = n * 16 + hexVal(b[i]);
+    return big(n);
+  }
+  return BigInt('0x' + b.toString('latin1', from, to));
+}
+
+/** End of the run of hex digits in b starting at i. */
+function scanHexAt(b: Buffer, i: number, end: number): number {
+  while (i < end && hexVal(b[i]) >= 0) i++;
+  return i;
+}
+
+function scanDecAt(b: Buffer, i: number, end: number): number {
+  while (i < end) {
+    const c = b[i];
+    if (c < 48 || c > 57) break;
+    i++;
+  }
+  return i;
+}
+
+/** Decimal digits b[from, to) (1 to 20 of them) as bigint: a JS number up to 15 digits. */
+function decBigAt(b: Buffer, from: number, to: number): bigint {
+  if (to - from <= 15) {
+    let n = 0;
+    for (let i = from; i < to; i++) n = n * 10 + (b[i] - 48);
+    return big(n);
+  }
+  return BigInt(b.toString('latin1', from, to));
+}
+
+/** Line end (index of '\n' or the length) in b from i. */
+function lineEndAt(b: Buffer, i: number): number {
+  const e = b.indexOf(NL, i);
+  return e < 0 ? b.length : e;
+}
+
+/** The permission strings seen so far, by their four bytes (at most 6^4 of them). */
+const PERMS = new Map<number, string>();
+
 /**
- * Parses one maps header line text[ls, le) strictly:
+ * b[from, from + len) equals `s` (ASCII only: a byte >= 0x80 never matches). Lets a name printed
+ * again reuse the string decoded before.
+ */
+function sameAscii(b: Buffer, from: number, len: number, s: string): boolean {
+  if (s.length !== len) return false;
+  for (let k = 0; k < len; k++) {
+    const c = b[from + k];
+    if (c !== s.charCodeAt(k) || c >= 128) return false;
+  }
+  return true;
+}
+
+/** State of one pass over maps/smaps: the previous VMA's name, reused when printed again. */
+interface NameCache {
+  name: string;
+}
+
+/**
+ * Parses one maps header line b[ls, le) strictly:
  * `start-end perms offset major:minor inode [pad name]`. Returns undefined when it is not one.
  */
-function parseHeaderLine(text: string, ls: number, le: number): Vma | undefined {
+function parseHeaderLine(b: Buffer, ls: number, le: number, names: NameCache): Vma | undefined {
   let i = ls;
-  let j = scanHex(text, i, le);
-  if (j === i || j - i > 16 || j >= le || text.charCodeAt(j) !== DASH) return undefined;
-  const start = hexBig(text, i, j);
+  let j = scanHexAt(b, i, le);
+  if (j === i || j - i > 16 || j >= le || b[j] !== DASH) return undefined;
+  const start = hexBigAt(b, i, j);
   i = j + 1;
-  j = scanHex(text, i, le);
-  if (j === i || j - i > 16 || j >= le || text.charCodeAt(j) !== SPACE) return undefined;
-  const end = hexBig(text, i, j);
+  j = scanHexAt(b, i, le);
+  if (j === i || j - i > 16 || j >= le || b[j] !== SPACE) return undefined;
+  const end = hexBigAt(b, i, j);
   i = j + 1;
   if (i + 5 > le) return undefined;
-  for (let k = 0; k < 4; k++) if (!isPermChar(text.charCodeAt(i + k))) return undefined;
-  if (text.charCodeAt(i + 4) !== SPACE) return undefined;
-  const perms = text.slice(i, i + 4);
+  for (let k = 0; k < 4; k++) if (!isPermChar(b[i + k])) return undefined;
+  if (b[i + 4] !== SPACE) return undefined;
+  const permKey = (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
+  let perms = PERMS.get(permKey);
+  if (perms === undefined) {
+    perms = b.toString('latin1', i, i + 4);
+    PERMS.set(permKey, perms);
+  }
   i += 5;
-  j = scanHex(text, i, le);
-  if (j === i || j - i > 16 || j >= le || text.charCodeAt(j) !== SPACE) return undefined;
-  const offset = hexBig(text, i, j);
+  j = scanHexAt(b, i, le);
+  if (j === i || j - i > 16 || j >= le || b[j] !== SPACE) return undefined;
+  const offset = hexBigAt(b, i, j);
   i = j + 1;
-  j = scanHex(text, i, le);
-  if (j === i || j - i > 8 || j >= le || text.charCodeAt(j) !== COLON) return undefined;
+  j = scanHexAt(b, i, le);
+  if (j === i || j - i > 8 || j >= le || b[j] !== COLON) return undefined;
   let devMajor = 0;
-  for (let k = i; k < j; k++) devMajor = devMajor * 16 + hexVal(text.charCodeAt(k));
+  for (let k = i; k < j; k++) devMajor = devMajor * 16 + hexVal(b[k]);
   i = j + 1;
-  j = scanHex(text, i, le);
-  if (j === i || j - i > 8 || j >= le || text.charCodeAt(j) !== SPACE) return undefined;
+  j = scanHexAt(b, i, le);
+  if (j === i || j - i > 8 || j >= le || b[j] !== SPACE) return undefined;
   let devMinor = 0;
-  for (let k = i; k < j; k++) devMinor = devMinor * 16 + hexVal(text.charCodeAt(k));
+  for (let k = i; k < j; k++) devMinor = devMinor * 16 + hexVal(b[k]);
   i = j + 1;
-  j = scanDec(text, i, le);
+  j = scanDecAt(b, i, le);
   if (j === i || j - i > 20) return undefined;
-  if (j < le && text.charCodeAt(j) !== SPACE) return undefined;
-  const inode = decBig(text, i, j);
+  if (j < le && b[j] !== SPACE) return undefined;
+  const inode = decBigAt(b, i, j);
   if (end < start) return undefined;
   // The kernel writes "inode " and, when there is a name, pads with spaces to column 72 and
   // writes one more space. Skip exactly that padding so names that begin with spaces survive;
-  // accept fewer spaces (hand-written input).
+  // accept fewer spaces (hand-written input). Consecutive VMAs often share a name: reuse it.
   let name = '';
   if (j < le) {
     const prefixLen = j + 1 - ls;
     const nameAt = ls + (prefixLen > NAME_PAD ? prefixLen : NAME_PAD) + 1;
     let n = j + 1;
-    while (n < le && n < nameAt && text.charCodeAt(n) === SPACE) n++;
-    if (n < le) name = text.slice(n, le);
+    while (n < le && n < nameAt && b[n] === SPACE) n++;
+    if (n < le) {
+      if (sameAscii(b, n, le - n, names.name)) {
+        name = names.name;
+      } else {
+        name = b.toString('utf8', n, le);
+        names.name = name;
+      }
+    }
   }
   const vma: Vma = { start, end, perms, offset, devMajor, devMinor, inode, name, kind: 'anon' };
   classifyName(vma);
   return vma;
-}
-
-/** Line end (index of '\n' or text length) from i. */
-function lineEnd(text: string, i: number): number {
-  const e = text.indexOf('\n', i);
-  return e < 0 ? text.length : e;
 }
 
 /** Appends a VMA keeping strictly increasing, non-overlapping order; returns whether kept. */
@@ -146,17 +232,19 @@ function accept(out: Vma[], vma: Vma): boolean {
 }
 
 /**
- * /proc/PID/maps. Kinds are classified from the name alone (no startStack or thread knowledge;
- * run classifyVmas for those).
+ * /proc/PID/maps (its bytes, or text). Kinds are classified from the name alone (no startStack
+ * or thread knowledge; run classifyVmas for those).
  */
-export function parseMaps(text: string): Vma[] {
+export function parseMaps(input: ProcText): Vma[] {
+  const b = bytesOf(input);
   const out: Vma[] = [];
-  const len = text.length;
+  const names: NameCache = { name: '' };
+  const len = b.length;
   let i = 0;
   while (i < len) {
-    const le = lineEnd(text, i);
+    const le = lineEndAt(b, i);
     if (le > i) {
-      const vma = parseHeaderLine(text, i, le);
+      const vma = parseHeaderLine(b, i, le, names);
       if (vma !== undefined) accept(out, vma);
     }
     i = le + 1;
@@ -164,21 +252,33 @@ export function parseMaps(text: string): Vma[] {
   return out;
 }
 
+const VMFLAGS = 'VmFlags';
+
 /**
- * /proc/PID/smaps: VMAs with every `Name: number [kB]` line as a field in kernel order
- * (`THPeligible:` and `ProtectionKey:` included with kb=false) and `VmFlags` as a string.
+ * /proc/PID/smaps (its bytes, or text): VMAs with every `Name: number [kB]` line as a field in
+ * kernel order (`THPeligible:` and `ProtectionKey:` included with kb=false) and `VmFlags` as a
+ * string.
+ *
+ * One pass over the bytes. Only names and flags become strings: field names and VmFlags are
+ * compared with the previous VMA's (the kernel prints the same names in the same order) and the
+ * strings reused when equal; numbers are accumulated as JS numbers and become a bigint once.
  */
-export function parseSmaps(text: string): Vma[] {
+export function parseSmaps(input: ProcText): Vma[] {
+  const b = bytesOf(input);
   const out: Vma[] = [];
-  const len = text.length;
+  const names: NameCache = { name: '' };
+  const len = b.length;
   let cur: Vma | undefined; // the VMA receiving fields; undefined while skipping a dropped one
   let fields: SmapsField[] = [];
-  // The previous VMA's fields: their names are reused when the same key is at the same index
-  // (no new string per line).
+  // The previous VMA's fields and their values as numbers (-1: too long for one): a field with
+  // the same name, number and unit at the same index is that same (read-only) object.
   let prevFields: SmapsField[] = [];
+  let nums: number[] = [];
+  let prevNums: number[] = [];
+  let prevFlags = '';
   let i = 0;
   while (i < len) {
-    const c0 = text.charCodeAt(i);
+    const c0 = b[i];
     if (c0 === NL) {
       i++;
       continue;
@@ -187,10 +287,15 @@ export function parseSmaps(text: string): Vma[] {
     // hex letter ("Anonymous:"), so a hex start is tried as a header first (it needs "hex-hex ").
     let le = -1;
     if (hexVal(c0) >= 0) {
-      le = lineEnd(text, i);
-      const header = parseHeaderLine(text, i, le);
+      le = lineEndAt(b, i);
+      const header = parseHeaderLine(b, i, le, names);
       if (header !== undefined) {
-        if (cur !== undefined && fields.length > 0) prevFields = fields;
+        if (cur !== undefined && fields.length > 0) {
+          prevFields = fields;
+          const t = prevNums;
+          prevNums = nums;
+          nums = t;
+        }
         if (accept(out, header)) {
           cur = header;
           fields = [];
@@ -204,63 +309,76 @@ export function parseSmaps(text: string): Vma[] {
       }
     }
     if (cur === undefined) {
-      i = (le < 0 ? lineEnd(text, i) : le) + 1;
+      i = (le < 0 ? lineEndAt(b, i) : le) + 1;
       continue;
     }
-    // "Name:<spaces>digits[ kB]" or "VmFlags: ...": the name has no blanks. The kernel prints the
-    // same names in the same order for every VMA, so try the previous VMA's name first (no scan,
-    // no new string).
+    // "Name:<spaces>digits[ kB]" or "VmFlags: ...": the name has no blanks. Try the previous
+    // VMA's name at this index first (no scan, no new string).
     const idx = fields.length;
-    let name: string | undefined = idx < prevFields.length ? prevFields[idx].name : undefined;
+    const prev: SmapsField | undefined = idx < prevFields.length ? prevFields[idx] : undefined;
+    let name: string | undefined = prev?.name;
     let colon: number;
-    if (
-      name !== undefined &&
-      text.charCodeAt(i + name.length) === COLON &&
-      text.charCodeAt(i) === name.charCodeAt(0) &&
-      text.startsWith(name, i)
-    ) {
+    if (name !== undefined && b[i + name.length] === COLON && sameAscii(b, i, name.length, name)) {
       colon = i + name.length;
     } else {
       name = undefined;
       colon = i;
       while (colon < len) {
-        const c = text.charCodeAt(colon);
+        const c = b[colon];
         if (c === COLON || c === NL || c === SPACE || c === TAB) break;
         colon++;
       }
-      if (colon === i || colon >= len || text.charCodeAt(colon) !== COLON) {
-        i = (le < 0 ? lineEnd(text, i) : le) + 1;
+      if (colon === i || colon >= len || b[colon] !== COLON) {
+        i = (le < 0 ? lineEndAt(b, i) : le) + 1;
         continue;
       }
     }
     let v = colon + 1;
-    while (v < len) {
-      const c = text.charCodeAt(v);
-      if (c !== SPACE && c !== TAB) break;
-      v++;
+    let c = v < len ? b[v] : NL;
+    while (c === SPACE || c === TAB) c = ++v < len ? b[v] : NL;
+    // digits, accumulated as a number on the way
+    let d = v;
+    let n = 0;
+    while (c >= 48 && c <= 57) {
+      n = n * 10 + (c - 48);
+      c = ++d < len ? b[d] : NL;
     }
-    const d = scanDec(text, v, len);
     if (d > v && d - v <= 20) {
-      if (name === undefined) name = text.slice(i, colon);
-      const kb =
-        d + 3 <= len &&
-        text.charCodeAt(d) === SPACE &&
-        text.charCodeAt(d + 1) === 107 && // k
-        text.charCodeAt(d + 2) === 66; // B
-      fields.push({ name, value: decBig(text, v, d), kb });
+      if (d - v > 15) n = -1;
+      const kb = c === SPACE && d + 3 <= len && b[d + 1] === 107 /* k */ && b[d + 2] === 66; /* B */
+      if (name === undefined) name = b.toString('utf8', i, colon);
+      if (
+        prev !== undefined &&
+        n >= 0 &&
+        prevNums[idx] === n &&
+        prev.kb === kb &&
+        prev.name === name
+      ) {
+        fields.push(prev);
+      } else {
+        fields.push({ name, value: n >= 0 ? big(n) : BigInt(b.toString('latin1', v, d)), kb });
+      }
+      nums[idx] = n;
       const e = kb ? d + 3 : d;
-      if (le < 0) le = e >= len || text.charCodeAt(e) === NL ? e : lineEnd(text, e);
+      if (le < 0) le = e >= len || b[e] === NL ? e : lineEndAt(b, e);
     } else {
-      if (le < 0) le = lineEnd(text, v);
-      if (colon - i === 7 && text.startsWith('VmFlags', i)) {
+      if (le < 0) le = lineEndAt(b, v);
+      if (colon - i === 7 && sameAscii(b, i, 7, VMFLAGS)) {
         let e = le;
-        while (e > v && text.charCodeAt(e - 1) === SPACE) e--;
-        cur.vmFlags = text.slice(v, e);
+        while (e > v && b[e - 1] === SPACE) e--;
+        if (!sameAscii(b, v, e - v, prevFlags)) prevFlags = b.toString('utf8', v, e);
+        cur.vmFlags = prevFlags;
       }
     }
     i = le + 1;
   }
   return out;
+}
+
+/** Line end (index of '\n' or text length) from i. */
+function lineEnd(text: string, i: number): number {
+  const e = text.indexOf('\n', i);
+  return e < 0 ? text.length : e;
 }
 
 const ROLLUP_KEYS: Record<string, keyof MemoryRollup> = {

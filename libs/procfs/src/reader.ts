@@ -169,8 +169,8 @@ export class ProcReader {
   readMemoryMap(pid: number, opts: ReadMemoryMapOptions): MemoryMap {
     const header = this.readHeader(pid);
     const smaps = opts.detail === 'smaps';
-    const text = this.readText(pid, smaps ? 'smaps' : 'maps', true);
-    const vmas: Vma[] = smaps ? parseSmaps(text) : parseMaps(text);
+    const bytes = this.readBuf(pid, smaps ? 'smaps' : 'maps', true);
+    const vmas: Vma[] = smaps ? parseSmaps(bytes) : parseMaps(bytes);
     if (vmas.length > 0) this.assertStillAlive(pid);
     const sps = opts.threadStacks && vmas.length > 0 ? this.threadStackPointers(pid) : undefined;
     classifyVmas(vmas, header.startStack, sps);

@@ -1,0 +1,134 @@
+#!/usr/bin/env node
+/*
+ * smaps bench (run `npm run build` first). A synthetic 30,000-VMA smaps (~24 MB, the fixture's VMA
+ * blocks with fresh addresses, as libs/procfs/src/perf.spec.ts builds it) written to a temp file:
+ * the raw read (readFileSync to a Buffer, as `cat` would), parseSmaps of a string and of the
+ * Buffer, read + parse as ProcReader does it; then ProcReader.readMemoryMap at smaps level of a
+ * real process with 30,000 extra VMAs (test/.build/zoo, compiled by the e2e global setup; skipped
+ * when absent). Medians of several runs.
+ */
+'use strict';
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const { join } = require('node:path');
+
+const root = join(__dirname, '..');
+const procfs = require(join(root, 'dist/libs/procfs/src/index.js'));
+const COUNT = 30000;
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+function time(fn, n = 7) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(out);
+}
+const f = (ms) => `${ms.toFixed(1).padStart(7)} ms`;
+
+function synthetic(count) {
+  const text = fs.readFileSync(
+    join(root, '..', 'shared', 'fixtures', 'procps-4.0.2', 'target_proc_smaps.txt'),
+    'utf8',
+  );
+  const blocks = text.split(/(?=^[0-9a-f]+-[0-9a-f]+ )/m).filter((b) => b.length > 0);
+  const out = [];
+  let at = 0x7f0000000000n;
+  for (let i = 0; i < count; i++) {
+    const b = blocks[i % (blocks.length - 1)];
+    const nl = b.indexOf('\n');
+    const header = b.slice(0, nl);
+    const end = at + 0x1000n * BigInt(1 + (i % 7));
+    out.push(`${at.toString(16)}-${end.toString(16)}${header.slice(header.indexOf(' '))}`);
+    out.push(b.slice(nl));
+    at = end + 0x1000n;
+  }
+  return out.join('');
+}
+
+async function zooRead() {
+  const bin = join(root, 'test/.build/zoo');
+  if (!fs.existsSync(bin)) {
+    console.log('readMemoryMap of a live 30,000-VMA process: skipped (no test/.build/zoo)');
+    return;
+  }
+  const dir = fs.mkdtempSync(join(os.tmpdir(), 'pmapd-bench-'));
+  const child = spawn(bin, [dir, '--vmas', String(COUNT)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  try {
+    const pid = await new Promise((resolve, reject) => {
+      let buf = '';
+      child.stdout.on('data', (d) => {
+        buf += d.toString();
+        const m = /"pid":\s*(\d+)/.exec(buf);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', () => reject(new Error('zoo exited')));
+    });
+    const reader = new procfs.ProcReader();
+    let vmas = 0;
+    const t = time(() => {
+      vmas = reader.readMemoryMap(pid, { detail: 'smaps' }).vmas.length;
+    });
+    const tCat = time(() => fs.readFileSync(`/proc/${pid}/smaps`));
+    console.log(`live process, ${vmas} VMAs: read smaps only          ${f(tCat)}`);
+    console.log(`live process, ${vmas} VMAs: readMemoryMap smaps      ${f(t)}`);
+  } finally {
+    child.kill('SIGKILL');
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  const text = synthetic(COUNT);
+  const dir = fs.mkdtempSync(join(os.tmpdir(), 'pmapd-bench-'));
+  const file = join(dir, 'smaps');
+  fs.writeFileSync(file, text);
+  try {
+    const buf = fs.readFileSync(file);
+    const vmas = procfs.parseSmaps(text);
+    if (vmas.length !== COUNT) throw new Error(`parsed ${vmas.length} VMAs`);
+    console.log(`synthetic smaps: ${COUNT} VMAs, ${(buf.length / 1e6).toFixed(1)} MB`);
+    console.log(`read to a Buffer (cat)                 ${f(time(() => fs.readFileSync(file)))}`);
+    console.log(
+      `read as utf8 text                      ${f(time(() => fs.readFileSync(file, 'utf8')))}`,
+    );
+    console.log(`parseSmaps(string)                     ${f(time(() => procfs.parseSmaps(text)))}`);
+    let bufferOk = true;
+    try {
+      procfs.parseSmaps(buf);
+    } catch {
+      bufferOk = false;
+    }
+    if (bufferOk && procfs.parseSmaps(buf).length === COUNT) {
+      console.log(
+        `parseSmaps(Buffer)                     ${f(time(() => procfs.parseSmaps(buf)))}`,
+      );
+    }
+    const tree = join(dir, 'proc');
+    fs.mkdirSync(join(tree, '1'), { recursive: true });
+    fs.copyFileSync(file, join(tree, '1', 'smaps'));
+    fs.writeFileSync(join(tree, '1', 'stat'), `1 (bench) S ${'0 '.repeat(48)}0\n`);
+    fs.writeFileSync(join(tree, '1', 'status'), 'Name:\tbench\nUid:\t0\t0\t0\t0\n');
+    fs.writeFileSync(join(tree, '1', 'cmdline'), 'bench\0');
+    const reader = new procfs.ProcReader({ procRoot: tree });
+    console.log(
+      `ProcReader.readMemoryMap (file tree)   ${f(time(() => reader.readMemoryMap(1, { detail: 'smaps' })))}`,
+    );
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  await zooRead();
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
