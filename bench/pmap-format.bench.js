@@ -3,7 +3,9 @@
  * pmap -XX bench (run `npm run build` first): a stopped process with ~30,000 VMAs (the mapping
  * zoo, test/fixtures/zoo.c `--vmas 30000`). Measured side by side in one run, medians of 7:
  * `/usr/bin/pmap -XX PID` (output to /dev/null) vs pmapd reading /proc/PID/smaps with the real
- * reader and rendering -XX (ProcReader.readMemoryMap + renderPmap). Also -x and plain.
+ * reader and rendering -XX (ProcReader.readMemoryMap + renderPmap). Also -x and plain. Both wall
+ * clock (median) and CPU time (user+sys per run; pmap's from the reaped-children counters) are
+ * printed: on a loaded machine the CPU ratio is the steadier one.
  */
 'use strict';
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
@@ -28,6 +30,20 @@ function time(fn, n = 7) {
     out.push(Number(process.hrtime.bigint() - t0) / 1e6);
   }
   return median(out);
+}
+/** CPU ms (user+sys) of reaped children, from /proc/self/stat cutime+cstime (clock ticks). */
+function childCpuMs() {
+  const s = readFileSync('/proc/self/stat', 'latin1');
+  const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[13]) + Number(f[14])) * 10; // fields 16, 17; USER_HZ = 100
+}
+/** Median wall ms and mean CPU ms per run. */
+function timeCpu(fn, child, n = 7) {
+  const wall = time(fn, n);
+  const c0 = child ? childCpuMs() : process.cpuUsage();
+  for (let i = 0; i < n; i++) fn();
+  const cpu = child ? childCpuMs() - c0 : ((u) => (u.user + u.system) / 1000)(process.cpuUsage(c0));
+  return { wall, cpu: cpu / n };
 }
 function state(pid) {
   try {
@@ -74,8 +90,8 @@ async function main() {
       };
       ours(); // warm-up (JIT) for both
       theirs();
-      const tTheirs = time(theirs);
-      const tOurs = time(ours);
+      const { wall: tTheirs, cpu: cTheirs } = timeCpu(theirs, true);
+      const { wall: tOurs, cpu: cOurs } = timeCpu(ours, false);
       let vmas = 0;
       let tRender = 0;
       {
@@ -83,14 +99,15 @@ async function main() {
         vmas = map.vmas.length;
         tRender = time(() => fmt.renderPmap(map, { mode }));
       }
-      rows.push({ mode, vmas, bytes, tTheirs, tOurs, tRender });
+      rows.push({ mode, vmas, bytes, tTheirs, tOurs, tRender, cTheirs, cOurs });
     }
     for (const r of rows) {
       const label = r.mode === 'default' ? 'plain' : `-${r.mode}`;
       console.log(
         `pmap ${label} of ${r.vmas} VMAs (${(r.bytes / 1e6).toFixed(1)} MB of text): ` +
           `/usr/bin/pmap ${r.tTheirs.toFixed(1)} ms, pmapd read+render ${r.tOurs.toFixed(1)} ms ` +
-          `(render alone ${r.tRender.toFixed(1)} ms) -> ratio pmap/pmapd ${(r.tTheirs / r.tOurs).toFixed(2)}x`,
+          `(render alone ${r.tRender.toFixed(1)} ms) -> ratio pmap/pmapd ${(r.tTheirs / r.tOurs).toFixed(2)}x; ` +
+          `CPU per run ${r.cTheirs.toFixed(0)} vs ${r.cOurs.toFixed(0)} ms -> ${(r.cTheirs / r.cOurs).toFixed(2)}x`,
       );
     }
   } finally {

@@ -124,58 +124,55 @@ function fieldValue(fields: SmapsField[] | undefined, name: string, hint: number
 }
 
 function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
-  const parts: string[] = [pmapFirstLine(map.header)];
-  if (!opts.quiet) parts.push('Address           Kbytes     RSS   Dirty Mode  Mapping\n');
+  const vmas = selected(map.vmas, opts);
+  const out = new ByteOut(256 + vmas.length * 72);
+  out.text(pmapFirstLine(map.header));
+  if (!opts.quiet) out.text('Address           Kbytes     RSS   Dirty Mode  Mapping\n');
   let totalSize = 0n;
-  let totalRss = 0n;
-  let totalDirty = 0n;
+  let totalRss = 0;
+  let totalDirty = 0;
   const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
   let hRss = -1;
   let hSd = -1;
   let hPd = -1;
-  for (const v of selected(map.vmas, opts)) {
+  for (const v of vmas) {
     const f = v.fields;
-    let rss = 0n;
-    let dirty = 0n;
+    let rss = 0;
+    let dirty = 0;
     if (f) {
       hRss = fieldIndex(f, 'Rss', hRss);
       hSd = fieldIndex(f, 'Shared_Dirty', hSd);
       hPd = fieldIndex(f, 'Private_Dirty', hPd);
-      rss = hRss < 0 ? 0n : f[hRss].value;
-      dirty = (hSd < 0 ? 0n : f[hSd].value) + (hPd < 0 ? 0n : f[hPd].value);
+      rss = hRss < 0 ? 0 : Number(f[hRss].value);
+      dirty = (hSd < 0 ? 0 : Number(f[hSd].value)) + (hPd < 0 ? 0 : Number(f[hPd].value));
     }
     const size = v.end - v.start;
     totalSize += size;
     totalRss += rss;
     totalDirty += dirty;
-    parts.push(
-      addr16(v.start),
-      ' ',
-      padLeft(dec(size >> 10n), 7),
-      ' ',
-      padLeft(dec(rss), 7),
-      ' ',
-      padLeft(dec(dirty), 7),
-      ' ',
-      padLeft(mode5(v.perms), 5),
-      ' ',
-      pmapDisplayName(v, map.header, names),
-      '\n',
-    );
+    out.text(addr16(v.start));
+    out.byte(32);
+    out.num(Number(size >> 10n), 7);
+    out.byte(32);
+    out.num(rss, 7);
+    out.byte(32);
+    out.num(dirty, 7);
+    out.byte(32);
+    out.text(mode5(v.perms));
+    out.byte(32);
+    out.text(pmapDisplayName(v, map.header, names));
+    out.byte(10);
   }
   if (!opts.quiet) {
-    parts.push(
-      '---------------- ------- ------- ------- \n',
-      'total kB         ',
-      padLeft(dec(totalSize >> 10n), 7),
-      ' ',
-      padLeft(dec(totalRss), 7),
-      ' ',
-      padLeft(dec(totalDirty), 7),
-      '\n',
-    );
+    out.text('---------------- ------- ------- ------- \ntotal kB         ');
+    out.num(Number(totalSize >> 10n), 7);
+    out.byte(32);
+    out.num(totalRss, 7);
+    out.byte(32);
+    out.num(totalDirty, 7);
+    out.byte(10);
   }
-  return parts.join('');
+  return out.toString();
 }
 
 /** smaps fields hidden by -X (shown by -XX). */
