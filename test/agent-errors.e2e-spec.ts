@@ -251,7 +251,7 @@ describe('deadlines', () => {
 
 describe('configuration and lifecycle', () => {
   it.each([
-    [['--listen', '127.0.0.1:0', '--node-name', 'n'], /TLS is not yet available.*--insecure/],
+    [['--listen', '127.0.0.1:0', '--node-name', 'n'], /mutual TLS needs .*--insecure/],
     [['--node-name', 'n', '--insecure'], /--listen .* is required/],
     [['--listen', 'nohostport', '--node-name', 'n', '--insecure'], /expected HOST:PORT/],
     [

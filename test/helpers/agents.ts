@@ -13,7 +13,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { PmapServiceClient } from '@app/proto';
 import { killAndReap, REPO_ROOT, waitForJsonLine } from './processes';
 
@@ -35,6 +35,10 @@ export interface StartAgentOptions {
   wrapper?: string[];
   /** Default 15 s. */
   startTimeoutMs?: number;
+  /** false: no --insecure (give the TLS flags in extraArgs). Default true. */
+  insecure?: boolean;
+  /** Credentials of the handle's client (default plaintext). */
+  clientCredentials?: ChannelCredentials;
 }
 
 export interface AgentHandle {
@@ -62,7 +66,8 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
   if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: npm run build`);
   const host = opts.host ?? '127.0.0.1';
   const nodeName = opts.nodeName ?? `node-${host}`;
-  const args = [AGENT_MAIN, '--listen', `${host}:0`, '--node-name', nodeName, '--insecure'];
+  const args = [AGENT_MAIN, '--listen', `${host}:0`, '--node-name', nodeName];
+  if (opts.insecure !== false) args.push('--insecure');
   args.push(...(opts.extraArgs ?? []));
   const [cmd, ...cmdArgs] = opts.wrapper
     ? [...opts.wrapper, process.execPath, ...args]
@@ -97,9 +102,13 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
   const address = startup.listening;
   const port = Number(address.slice(address.lastIndexOf(':') + 1));
   // Up to 10,000 smaps-level VMAs per message (~4 MB+) must fit: raise the 4 MiB default.
-  const client = new PmapServiceClient(address, credentials.createInsecure(), {
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  });
+  const client = new PmapServiceClient(
+    address,
+    opts.clientCredentials ?? credentials.createInsecure(),
+    {
+      'grpc.max_receive_message_length': 64 * 1024 * 1024,
+    },
+  );
   const stop = async (): Promise<void> => {
     client.close();
     if (child.exitCode !== null || child.signalCode !== null) return;

@@ -1,6 +1,7 @@
 /**
  * The agent's gRPC server: pmap.v1.PmapService (ts-proto grpc-js definitions, bigint-safe), the
- * grpc.health.v1 health service and server reflection. Plaintext only until TLS lands.
+ * grpc.health.v1 health service and server reflection. Mutual TLS or, on loopback only, plaintext
+ * (credentials and interceptors come from main.ts: tls.ts, observability.ts).
  */
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -17,9 +18,17 @@ export const PMAP_SERVICE_NAME = 'pmap.v1.PmapService';
 /** A message may be big at smaps level with large batches (10k VMAs ~ 8 MB). */
 const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 
+export interface AgentServerSecurity {
+  /** Server credentials (mTLS); plaintext when absent. */
+  credentials?: grpc.ServerCredentials;
+  /** Run on every call, first to last (client identity check, RPC log line). */
+  interceptors?: grpc.ServerInterceptor[];
+}
+
 export class AgentServer {
   private readonly server: grpc.Server;
-  private readonly health: HealthImplementation;
+  /** Shared with the plaintext health port (health-port.ts). */
+  readonly health: HealthImplementation;
   private stopping: Promise<void> | undefined;
   /** The bound address, "host:port" ("[v6]:port" for IPv6). */
   address = '';
@@ -28,10 +37,12 @@ export class AgentServer {
     private readonly config: AgentConfig,
     handlers: PmapGrpcService,
     private readonly log: Logger,
+    private readonly security: AgentServerSecurity = {},
   ) {
     this.server = new grpc.Server({
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
+      interceptors: security.interceptors ?? [],
     });
     this.server.addService(PmapServiceService, handlers.asServer());
     this.health = new HealthImplementation({ '': 'SERVING', [PMAP_SERVICE_NAME]: 'SERVING' });
@@ -43,7 +54,7 @@ export class AgentServer {
 
   /** Binds and starts serving; resolves to the bound address. */
   async start(): Promise<string> {
-    const creds = grpc.ServerCredentials.createInsecure();
+    const creds = this.security.credentials ?? grpc.ServerCredentials.createInsecure();
     const target = this.config.host.includes(':')
       ? `[${this.config.host}]:${this.config.port}`
       : `${this.config.host}:${this.config.port}`;

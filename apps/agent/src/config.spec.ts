@@ -39,7 +39,8 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    [['--listen', '127.0.0.1:0', '--node-name', 'n1'], /TLS is not yet available/],
+    [['--listen', '127.0.0.1:0', '--node-name', 'n1'], /mutual TLS needs --tls-cert/],
+    [['--listen', '0.0.0.0:0', '--node-name', 'n1', '--insecure'], /loopback/],
     [['--listen', '127.0.0.1:70000', '--node-name', 'n1', '--insecure'], /port/],
     [[...base, '--batch-size', '0'], /--batch-size/],
     [[...base, '--batch-size', '10001'], /--batch-size/],

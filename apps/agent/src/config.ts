@@ -10,8 +10,14 @@ export interface AgentConfig {
   host: string;
   port: number;
   nodeName: string;
-  /** Plaintext gRPC. The only mode until TLS lands. */
+  /** Plaintext gRPC: accepted only on a loopback listen address (otherwise mutual TLS). */
   insecure: boolean;
+  /** Mutual TLS (security.ts): absent with --insecure. */
+  tls?: AgentTlsConfig;
+  /** --health-listen: a plaintext gRPC server with grpc.health.v1 only (Kubernetes probes). */
+  healthListen?: { host: string; port: number };
+  /** --metrics-listen: plaintext HTTP serving /metrics (Prometheus) and /healthz. */
+  metricsListen?: { host: string; port: number };
   procRoot: string;
   sysRoot: string;
   /** Default VMAs per GetMemoryMap chunk when the request says 0. */
@@ -27,6 +33,16 @@ export interface AgentConfig {
   veSysfs?: string;
   /** Where VEOS puts veos<N>.sock (default /var/opt/nec/ve/veos). */
   veSocketDir?: string;
+}
+
+export interface AgentTlsConfig {
+  cert: string;
+  key: string;
+  ca: string;
+  /** Client SANs allowed ("DNS:gateway", "URI:spiffe://pmapd/gateway", "IP:10.0.0.7") or "*". */
+  allowClients: string[];
+  /** How often the three files are checked for changes. */
+  reloadIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -57,7 +73,38 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: '--insecure',
     env: 'PMAPD_INSECURE',
     boolean: true,
-    help: 'serve plaintext gRPC (required: TLS is not yet available)',
+    help: 'serve plaintext gRPC: only on a loopback listen address (127.0.0.0/8, ::1, localhost)',
+  },
+  tlsCert: {
+    flag: '--tls-cert',
+    env: 'PMAPD_TLS_CERT',
+    help: 'server certificate (PEM), reloaded when it changes',
+  },
+  tlsKey: { flag: '--tls-key', env: 'PMAPD_TLS_KEY', help: 'server private key (PEM)' },
+  tlsCa: {
+    flag: '--tls-ca',
+    env: 'PMAPD_TLS_CA',
+    help: 'CA (PEM) that signs client certificates; clients must present one',
+  },
+  allowClient: {
+    flag: '--allow-client',
+    env: 'PMAPD_ALLOW_CLIENT',
+    help: 'client SANs allowed, comma-separated (DNS:gateway,URI:spiffe://pmapd/gateway,IP:10.0.0.7; * = any the CA signed)',
+  },
+  tlsReloadIntervalMs: {
+    flag: '--tls-reload-interval-ms',
+    env: 'PMAPD_TLS_RELOAD_INTERVAL_MS',
+    help: 'how often the TLS files are checked for changes (default 5000)',
+  },
+  healthListen: {
+    flag: '--health-listen',
+    env: 'PMAPD_HEALTH_LISTEN',
+    help: 'HOST:PORT of a plaintext gRPC server with grpc.health.v1 only (Kubernetes probes)',
+  },
+  metricsListen: {
+    flag: '--metrics-listen',
+    env: 'PMAPD_METRICS_LISTEN',
+    help: 'HOST:PORT of a plaintext HTTP server with /metrics (Prometheus) and /healthz',
   },
   procRoot: { flag: '--proc-root', env: 'PMAPD_PROC_ROOT', help: 'procfs mount (default /proc)' },
   sysRoot: { flag: '--sys-root', env: 'PMAPD_SYS_ROOT', help: 'sysfs mount (default /sys)' },
@@ -100,7 +147,10 @@ const OPTIONS: Record<string, OptionSpec> = {
 };
 
 export function usage(): string {
-  const lines = ['usage: pmapd-agent --listen HOST:PORT --node-name NAME --insecure [options]'];
+  const lines = [
+    'usage: pmapd-agent --listen HOST:PORT --node-name NAME',
+    '         (--tls-cert F --tls-key F --tls-ca F --allow-client SANS | --insecure) [options]',
+  ];
   for (const o of Object.values(OPTIONS)) {
     const left = o.boolean ? o.flag : `${o.flag} VALUE`;
     lines.push(`  ${left.padEnd(26)} ${o.help} [env ${o.env}]`);
@@ -180,11 +230,6 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
   }
 
   const insecure = raw.has('insecure') ? parseBool(name('insecure'), raw.get('insecure')!) : false;
-  if (!insecure) {
-    throw new ConfigError(
-      `TLS is not yet available: start the agent with ${name('insecure')} to serve plaintext gRPC`,
-    );
-  }
 
   const dir = (key: string, def: string): string => {
     const v = raw.get(key) ?? def;
@@ -220,7 +265,91 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
     shutdownTimeoutSec,
     logLevel,
     ...veConfig(raw, name, dir),
+    ...securityConfig(raw, name, host, insecure),
   };
+}
+
+/** 127.0.0.0/8, ::1 (also as ::ffff:127.x) and localhost. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase();
+  return (
+    h === 'localhost' ||
+    h === '::1' ||
+    /^(::ffff:)?127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h) ||
+    /^0*:0*:0*:0*:0*:0*:0*:0*1$/.test(h)
+  );
+}
+
+/**
+ * Transport security: mutual TLS (--tls-cert, --tls-key, --tls-ca and --allow-client, all
+ * required) or plaintext with --insecure, which is accepted only on a loopback listen address.
+ * Also the plaintext side ports (--health-listen, --metrics-listen).
+ */
+function securityConfig(
+  raw: Map<string, string>,
+  name: (key: string) => string,
+  host: string,
+  insecure: boolean,
+): Pick<AgentConfig, 'tls' | 'healthListen' | 'metricsListen'> {
+  const out: Pick<AgentConfig, 'tls' | 'healthListen' | 'metricsListen'> = {};
+  const tlsKeys = ['tlsCert', 'tlsKey', 'tlsCa', 'allowClient'];
+  const given = tlsKeys.filter((k) => raw.has(k));
+  if (insecure) {
+    if (!isLoopbackHost(host)) {
+      throw new ConfigError(
+        `${name('insecure')} is accepted only with a loopback listen address (127.0.0.0/8, ::1, localhost), got '${host}': use mutual TLS (${name('tlsCert')}, ${name('tlsKey')}, ${name('tlsCa')}, ${name('allowClient')})`,
+      );
+    }
+    if (given.length > 0) {
+      throw new ConfigError(
+        `${name('insecure')} cannot be combined with ${given.map((k) => OPTIONS[k].flag).join(', ')}`,
+      );
+    }
+  } else {
+    const missing = tlsKeys.filter((k) => !raw.has(k));
+    if (missing.length > 0) {
+      throw new ConfigError(
+        `mutual TLS needs ${missing.map(name).join(', ')} (plaintext gRPC only with ${name('insecure')} on a loopback address)`,
+      );
+    }
+    const file = (key: string): string => {
+      const v = raw.get(key)!;
+      if (v.trim() === '') throw new ConfigError(`${name(key)}: a file is required`);
+      return v;
+    };
+    const allowClients = raw
+      .get('allowClient')!
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s !== '');
+    for (const a of allowClients) {
+      if (a !== '*' && !/^(DNS|URI|IP|email):.+$/.test(a)) {
+        throw new ConfigError(
+          `${name('allowClient')}: expected TYPE:value entries (DNS:, URI:, IP:, email:) or *, got '${a}'`,
+        );
+      }
+    }
+    if (allowClients.length === 0) throw new ConfigError(`${name('allowClient')}: empty`);
+    out.tls = {
+      cert: file('tlsCert'),
+      key: file('tlsKey'),
+      ca: file('tlsCa'),
+      allowClients,
+      reloadIntervalMs: raw.has('tlsReloadIntervalMs')
+        ? parseIntStrict(
+            name('tlsReloadIntervalMs'),
+            raw.get('tlsReloadIntervalMs')!,
+            100,
+            3_600_000,
+          )
+        : 5000,
+    };
+  }
+  if (raw.has('healthListen'))
+    out.healthListen = parseListen(name('healthListen'), raw.get('healthListen')!);
+  if (raw.has('metricsListen'))
+    out.metricsListen = parseListen(name('metricsListen'), raw.get('metricsListen')!);
+  return out;
 }
 
 /** --ve-library / --ve-sysfs / --ve-socket-dir (absolute paths) and --no-ve. */

@@ -6,15 +6,27 @@
  * SIGTERM/SIGINT. Logs are JSON lines on stderr; the startup line carries "listening".
  */
 import { probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
-import { AgentServer } from './agent.server';
+import { AgentServer, type AgentServerSecurity } from './agent.server';
 import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
+import { effectiveCapabilities, HealthPort, readabilityReport } from './health-port';
 import { createLogger } from './logger';
 import { MemoryMapService } from './memory-map.service';
 import { NodeInfoService } from './node-info.service';
 import { HistogramService } from './histogram.service';
+import {
+  AgentMetrics,
+  instrumentReader,
+  rpcLogInterceptor,
+  startMetricsServer,
+} from './observability';
 import { agentVersion } from './paths';
 import { PmapGrpcService } from './pmap.service';
 import { ProcessesService } from './processes.service';
+import {
+  clientIdentityInterceptor,
+  mtlsServerCredentials,
+  ReloadingCertificateProvider,
+} from './tls';
 import { VeService } from './ve.service';
 import { WatchService } from './watch.service';
 
@@ -39,7 +51,8 @@ async function main(): Promise<void> {
   const config = configOrExit();
   const log = createLogger(config.logLevel, { service: 'pmapd-agent', node: config.nodeName });
 
-  const reader = new ProcReader({ procRoot: config.procRoot });
+  const metrics = new AgentMetrics();
+  const reader = instrumentReader(new ProcReader({ procRoot: config.procRoot }), metrics);
   const capabilities = probeCapabilities(config.procRoot, config.sysRoot);
   const nodeInfo = new NodeInfoService(
     config,
@@ -60,7 +73,21 @@ async function main(): Promise<void> {
     procRoot: config.procRoot,
     batchSize: config.batchSize,
   });
-  const server = new AgentServer(config, handlers, log);
+  const security: AgentServerSecurity = { interceptors: [] };
+  let certs: ReloadingCertificateProvider | undefined;
+  if (config.tls) {
+    try {
+      certs = new ReloadingCertificateProvider(config.tls, config.tls.reloadIntervalMs, log);
+    } catch (e) {
+      process.stderr.write(`pmapd-agent: invalid configuration: ${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    security.credentials = mtlsServerCredentials(certs);
+    security.interceptors!.push(clientIdentityInterceptor(config.tls.allowClients, log));
+  }
+  security.interceptors!.push(rpcLogInterceptor(log, metrics));
+  const server = new AgentServer(config, handlers, log, security);
+  const healthPort = config.healthListen ? new HealthPort(server.health) : undefined;
 
   let address: string;
   try {
@@ -72,7 +99,29 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
+  let healthAddress: string | undefined;
+  let metricsAddress: string | undefined;
+  try {
+    if (healthPort && config.healthListen) {
+      healthAddress = await healthPort.start(config.healthListen.host, config.healthListen.port);
+    }
+    if (config.metricsListen) {
+      const m = config.metricsListen;
+      metricsAddress = (await startMetricsServer(m.host, m.port, metrics)).address;
+    }
+  } catch (e) {
+    log.fatal({ err: e instanceof Error ? e.message : String(e) }, 'cannot listen (side port)');
+    process.exit(1);
+  }
   for (const note of nodeInfo.notes) log.warn({ limitation: note }, 'capability missing');
+  log.info(
+    {
+      uid: process.getuid?.(),
+      capabilities: effectiveCapabilities(),
+      ...readabilityReport(effectiveCapabilities(), capabilities, process.getuid?.()),
+    },
+    'what this agent can read',
+  );
   log.info(
     {
       listening: address,
@@ -81,8 +130,11 @@ async function main(): Promise<void> {
       readOtherUsers: capabilities.readOtherUsers,
       procRoot: config.procRoot,
       veLibrary: ve.libraryPath ?? false,
+      tls: config.tls ? { allowClients: config.tls.allowClients } : false,
+      healthListening: healthAddress,
+      metricsListening: metricsAddress,
     },
-    'agent listening (plaintext gRPC)',
+    config.tls ? 'agent listening (mutual TLS)' : 'agent listening (plaintext gRPC, loopback only)',
   );
 
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -90,6 +142,8 @@ async function main(): Promise<void> {
     server
       .stop(config.shutdownTimeoutSec)
       .then(() => {
+        healthPort?.stop();
+        certs?.close();
         log.info('stopped');
         process.exit(0);
       })
