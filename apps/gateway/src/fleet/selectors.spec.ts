@@ -1,7 +1,13 @@
 import { ApiError } from '../common/api-error';
-import { globToRegExp, parseLabelSelector, parseSelector, selectNodes } from './selectors';
+import {
+  globToRegExp,
+  parseLabelSelector,
+  parseSelector,
+  selectNodes,
+  type SelectableNode,
+} from './selectors';
 
-const nodes = [
+const nodes: SelectableNode[] = [
   { name: 'n1', labels: { rack: 'r1', zone: 'a' }, arch: 'x86_64' },
   { name: 'n2', labels: { rack: 'r1', zone: 'b', gpu: 'yes' }, arch: 'x86_64' },
   { name: 'rack2-a', labels: { rack: 'r2' }, arch: 'aarch64' },
