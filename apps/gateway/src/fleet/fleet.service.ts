@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { setMaxListeners } from 'node:events';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { parseAddressRange, type AddressRange, type MemoryRollup, type VmaKind } from '@app/domain';
 import {
@@ -437,6 +438,8 @@ export class FleetService {
     task: (node: NodeState, ctx: NodeCtx) => Promise<T>,
     onNode?: (o: NodeOutcome<T>, done: number, total: number) => void,
   ): Promise<FanOutResult<T>> {
+    // Every node call listens on the one request signal: more than the default 10 listeners.
+    if (signal) setMaxListeners(0, signal);
     const byName = new Map(nodes.map((n) => [n.name, n]));
     return fanOut(
       nodes.map((n) => n.name),
