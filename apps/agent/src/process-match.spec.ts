@@ -43,6 +43,8 @@ describe('processMatcher (ListProcesses filters on built ProcessInfo, e.g. VE pr
     const pod = proc({ cgroup: '/kubepods/pod1234_abcd/x' });
     expect(processMatcher({ k8sPod: '1234-abcd' })(pod)).toBe(true);
     expect(processMatcher({ k8sPod: '9999' })(pod)).toBe(false);
+    expect(processMatcher({ k8sPod: '1234' })(pod)).toBe(false); // truncated uid
+    expect(processMatcher({ slurmJob: '420' })(p)).toBe(false);
   });
   it('leaves kernel threads out unless asked', () => {
     const k = proc({ kernelThread: true });

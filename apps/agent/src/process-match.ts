@@ -2,10 +2,10 @@
  * The ListProcesses filters applied to an already-built ProcessInfo (the VE processes of a node,
  * which VeSource lists without filters). Same semantics as ProcReader.listProcesses applies while
  * it reads /proc: name regex on comm or cmdline, user name or numeric uid, cgroup substring,
- * Slurm job component, Kubernetes pod uid (dashes or underscores), pids, kernel threads.
+ * Slurm job component, Kubernetes pod uid (`@app/procfs` cgroup matchers), pids, kernel threads.
  */
 import type { ProcessInfo } from '@app/domain';
-import type { ProcessFilter } from '@app/procfs';
+import { k8sPodMatcher, slurmJobMatcher, type ProcessFilter } from '@app/procfs';
 
 function isDigits(s: string): boolean {
   return s.length > 0 && /^\d+$/.test(s);
@@ -18,9 +18,8 @@ export function processMatcher(filter: ProcessFilter): (p: ProcessInfo) => boole
     filter.user !== undefined && isDigits(filter.user) ? Number(filter.user) : undefined;
   const userName = wantUid === undefined ? filter.user : undefined;
   const re = filter.nameRegex;
-  const podNeedle =
-    filter.k8sPod !== undefined ? 'pod' + filter.k8sPod.replace(/_/g, '-') : undefined;
-  const job = filter.slurmJob !== undefined ? 'job_' + filter.slurmJob : undefined;
+  const inPod = filter.k8sPod !== undefined ? k8sPodMatcher(filter.k8sPod) : undefined;
+  const inJob = filter.slurmJob !== undefined ? slurmJobMatcher(filter.slurmJob) : undefined;
   return (p) => {
     if (pids && !pids.has(p.pid)) return false;
     if (p.kernelThread && !filter.includeKernelThreads) return false;
@@ -33,8 +32,8 @@ export function processMatcher(filter: ProcessFilter): (p: ProcessInfo) => boole
       if (!byComm && !re.test(p.cmdline)) return false;
     }
     if (filter.cgroup !== undefined && !p.cgroup.includes(filter.cgroup)) return false;
-    if (job !== undefined && !p.cgroup.split('/').includes(job)) return false;
-    if (podNeedle !== undefined && !p.cgroup.replace(/_/g, '-').includes(podNeedle)) return false;
+    if (inJob !== undefined && !inJob(p.cgroup)) return false;
+    if (inPod !== undefined && !inPod(p.cgroup)) return false;
     return true;
   };
 }

@@ -3,5 +3,6 @@ export * from './parse';
 export * from './classify';
 export * from './errors';
 export * from './reader';
+export * from './cgroup-match';
 export * from './capabilities';
 export * from './pagemap';

@@ -285,6 +285,8 @@ describe('ProcReader on a captured proc tree', () => {
     expect(pids({ k8sPod: '1234-abcd' })).toEqual([100, 300]);
     expect(pids({ k8sPod: '1234_abcd' })).toEqual([100, 300]);
     expect(pids({ k8sPod: '1234-abcde' })).toEqual([]);
+    expect(pids({ k8sPod: '1234-ab' })).toEqual([]); // truncated uid
+    expect(pids({ k8sPod: '1234-ABCD' })).toEqual([100, 300]);
     expect(pids({ pids: [4541, 2, 999] })).toEqual([4541]);
     expect(pids({ pids: [4541, 2, 999], includeKernelThreads: true })).toEqual([2, 4541]);
     const k = reader.listProcesses({ pids: [2], includeKernelThreads: true }).processes[0];

@@ -14,6 +14,7 @@ import {
   type Vma,
 } from '@app/domain';
 import { classifyVmas } from './classify';
+import { k8sPodMatcher, slurmJobMatcher } from './cgroup-match';
 import { exited, notFound, procError } from './errors';
 import {
   parseCgroup,
@@ -296,11 +297,9 @@ export class ProcReader {
     let unreadable = 0;
     const wantUid =
       filter.user !== undefined && isDigits(filter.user) ? Number(filter.user) : undefined;
-    const podNeedle =
-      filter.k8sPod !== undefined ? 'pod' + filter.k8sPod.replace(/_/g, '-') : undefined;
-    const jobComponent = filter.slurmJob !== undefined ? 'job_' + filter.slurmJob : undefined;
-    const needCgroup =
-      filter.cgroup !== undefined || podNeedle !== undefined || jobComponent !== undefined;
+    const inPod = filter.k8sPod !== undefined ? k8sPodMatcher(filter.k8sPod) : undefined;
+    const inJob = filter.slurmJob !== undefined ? slurmJobMatcher(filter.slurmJob) : undefined;
+    const needCgroup = filter.cgroup !== undefined || inPod !== undefined || inJob !== undefined;
     const boot = this.bootTime();
     for (const pid of pids) {
       if (!Number.isSafeInteger(pid) || pid <= 0) continue;
@@ -327,8 +326,8 @@ export class ProcReader {
           if (needCgroup || !(e instanceof PmapError) || e.code === 'EXITED') throw e;
         }
         if (filter.cgroup !== undefined && !cgroup.includes(filter.cgroup)) continue;
-        if (jobComponent !== undefined && !cgroup.split('/').includes(jobComponent)) continue;
-        if (podNeedle !== undefined && !cgroup.replace(/_/g, '-').includes(podNeedle)) continue;
+        if (inJob !== undefined && !inJob(cgroup)) continue;
+        if (inPod !== undefined && !inPod(cgroup)) continue;
         info = {
           pid,
           ppid: stat.ppid,
