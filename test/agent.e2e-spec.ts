@@ -3,7 +3,7 @@
  * kernel's own files and `pmap -XX` as oracles.
  */
 import * as os from 'node:os';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Vma } from '@app/domain';
 import {
@@ -109,9 +109,28 @@ describe('GetNodeInfo', () => {
     expect(node.memTotal).toBeGreaterThan(0n);
     expect(node.veNodes).toEqual([]);
     const caps = node.capabilities!;
-    expect(caps.features).toEqual(['maps', 'smaps', 'processes']);
+    // Every RPC feature, then the histogram kinds this machine supports (known independently of
+    // the agent: root reads PFNs, PAGEMAP_SCAN came with Linux 6.7, NUMA nodes are in sysfs).
+    const [major, minor] = os.release().split('.').map(Number);
+    const scan = major > 6 || (major === 6 && minor >= 7);
+    expect(caps.pagemapScan).toBe(scan);
+    expect(caps.pfnsReadable).toBe(process.getuid?.() === 0);
+    const numa = existsSync('/sys/devices/system/node/node0');
+    expect(caps.features).toEqual([
+      'maps',
+      'smaps',
+      'processes',
+      'watch',
+      'histogram:order',
+      ...(process.getuid?.() === 0 ? ['histogram:physical'] : []),
+      ...(scan ? ['histogram:pagesize'] : []),
+      ...(numa ? ['histogram:numa'] : []),
+    ]);
     expect(caps.veLibrary).toBe(false);
-    expect(caps.notes).toContain('libveosinfo not found: VE nodes not served');
+    // docs/ve.md: without the library the note is "VE nodes not served: <reason>".
+    expect(caps.notes.filter((n) => n.startsWith('VE nodes not served: '))).toEqual([
+      expect.stringMatching(/^VE nodes not served: libveosinfo not found \(looked for \/.+\)$/),
+    ]);
     expect(caps.readOtherUsers).toBe(true); // we run as root
   });
 });

@@ -10,7 +10,7 @@ import { VE_FEATURE, type VeService } from './ve.service';
 import { histogramFeatures } from './histogram.service';
 
 /** RPC features this agent implements (NodeInfo.capabilities.features). */
-export const FEATURES = ['maps', 'smaps', 'processes'] as const;
+export const FEATURES = ['maps', 'smaps', 'processes', 'watch'] as const;
 
 export const VE_LIBRARY_NOTE = 'libveosinfo not found: VE nodes not served';
 
