@@ -11,7 +11,9 @@ import {
   SlurmJobParams,
   WatchQuery,
 } from './dto/fleet-query.dto';
+import { FleetHistogramQuery, FleetHistogramResultDto } from './dto/fleet-histograms.dto';
 import { AuditResultDto, JobMemoryResultDto, MapsSearchResultDto } from './dto/fleet-result.dto';
+import { FleetHistogramsService } from './fleet-histograms.service';
 import { FleetService } from './fleet.service';
 import { NdjsonWriter } from './ndjson';
 import { WatchService } from './watch.service';
@@ -25,7 +27,10 @@ function wantsNdjson(accept: string | undefined): boolean {
 @ApiTags('fleet')
 @Controller('v1')
 export class FleetController {
-  constructor(private readonly fleet: FleetService) {}
+  constructor(
+    private readonly fleet: FleetService,
+    private readonly fleetHistograms: FleetHistogramsService,
+  ) {}
 
   @Get('maps')
   @ApiOperation({
@@ -70,6 +75,21 @@ export class FleetController {
   @ApiErrors(400, 404)
   audit(@Query() q: AuditQuery, @ClientGone() signal: AbortSignal): Promise<AuditResultDto> {
     return this.fleet.audit(q, signal);
+  }
+
+  @Get('histograms')
+  @ApiOperation({
+    summary: 'A histogram kind summed over the fleet, per node and per process',
+    description:
+      "Each selected node lists the processes matching the process selectors (name, user, cgroup, ve, slurmJob, k8sPod — at least one, or limit), the largest by RSS first, at most maxProcesses (default 16, max 256) per node, and runs GetHistogram on each (4 in flight per node). Totals are summed per node and for the fleet: orders index by index, bins by key. A process that exits meanwhile or cannot be read is listed in its node's failures (not in the totals); a node that does not answer is in failed. JSON only.",
+  })
+  @ApiOkResponse({ type: FleetHistogramResultDto })
+  @ApiErrors(400, 404)
+  histograms(
+    @Query() q: FleetHistogramQuery,
+    @ClientGone() signal: AbortSignal,
+  ): Promise<FleetHistogramResultDto> {
+    return this.fleetHistograms.aggregate(q, signal);
   }
 
   @Get('jobs/slurm/:id/memory')

@@ -37,8 +37,8 @@ import { parseSelector, selectNodes } from './selectors';
 export const DEFAULT_FANOUT_CONCURRENCY = 64;
 /** Default per-node deadline of fleet queries (capped by the gateway's requestTimeoutMs). */
 export const DEFAULT_FLEET_TIMEOUT_MS = 5000;
-/** Calls in flight to one agent within one node task (maps search, job memory). */
-const PER_NODE_CALLS = 4;
+/** Calls in flight to one agent within one node task (maps search, job memory, histograms). */
+export const PER_NODE_CALLS = 4;
 const DEFAULT_TOP = 20;
 
 /** The envelope every fleet answer carries. */
@@ -349,7 +349,7 @@ function vmaSums(v: Vma): KindSums {
 }
 
 /** Runs `fn` over `items`, `limit` at a time; the first error rejects (the rest is abandoned). */
-async function eachLimited<T>(
+export async function eachLimited<T>(
   items: readonly T[],
   limit: number,
   fn: (item: T) => Promise<void>,
@@ -454,7 +454,7 @@ export class FleetService {
   }
 
   /** One call to a node's agent within the node's deadline (unreachable: node marked down). */
-  private call<T>(
+  call<T>(
     node: NodeState,
     ctx: NodeCtx,
     fn: (c: NodeState['conn'], cc: { timeoutMs: number; signal?: AbortSignal }) => Promise<T>,

@@ -15,6 +15,7 @@ import {
   histogramTotalsFromProto,
   rangeToProto,
   vmaHistogramFromProto,
+  type GetHistogramRequest,
   type GetHistogramResponse,
 } from '@app/proto';
 import { ClusterService } from '../cluster/cluster.service';
@@ -29,6 +30,20 @@ import type {
   HistogramTotalsDto,
   VmaHistogramDto,
 } from './dto/histogram.dto';
+
+/** The histogram options GetHistogram takes (HistogramQuery and the fleet query share them). */
+export type HistogramOptionsQuery = Pick<
+  HistogramQuery,
+  | 'kind'
+  | 'range'
+  | 'clip'
+  | 've'
+  | 'omitFileBacked'
+  | 'omitUnfaulted'
+  | 'maxOrder'
+  | 'compat'
+  | 'runs'
+>;
 
 export interface FetchedHistogram {
   node: string;
@@ -88,7 +103,7 @@ export class HistogramsService {
   constructor(private readonly cluster: ClusterService) {}
 
   /** range/clip -> AddressRange through the one range parser (400 naming `range`). */
-  private parseRange(q: HistogramQuery): AddressRange | undefined {
+  private parseRange(q: HistogramOptionsQuery): AddressRange | undefined {
     if (q.range === undefined) {
       if (q.clip) {
         throw new ApiError(400, 'clip needs a range', {
@@ -109,7 +124,7 @@ export class HistogramsService {
   }
 
   /** Checks the combinations the DTO cannot express (400 naming the parameter). */
-  private checkCombination(q: HistogramQuery): void {
+  private checkCombination(q: HistogramOptionsQuery): void {
     if (q.compat === 'memhist' && q.kind !== 'order') {
       throw new ApiError(400, 'compat=memhist applies to kind=order only', {
         parameter: 'compat',
@@ -130,6 +145,57 @@ export class HistogramsService {
     }
   }
 
+  /**
+   * Validates the histogram options (400 naming the parameter) and returns the parsed range and
+   * the GetHistogram request of a pid. Shared with the fleet histograms (GET /v1/histograms).
+   */
+  prepare(q: HistogramOptionsQuery): {
+    range?: AddressRange;
+    request(pid: number): GetHistogramRequest;
+  } {
+    this.checkCombination(q);
+    const range = this.parseRange(q);
+    const protoRange = rangeToProto(range);
+    return {
+      range,
+      request: (pid) => ({
+        pid,
+        veNode: q.ve,
+        kind: histogramKindToProto(q.kind),
+        range: protoRange,
+        omitFileBacked: q.omitFileBacked ?? false,
+        omitUnfaulted: q.omitUnfaulted ?? false,
+        maxOrder: q.maxOrder,
+        compat:
+          q.compat === 'memhist'
+            ? HistogramCompat.HISTOGRAM_COMPAT_MEMHIST
+            : HistogramCompat.HISTOGRAM_COMPAT_UNSPECIFIED,
+        runs: q.runs ?? false,
+      }),
+    };
+  }
+
+  /** A GetHistogram stream's messages -> header, VMAs, totals (502 when the stream is cut short). */
+  assemble(
+    nodeName: string,
+    chunks: GetHistogramResponse[],
+  ): { header: ProcessHeader; vmas: VmaHistogram[]; totals: HistogramTotals } {
+    const header = chunks.find((c) => c.header !== undefined)?.header;
+    const last = chunks[chunks.length - 1];
+    if (!header || !last?.last || !last.totals) {
+      throw new ApiError(502, `node '${nodeName}' sent an incomplete histogram`, {
+        node: nodeName,
+      });
+    }
+    const vmas: VmaHistogram[] = [];
+    for (const c of chunks) for (const v of c.vmas) vmas.push(vmaHistogramFromProto(v));
+    return {
+      header: headerFromProto(header),
+      vmas,
+      totals: histogramTotalsFromProto(last.totals),
+    };
+  }
+
   async fetch(
     nodeName: string,
     pid: number,
@@ -137,45 +203,11 @@ export class HistogramsService {
     signal?: AbortSignal,
   ): Promise<FetchedHistogram> {
     const node = this.cluster.get(nodeName);
-    this.checkCombination(q);
-    const range = this.parseRange(q);
+    const { range, request } = this.prepare(q);
     const chunks: GetHistogramResponse[] = await this.cluster.call(node, (c) =>
-      c.getHistogram(
-        {
-          pid,
-          veNode: q.ve,
-          kind: histogramKindToProto(q.kind),
-          range: rangeToProto(range),
-          omitFileBacked: q.omitFileBacked ?? false,
-          omitUnfaulted: q.omitUnfaulted ?? false,
-          maxOrder: q.maxOrder,
-          compat:
-            q.compat === 'memhist'
-              ? HistogramCompat.HISTOGRAM_COMPAT_MEMHIST
-              : HistogramCompat.HISTOGRAM_COMPAT_UNSPECIFIED,
-          runs: q.runs ?? false,
-        },
-        this.cluster.ctx(q.timeout, signal),
-      ),
+      c.getHistogram(request(pid), this.cluster.ctx(q.timeout, signal)),
     );
-    const header = chunks.find((c) => c.header !== undefined)?.header;
-    const last = chunks[chunks.length - 1];
-    if (!header || !last?.last || !last.totals) {
-      throw new ApiError(502, `node '${node.name}' sent an incomplete histogram`, {
-        node: node.name,
-      });
-    }
-    const vmas: VmaHistogram[] = [];
-    for (const c of chunks) for (const v of c.vmas) vmas.push(vmaHistogramFromProto(v));
-    return {
-      node: node.name,
-      kind: q.kind,
-      query: q,
-      range,
-      header: headerFromProto(header),
-      vmas,
-      totals: histogramTotalsFromProto(last.totals),
-    };
+    return { node: node.name, kind: q.kind, query: q, range, ...this.assemble(node.name, chunks) };
   }
 
   toText(h: FetchedHistogram): string {
@@ -183,6 +215,14 @@ export class HistogramsService {
       { kind: h.kind, header: h.header, vmas: h.vmas, totals: h.totals },
       { runs: h.query.runs ?? false },
     );
+  }
+
+  /** Totals as JSON: `orders` for the order kind, else `bins`. */
+  totalsJson(kind: DomainHistogramKind, t: HistogramTotals): HistogramTotalsDto {
+    const out: HistogramTotalsDto = { vmas: t.vmas, presentPages: size(t.presentPages) };
+    if (kind === 'order') out.orders = t.orders.map(size);
+    else out.bins = t.bins.map(binJson);
+    return out;
   }
 
   toJson(h: FetchedHistogram): HistogramDto {
@@ -203,12 +243,7 @@ export class HistogramsService {
       if (h.query.runs) out.runs = v.runs.map(runJson);
       return out;
     });
-    const totals: HistogramTotalsDto = {
-      vmas: h.totals.vmas,
-      presentPages: size(h.totals.presentPages),
-    };
-    if (order) totals.orders = h.totals.orders.map(size);
-    else totals.bins = h.totals.bins.map(binJson);
+    const totals = this.totalsJson(h.kind, h.totals);
     const out: HistogramDto = {
       node: h.node,
       kind: h.kind,
