@@ -129,9 +129,26 @@ describe('WatchSession on live processes', () => {
   const reader = new ProcReader();
   const maps = new MemoryMapService(reader, 1000);
 
+  /**
+   * 'spawn' fires at exec: the dynamic loader may still be mapping libraries. Wait until the
+   * process sleeps (state S) with the same maps twice in a row.
+   */
+  async function settled(pid: number): Promise<void> {
+    let prev = '';
+    for (let i = 0; i < 100; i++) {
+      const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+      const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
+      if (state === 'S' && maps === prev) return;
+      prev = maps;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new Error(`process ${pid} did not settle`);
+  }
+
   test('SNAPSHOT, then CHANGE when the map changes, HEARTBEAT when it does not, EXITED at exit', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
     await new Promise((r) => child.once('spawn', r));
+    await settled(child.pid!);
     try {
       const s = new WatchSession(
         { pid: child.pid!, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
