@@ -19,7 +19,9 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 set -e
-npm ci --no-audit --no-fund --loglevel=error
+# npm ci would refuse this lock: the registry mirror lacks some other-platform optional binaries
+# (buf, unrs-resolver), which npm leaves out of the lock; npm install honours the lock otherwise.
+npm install --no-audit --no-fund --loglevel=error
 npm run -s build
 npm run -s lint
 npm run -s format:check
