@@ -23,7 +23,10 @@ export default function globalSetup(): void {
       : ['-O2', '-Wall', '-pthread', '-o', target, join(src, f)];
     execFileSync('gcc', args, { stdio: 'inherit' });
   }
-  if (!existsSync(join(root, 'dist', 'apps', 'agent', 'src', 'main.js')) || process.env.PMAPD_REBUILD) {
+  if (
+    !existsSync(join(root, 'dist', 'apps', 'agent', 'src', 'main.js')) ||
+    process.env.PMAPD_REBUILD
+  ) {
     execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
   }
 }
