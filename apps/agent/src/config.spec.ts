@@ -14,6 +14,8 @@ describe('loadConfig', () => {
       sysRoot: '/sys',
       batchSize: 1000,
       shutdownTimeoutSec: 5,
+      maxHeavyReads: 2,
+      maxQueuedReads: 256,
       logLevel: 'info',
       ve: true,
     });

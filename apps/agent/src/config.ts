@@ -24,6 +24,10 @@ export interface AgentConfig {
   batchSize: number;
   /** Seconds to wait for in-flight calls on SIGTERM/SIGINT before cancelling them. */
   shutdownTimeoutSec: number;
+  /** Heavy reads (maps/smaps, histograms, rollup lists) run at once (read-limiter.ts). */
+  maxHeavyReads: number;
+  /** Heavy calls waiting for a permit before RESOURCE_EXHAUSTED. */
+  maxQueuedReads: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** VE processes through libveosinfo (see ve.service.ts); false with --no-ve. */
   ve: boolean;
@@ -117,6 +121,16 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: '--shutdown-timeout',
     env: 'PMAPD_SHUTDOWN_TIMEOUT',
     help: 'seconds to finish in-flight calls on SIGTERM (default 5)',
+  },
+  maxHeavyReads: {
+    flag: '--max-heavy-reads',
+    env: 'PMAPD_MAX_HEAVY_READS',
+    help: 'heavy reads (maps/smaps, histograms, process lists with rollup) at once (1..64, default 2)',
+  },
+  maxQueuedReads: {
+    flag: '--max-queued-reads',
+    env: 'PMAPD_MAX_QUEUED_READS',
+    help: 'heavy calls queued for a permit before RESOURCE_EXHAUSTED (0..100000, default 256)',
   },
   veLibrary: {
     flag: '--ve-library',
@@ -244,6 +258,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
   const shutdownTimeoutSec = raw.has('shutdownTimeout')
     ? parseIntStrict(name('shutdownTimeout'), raw.get('shutdownTimeout')!, 0, 3600)
     : 5;
+  const maxHeavyReads = raw.has('maxHeavyReads')
+    ? parseIntStrict(name('maxHeavyReads'), raw.get('maxHeavyReads')!, 1, 64)
+    : 2;
+  const maxQueuedReads = raw.has('maxQueuedReads')
+    ? parseIntStrict(name('maxQueuedReads'), raw.get('maxQueuedReads')!, 0, 100_000)
+    : 256;
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
   const levelText = raw.get('logLevel') ?? 'info';
   const logLevel = levels.find((l) => l === levelText);
@@ -263,6 +283,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
     sysRoot: dir('sysRoot', '/sys'),
     batchSize,
     shutdownTimeoutSec,
+    maxHeavyReads,
+    maxQueuedReads,
     logLevel,
     ...veConfig(raw, name, dir),
     ...securityConfig(raw, name, host, insecure),

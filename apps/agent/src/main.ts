@@ -22,6 +22,7 @@ import {
 import { agentVersion } from './paths';
 import { PmapGrpcService } from './pmap.service';
 import { ProcessesService } from './processes.service';
+import { ReadLimiter } from './read-limiter';
 import {
   clientIdentityInterceptor,
   mtlsServerCredentials,
@@ -68,6 +69,7 @@ async function main(): Promise<void> {
   maps.ve = ve;
   const handlers = new PmapGrpcService(nodeInfo, processes, maps, log);
   handlers.ve = ve;
+  handlers.limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
   handlers.watch = new WatchService(new MemoryMapService(reader, config.batchSize), reader, log);
   handlers.histograms = new HistogramService(new MemoryMapService(reader, config.batchSize), {
     procRoot: config.procRoot,

@@ -25,6 +25,7 @@ import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import type { ProcessesService } from './processes.service';
+import { callAcquireOptions, type ReadLimiter } from './read-limiter';
 import { serveVeHistogram, type HistogramValidator } from './ve-histogram';
 import type { VeService } from './ve.service';
 import type { WatchService } from './watch.service';
@@ -78,18 +79,48 @@ export class PmapGrpcService {
     call: ServerUnaryCall<ListProcessesRequest, ListProcessesResponse>,
     callback: sendUnaryData<ListProcessesResponse>,
   ): void => {
-    try {
-      if (call.cancelled) return;
-      const list = this.processes.list(call.request);
-      callback(null, {
-        processes: list.processes.map(processToProto),
-        totalMatched: list.totalMatched,
-        unreadable: list.unreadable,
-      });
-    } catch (e) {
+    const serve = (): void => {
+      try {
+        if (call.cancelled) return;
+        const list = this.processes.list(call.request);
+        callback(null, {
+          processes: list.processes.map(processToProto),
+          totalMatched: list.totalMatched,
+          unreadable: list.unreadable,
+        });
+      } catch (e) {
+        callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
+      }
+    };
+    // Reading every process's smaps_rollup is heavy; a list without rollups is not.
+    if (!this.limiter || call.request.skipRollup) return serve();
+    this.limited(call, serve).catch((e: unknown) => {
       callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
-    }
+    });
   };
+
+  /** Limit on concurrent heavy reads (read-limiter.ts), attached by main.ts. */
+  limiter?: ReadLimiter;
+
+  /** Runs `fn` under a heavy-read permit honouring the call's deadline and cancellation. */
+  private async limited<T>(
+    call: Parameters<typeof callAcquireOptions>[0],
+    fn: () => Promise<T> | T,
+  ): Promise<T> {
+    if (!this.limiter) return fn();
+    const { opts, dispose } = callAcquireOptions(call);
+    let release: () => void;
+    try {
+      release = await this.limiter.acquire(opts);
+    } finally {
+      dispose();
+    }
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
 
   getMemoryMap = (call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>): void => {
     this.streamMemoryMap(call).catch((e: unknown) => {
@@ -101,6 +132,15 @@ export class PmapGrpcService {
     call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>,
   ): Promise<void> {
     const query = this.maps.toQuery(call.request);
+    if (call.cancelled) return;
+    // The permit is held until the last chunk is written: it bounds the maps held in memory.
+    await this.limited(call, () => this.sendMemoryMap(call, query));
+  }
+
+  private async sendMemoryMap(
+    call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>,
+    query: ReturnType<MemoryMapService['toQuery']>,
+  ): Promise<void> {
     if (call.cancelled) return;
     const map = this.maps.read(query);
     const header = headerToProto(map.header);
@@ -147,7 +187,7 @@ export class PmapGrpcService {
       fail(unimplemented('histograms are not implemented yet'));
       return;
     }
-    impl.stream(call).catch(fail);
+    this.limited(call, () => impl.stream(call)).catch(fail);
   };
 
   /** VE targets (ve.service.ts), attached by main.ts: GetHistogram with ve_node goes there. */

@@ -5,6 +5,7 @@ import type { ProcessInfo } from '@app/domain';
 import type { ProcessFilter, ProcReader } from '@app/procfs';
 import { ProcessSort, type ListProcessesRequest } from '@app/proto';
 import { invalidArgument, unimplemented } from './errors';
+import { compileNameRegex } from './safe-regex';
 import type { VeService } from './ve.service';
 
 export interface ProcessList {
@@ -39,11 +40,7 @@ export class ProcessesService {
     }
     const filter: ProcessFilter = {};
     if (req.nameRegex !== '') {
-      try {
-        filter.nameRegex = new RegExp(req.nameRegex);
-      } catch (e) {
-        throw invalidArgument(`name_regex: ${e instanceof Error ? e.message : String(e)}`);
-      }
+      filter.nameRegex = compileNameRegex(req.nameRegex);
     }
     if (req.user !== '') filter.user = req.user;
     if (req.cgroup !== '') filter.cgroup = req.cgroup;

@@ -28,6 +28,16 @@ describe('AllExceptionsFilter.toBody', () => {
     expect(b.node).toBe('n1');
   });
 
+  test('agent RESOURCE_EXHAUSTED from its heavy-read limiter -> 429; other ones 502', () => {
+    expect(
+      filter.toBody(agent(status.RESOURCE_EXHAUSTED, 'agent busy: 2 heavy reads')).statusCode,
+    ).toBe(429);
+    expect(
+      filter.toBody(agent(status.RESOURCE_EXHAUSTED, 'Received message larger than max'))
+        .statusCode,
+    ).toBe(502);
+  });
+
   test('deadline message carries the deadline; UNAVAILABLE the address', () => {
     expect(filter.toBody(agent(status.DEADLINE_EXCEEDED)).message).toContain('250 ms');
     expect(filter.toBody(agent(status.UNAVAILABLE)).message).toContain('127.0.0.2:5');

@@ -69,7 +69,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
   toBody(e: unknown): ErrorBody {
     if (e instanceof ApiError) return e.body;
     if (e instanceof AgentCallError) {
-      const status = GRPC_TO_HTTP[e.code] ?? 502;
+      // The agent's heavy-read limiter refusing a call (its queue is full) is "retry later";
+      // other RESOURCE_EXHAUSTED (a message over the size limit) stay 502.
+      const busy = e.code === GrpcStatus.RESOURCE_EXHAUSTED && e.details.startsWith('agent busy');
+      const status = busy ? 429 : (GRPC_TO_HTTP[e.code] ?? 502);
       const extra: Partial<ErrorBody> = { node: e.node };
       const m = /^(?:invalid |bad )?([a-z_]+)(?: is invalid)?:/.exec(e.details);
       if (status === 400 && m) extra.parameter = m[1];

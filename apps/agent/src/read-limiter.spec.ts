@@ -1,0 +1,129 @@
+import { status } from '@grpc/grpc-js';
+import { EventEmitter } from 'node:events';
+import { loadConfig } from './config';
+import { GrpcStatusError } from './errors';
+import { callAcquireOptions, ReadLimiter } from './read-limiter';
+
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (e) {
+    expect(e).toBeInstanceOf(GrpcStatusError);
+    return (e as GrpcStatusError).code;
+  }
+}
+
+describe('ReadLimiter', () => {
+  it('grants at most maxActive permits and hands them on in FIFO order', async () => {
+    const l = new ReadLimiter(2, 10);
+    const r1 = await l.acquire();
+    const r2 = await l.acquire();
+    const order: number[] = [];
+    const p3 = l.acquire().then((r) => (order.push(3), r));
+    const p4 = l.acquire().then((r) => (order.push(4), r));
+    await tick();
+    expect(order).toEqual([]);
+    expect(l.stats()).toMatchObject({ active: 2, queued: 2 });
+    r1();
+    r1(); // idempotent: does not free a second permit
+    const r3 = await p3;
+    await tick();
+    expect(order).toEqual([3]);
+    expect(l.stats()).toMatchObject({ active: 2, queued: 1 });
+    r2();
+    const r4 = await p4;
+    expect(order).toEqual([3, 4]);
+    r3();
+    r4();
+    expect(l.stats()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('refuses beyond the queue bound with RESOURCE_EXHAUSTED naming the flags', async () => {
+    const l = new ReadLimiter(1, 1);
+    const r = await l.acquire();
+    const queued = l.acquire();
+    const refused = l.acquire();
+    await expect(refused).rejects.toThrow(/agent busy.*--max-heavy-reads/);
+    expect(await codeOf(refused)).toBe(status.RESOURCE_EXHAUSTED);
+    expect(l.stats().rejected).toBe(1);
+    r();
+    (await queued)();
+    expect(l.stats()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('a queued call leaves at its deadline without taking a permit', async () => {
+    const l = new ReadLimiter(1, 5);
+    const r = await l.acquire();
+    const t0 = Date.now();
+    const late = l.acquire({ deadline: Date.now() + 50 });
+    expect(await codeOf(late)).toBe(status.DEADLINE_EXCEEDED);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(l.stats()).toMatchObject({ active: 1, queued: 0, expired: 1 });
+    expect(await codeOf(l.acquire({ deadline: Date.now() - 1 }))).toBe(status.DEADLINE_EXCEEDED);
+    r();
+    expect(l.stats().active).toBe(0);
+  });
+
+  it('a queued call leaves when cancelled; an already aborted one never queues', async () => {
+    const l = new ReadLimiter(1, 5);
+    const r = await l.acquire();
+    const ac = new AbortController();
+    const waiting = l.acquire({ signal: ac.signal });
+    await tick();
+    expect(l.stats().queued).toBe(1);
+    ac.abort();
+    expect(await codeOf(waiting)).toBe(status.CANCELLED);
+    expect(l.stats().queued).toBe(0);
+    expect(await codeOf(l.acquire({ signal: ac.signal }))).toBe(status.CANCELLED);
+    r();
+    expect(l.stats().active).toBe(0);
+  });
+
+  it('run() releases the permit when the work throws', async () => {
+    const l = new ReadLimiter(1, 0);
+    await expect(
+      l.run({}, () => {
+        throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
+    expect(await l.run({}, () => 7)).toBe(7);
+    expect(l.stats().active).toBe(0);
+  });
+
+  it('callAcquireOptions follows a call: its deadline and its cancel event', async () => {
+    const call = Object.assign(new EventEmitter(), {
+      cancelled: false,
+      getDeadline: (): Date | number => new Date(Date.now() + 10_000),
+    });
+    const { opts, dispose } = callAcquireOptions(call);
+    expect(opts.deadline).toBeGreaterThan(Date.now());
+    const l = new ReadLimiter(1, 5);
+    const r = await l.acquire();
+    const waiting = l.acquire(opts);
+    call.emit('cancelled');
+    expect(await codeOf(waiting)).toBe(status.CANCELLED);
+    dispose();
+    expect(call.listenerCount('cancelled')).toBe(0);
+    r();
+    const noDeadline = callAcquireOptions(
+      Object.assign(new EventEmitter(), { cancelled: false, getDeadline: () => Infinity }),
+    );
+    expect(noDeadline.opts.deadline).toBeUndefined();
+    noDeadline.dispose();
+  });
+
+  it('rejects nonsensical bounds; the flags are validated', () => {
+    expect(() => new ReadLimiter(0, 1)).toThrow(RangeError);
+    const base = ['--listen', '127.0.0.1:0', '--node-name', 'n', '--insecure'];
+    expect(loadConfig([...base, '--max-heavy-reads', '4'], {})).toMatchObject({
+      maxHeavyReads: 4,
+    });
+    expect(loadConfig(base, { PMAPD_MAX_QUEUED_READS: '9' })).toMatchObject({
+      maxQueuedReads: 9,
+    });
+    expect(() => loadConfig([...base, '--max-heavy-reads', '0'], {})).toThrow(/max-heavy-reads/);
+  });
+});

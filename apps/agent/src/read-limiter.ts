@@ -1,0 +1,194 @@
+/**
+ * A limit on concurrent heavy reads per agent (`--max-heavy-reads`, default 2; queue bound
+ * `--max-queued-reads`, default 256).
+ *
+ * Heavy calls — GetMemoryMap (maps/smaps of one process), GetHistogram (pagemap scans) and
+ * ListProcesses with smaps_rollup (one rollup per process) — take a permit before they read and
+ * keep it until their answer has been written (or they were cancelled). What that bounds, given
+ * that the reads themselves are synchronous (the event loop already runs one read at a time):
+ *
+ * - memory: at most N materialised maps / histograms are held while their stream drains to a slow
+ *   client (a 20,000-VMA smaps map is tens of MB of objects; a burst of 200 would be gigabytes);
+ * - interleaving: time-sliced histogram scans (histogram.service.ts yields every ~25 ms) run at
+ *   most N at once instead of all sharing the core;
+ * - wasted work: a queued call whose deadline passes, or whose client cancels, leaves the queue
+ *   without reading anything (DEADLINE_EXCEEDED / CANCELLED), so a burst of calls nobody waits
+ *   for any more costs nothing;
+ * - floods: beyond the queue bound a call is refused at once with RESOURCE_EXHAUSTED
+ *   (the gateway answers 429), instead of growing the queue without end.
+ *
+ * Light calls (GetNodeInfo, health, ListProcesses without rollup, Watch samples — one read per
+ * interval) are not limited, so the agent keeps answering health checks during a burst as soon as
+ * the read in progress ends.
+ */
+import { status } from '@grpc/grpc-js';
+import { GrpcStatusError } from './errors';
+
+export const DEFAULT_MAX_HEAVY_READS = 2;
+export const DEFAULT_MAX_QUEUED_READS = 256;
+
+/** What a queued caller needs: when to give up (epoch ms) and a way to hear about cancellation. */
+export interface AcquireOptions {
+  /** Epoch milliseconds; undefined or Infinity = no deadline. */
+  deadline?: number;
+  /** Resolves/rejects the wait when aborted (the call was cancelled). */
+  signal?: AbortSignal;
+}
+
+interface Waiter {
+  grant: (release: () => void) => void;
+  fail: (e: GrpcStatusError) => void;
+}
+
+export interface ReadLimiterStats {
+  active: number;
+  queued: number;
+  /** Calls refused because the queue was full. */
+  rejected: number;
+  /** Calls that left the queue at their deadline or cancellation without reading. */
+  expired: number;
+}
+
+export class ReadLimiter {
+  private active = 0;
+  private readonly queue: Waiter[] = [];
+  private rejected = 0;
+  private expired = 0;
+
+  constructor(
+    readonly maxActive: number = DEFAULT_MAX_HEAVY_READS,
+    readonly maxQueued: number = DEFAULT_MAX_QUEUED_READS,
+  ) {
+    if (!Number.isInteger(maxActive) || maxActive < 1) {
+      throw new RangeError(`maxActive must be a positive integer, got ${maxActive}`);
+    }
+    if (!Number.isInteger(maxQueued) || maxQueued < 0) {
+      throw new RangeError(`maxQueued must be a non-negative integer, got ${maxQueued}`);
+    }
+  }
+
+  stats(): ReadLimiterStats {
+    return {
+      active: this.active,
+      queued: this.queue.length,
+      rejected: this.rejected,
+      expired: this.expired,
+    };
+  }
+
+  /**
+   * Resolves with a release function once a permit is free (FIFO). Rejects with
+   * RESOURCE_EXHAUSTED when the queue is full, DEADLINE_EXCEEDED at the deadline, CANCELLED when
+   * the signal aborts. The release function is idempotent.
+   */
+  acquire(opts: AcquireOptions = {}): Promise<() => void> {
+    if (opts.signal?.aborted) {
+      return Promise.reject(new GrpcStatusError(status.CANCELLED, 'cancelled while queued'));
+    }
+    if (this.active < this.maxActive) {
+      this.active++;
+      return Promise.resolve(this.releaser());
+    }
+    if (this.queue.length >= this.maxQueued) {
+      this.rejected++;
+      return Promise.reject(
+        new GrpcStatusError(
+          status.RESOURCE_EXHAUSTED,
+          `agent busy: ${this.maxActive} heavy reads running and ${this.queue.length} queued (--max-heavy-reads, --max-queued-reads); retry later`,
+        ),
+      );
+    }
+    const remaining = opts.deadline !== undefined ? opts.deadline - Date.now() : Infinity;
+    if (remaining <= 0) {
+      this.expired++;
+      return Promise.reject(
+        new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded while queued'),
+      );
+    }
+    return new Promise<() => void>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const leave = (): void => {
+        if (timer) clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+        const i = this.queue.indexOf(waiter);
+        if (i >= 0) this.queue.splice(i, 1);
+      };
+      const waiter: Waiter = {
+        grant: (release) => {
+          leave();
+          resolve(release);
+        },
+        fail: (e) => {
+          leave();
+          this.expired++;
+          reject(e);
+        },
+      };
+      const onAbort = (): void =>
+        waiter.fail(new GrpcStatusError(status.CANCELLED, 'cancelled while queued'));
+      if (Number.isFinite(remaining)) {
+        // setTimeout takes at most 2^31-1 ms.
+        timer = setTimeout(
+          () =>
+            waiter.fail(
+              new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded while queued'),
+            ),
+          Math.min(remaining, 2 ** 31 - 1),
+        );
+      }
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(waiter);
+    });
+  }
+
+  /** Runs `fn` holding a permit; the permit is released when its promise settles. */
+  async run<T>(opts: AcquireOptions, fn: () => Promise<T> | T): Promise<T> {
+    const release = await this.acquire(opts);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
+  }
+
+  private releaser(): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const next = this.queue.shift();
+      if (next) next.grant(this.releaser());
+      else this.active--;
+    };
+  }
+}
+
+/** The part of a grpc-js server call the limiter looks at. */
+export interface LimitedCall {
+  getDeadline(): Date | number;
+  readonly cancelled: boolean;
+  on(event: 'cancelled', listener: () => void): unknown;
+  off(event: 'cancelled', listener: () => void): unknown;
+}
+
+/**
+ * Acquire options from a server call (its deadline, an abort signal fired on 'cancelled') and a
+ * dispose function removing the listener once the call no longer waits.
+ */
+export function callAcquireOptions(call: LimitedCall): {
+  opts: AcquireOptions;
+  dispose: () => void;
+} {
+  const d = call.getDeadline();
+  const ms = d instanceof Date ? d.getTime() : d;
+  const ac = new AbortController();
+  if (call.cancelled) ac.abort();
+  const onCancel = (): void => ac.abort();
+  call.on('cancelled', onCancel);
+  return {
+    opts: { deadline: Number.isFinite(ms) && ms > 0 ? ms : undefined, signal: ac.signal },
+    dispose: () => {
+      call.off('cancelled', onCancel);
+    },
+  };
+}
