@@ -32,7 +32,7 @@ results=$(mktemp)
 npx jest --json --outputFile="$results" "$@"
 jest_rc=$?
 node -e '
-  const r = require(process.argv[1]);
+  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""));
 ' "$results" || { echo "0 passed, 1 failed"; exit 1; }
 rm -f "$results"
