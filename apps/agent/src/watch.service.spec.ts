@@ -206,20 +206,37 @@ describe('WatchSession on live processes', () => {
     }
   });
 
-  test('a new mapping in this process shows up as added, with a rollup delta', () => {
-    const s = new WatchSession(
-      { pid: process.pid, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
-      maps,
-      reader,
+  test('a new mapping in a watched process shows up as added, with a rollup delta', async () => {
+    // A quiet child that allocates and touches 64 MiB when told to: nothing else in it can
+    // shrink its RSS between the two samples (this jest process's own GC could).
+    const child = spawn(
+      process.execPath,
+      [
+        '-e',
+        "process.stdin.once('data', () => { globalThis.big = Buffer.alloc(64 << 20, 1); process.stdout.write('ok\\n'); }); process.stdout.write('ready\\n');",
+      ],
+      { stdio: ['pipe', 'pipe', 'ignore'] },
     );
-    s.sample();
-    // 64 MiB, touched: a fresh anonymous mapping of its own, and resident.
-    const big = Buffer.alloc(64 * 1024 * 1024, 1);
-    const ev = s.sample();
-    expect(big[12345]).toBe(1);
-    expect(ev.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
-    expect(ev.added.length + ev.changed.length).toBeGreaterThan(0);
-    expect(ev.rollupDelta!.rss).toBeGreaterThan(32n * 1024n * 1024n);
+    const line = (): Promise<string> =>
+      new Promise((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+    try {
+      expect(await line()).toContain('ready');
+      const s = new WatchSession(
+        { pid: child.pid!, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+        maps,
+        reader,
+      );
+      expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+      const ok = line();
+      child.stdin.write('go\n');
+      expect(await ok).toContain('ok');
+      const ev = s.sample();
+      expect(ev.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
+      expect(ev.added.length + ev.changed.length).toBeGreaterThan(0);
+      expect(ev.rollupDelta!.rss).toBeGreaterThan(32n * 1024n * 1024n);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   test('a process that does not exist fails the first sample (NOT_FOUND)', () => {
