@@ -26,6 +26,8 @@ export interface GatewayHandle {
 export async function startGateway(
   nodes: { name: string; address: string }[],
   extraArgs: string[] = [],
+  /** Appended to the generated cluster.yaml (auth, limits, tls sections...). */
+  extraYaml = '',
 ): Promise<GatewayHandle> {
   if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} missing: npm run build`);
   const dir = mkdtempSync(join(tmpdir(), 'pmapd-gw-'));
@@ -34,7 +36,8 @@ export async function startGateway(
     config,
     'nodes:\n' +
       nodes.map((n) => `  - name: ${n.name}\n    address: '${n.address}'\n`).join('') +
-      'healthIntervalMs: 500\n',
+      'healthIntervalMs: 500\n' +
+      extraYaml,
   );
   const child = spawn(
     process.execPath,

@@ -13,6 +13,7 @@ import { MapsModule } from './maps/maps.module';
 import { MetricsModule } from './metrics/metrics.module';
 import { NodesModule } from './nodes/nodes.module';
 import { ProcessesModule } from './processes/processes.module';
+import { SecurityService } from './security/security.service';
 
 @Global()
 @Module({})
@@ -35,8 +36,9 @@ export class AppModule {
         { provide: LOGGER, useValue: logger },
         { provide: APP_FILTER, useClass: AllExceptionsFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
+        SecurityService,
       ],
-      exports: [GATEWAY_CONFIG, LOGGER],
+      exports: [GATEWAY_CONFIG, LOGGER, SecurityService],
     };
   }
 }

@@ -2,6 +2,11 @@ import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { writeFileSync } from 'node:fs';
 import { ConfigError, resolveConfig, USAGE } from './config/gateway-config';
+import { hashTokenCommand } from './security/hash-token';
+import { policyFor } from './security/policy';
+import { registeredRoutes } from './security/routes';
+import { SecurityService } from './security/security.service';
+import { quietIpServernameWarning } from './security/warnings';
 import { createLogger } from './common/logger';
 import { createGateway, listen } from './gateway';
 import { buildOpenApi } from './openapi';
@@ -14,6 +19,7 @@ void NestFactory; // keep the Nest runtime import first for decorator metadata
  * Prints one JSON line {"listening":"HOST:PORT"} on stdout once it serves; logs go to stderr.
  */
 async function main(): Promise<number> {
+  if (process.argv[2] === 'hash-token') return hashTokenCommand(process.argv.slice(3));
   let resolved: ReturnType<typeof resolveConfig>;
   try {
     resolved = resolveConfig(process.argv.slice(2));
@@ -33,6 +39,7 @@ async function main(): Promise<number> {
   }
   const { config } = resolved;
   const logger = createLogger(config.logLevel);
+  quietIpServernameWarning(logger);
   if (resolved.exportOpenApi) {
     // No agents contacted: an empty cluster is enough to describe the API.
     const app = await createGateway({ ...config, nodes: [], dns: undefined }, logger);
@@ -41,7 +48,18 @@ async function main(): Promise<number> {
     await app.close();
     return 0;
   }
+  if (resolved.listRoutes) {
+    // Every route with its auth policy (security/policy.ts), for tests and reviews.
+    const app = await createGateway({ ...config, nodes: [], dns: undefined }, logger);
+    await app.init();
+    for (const r of registeredRoutes(app.getHttpAdapter().getInstance())) {
+      process.stdout.write(JSON.stringify({ ...r, policy: policyFor(r.url) }) + '\n');
+    }
+    await app.close();
+    return 0;
+  }
   const app = await createGateway(config, logger);
+  app.get(SecurityService).logPosture();
   const bound = await listen(app, config);
   process.stdout.write(JSON.stringify({ listening: bound }) + '\n');
   logger.info(

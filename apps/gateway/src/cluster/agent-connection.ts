@@ -1,6 +1,8 @@
 import {
   Channel,
   credentials,
+  type ChannelCredentials,
+  type Interceptor,
   makeGenericClientConstructor,
   Metadata,
   type CallOptions,
@@ -91,10 +93,22 @@ export class AgentConnection {
     readonly address: string,
     /** Told when a call is cancelled because the HTTP client went away. */
     private readonly onClientGone: () => void = () => undefined,
+    /** mTLS credentials, interceptors (request id, redaction, audit) — security.service.ts. */
+    transport?: {
+      credentials: ChannelCredentials;
+      interceptors: Interceptor[];
+      channelOptions: Record<string, string | number>;
+    },
   ) {
-    const creds = credentials.createInsecure();
-    this.channel = new Channel(address, creds, CHANNEL_OPTIONS);
-    this.pmap = new PmapServiceClient(address, creds, { channelOverride: this.channel });
+    const creds = transport?.credentials ?? credentials.createInsecure();
+    this.channel = new Channel(address, creds, {
+      ...CHANNEL_OPTIONS,
+      ...transport?.channelOptions,
+    });
+    this.pmap = new PmapServiceClient(address, creds, {
+      channelOverride: this.channel,
+      interceptors: transport?.interceptors ?? [],
+    });
     this.health = new HealthClientCtor(address, creds, { channelOverride: this.channel });
   }
 

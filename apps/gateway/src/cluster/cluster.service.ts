@@ -1,6 +1,7 @@
 import {
   Inject,
   Injectable,
+  Optional,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
@@ -10,6 +11,7 @@ import { ApiError } from '../common/api-error';
 import { LOGGER } from '../common/logger';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway-config';
 import { MetricsService } from '../metrics/metrics.service';
+import { SecurityService } from '../security/security.service';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { AgentCallError, AgentConnection, type CallCtx } from './agent-connection';
 import { discover } from './dns-discovery';
@@ -47,6 +49,7 @@ export class ClusterService implements OnApplicationBootstrap, OnApplicationShut
     @Inject(GATEWAY_CONFIG) private readonly config: GatewayConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     private readonly metrics: MetricsService,
+    @Optional() private readonly security?: SecurityService,
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -101,7 +104,12 @@ export class ClusterService implements OnApplicationBootstrap, OnApplicationShut
     labels: Record<string, string>,
     source: NodeState['source'],
   ): void {
-    const conn = new AgentConnection(name, address, () => this.metrics.clientGone(name));
+    const conn = new AgentConnection(
+      name,
+      address,
+      () => this.metrics.clientGone(name),
+      this.security?.transportFor(name),
+    );
     this.nodes.set(name, { name, address, labels, source, conn, status: 'unknown' });
     this.metrics.setAgentUp(name, false);
     this.logger.info({ node: name, address, source }, 'node added');

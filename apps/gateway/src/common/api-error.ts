@@ -15,6 +15,7 @@ export interface ErrorBody {
 
 export const HTTP_REASONS: Record<number, string> = {
   400: 'Bad Request',
+  401: 'Unauthorized',
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',

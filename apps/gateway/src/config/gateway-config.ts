@@ -17,6 +17,12 @@ import {
 } from 'class-validator';
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import {
+  AgentTlsConfig,
+  AuthConfig,
+  isLoopbackHost,
+  LimitsConfig,
+} from '../security/security-config';
 
 /** host:port, [v6]:port; port 0..65535. */
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
@@ -109,6 +115,23 @@ export class ConfigFile {
   @Min(1)
   @Max(4096)
   fanoutConcurrency?: number;
+
+  /** Bearer tokens (security/security-config.ts, docs/security.md). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AuthConfig)
+  auth?: AuthConfig;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => LimitsConfig)
+  limits?: LimitsConfig;
+
+  /** Mutual TLS to the agents. */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AgentTlsConfig)
+  tls?: AgentTlsConfig;
 }
 
 /** The validated configuration the gateway runs with. */
@@ -154,6 +177,28 @@ export class GatewayConfig {
   @Min(1)
   @Max(4096)
   fanoutConcurrency?: number;
+
+  /** Bearer tokens; absent = no authentication (loopback or --allow-unauthenticated only). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AuthConfig)
+  auth?: AuthConfig;
+
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => LimitsConfig)
+  limits?: LimitsConfig;
+
+  /** Mutual TLS to the agents; absent = plaintext (agents on loopback only). */
+  @IsOptional()
+  @ValidateNested()
+  @Type(() => AgentTlsConfig)
+  tls?: AgentTlsConfig;
+
+  /** Serve without tokens on a non-loopback address (--allow-unauthenticated). */
+  @IsOptional()
+  @IsBoolean()
+  allowUnauthenticated?: boolean;
 }
 
 export const GATEWAY_CONFIG = Symbol('GATEWAY_CONFIG');
@@ -171,7 +216,7 @@ export const DEFAULTS = {
 } as const;
 
 /** Flags and their environment variables (PMAPD_GATEWAY_*). */
-const OPTIONS: Record<string, { env: string; kind: 'string' | 'int' }> = {
+const OPTIONS: Record<string, { env: string; kind: 'string' | 'int' | 'bool' }> = {
   listen: { env: 'PMAPD_GATEWAY_LISTEN', kind: 'string' },
   config: { env: 'PMAPD_GATEWAY_CONFIG', kind: 'string' },
   agent: { env: 'PMAPD_GATEWAY_AGENT', kind: 'string' },
@@ -182,6 +227,12 @@ const OPTIONS: Record<string, { env: string; kind: 'string' | 'int' }> = {
   'log-level': { env: 'PMAPD_GATEWAY_LOG_LEVEL', kind: 'string' },
   'fanout-concurrency': { env: 'PMAPD_GATEWAY_FANOUT_CONCURRENCY', kind: 'int' },
   'export-openapi': { env: 'PMAPD_GATEWAY_EXPORT_OPENAPI', kind: 'string' },
+  'tls-ca': { env: 'PMAPD_GATEWAY_TLS_CA', kind: 'string' },
+  'tls-cert': { env: 'PMAPD_GATEWAY_TLS_CERT', kind: 'string' },
+  'tls-key': { env: 'PMAPD_GATEWAY_TLS_KEY', kind: 'string' },
+  'tls-server-name': { env: 'PMAPD_GATEWAY_TLS_SERVER_NAME', kind: 'string' },
+  'allow-unauthenticated': { env: 'PMAPD_GATEWAY_ALLOW_UNAUTHENTICATED', kind: 'bool' },
+  'list-routes': { env: 'PMAPD_GATEWAY_LIST_ROUTES', kind: 'bool' },
 };
 
 export const USAGE = `usage: node dist/apps/gateway/src/main.js [options]
@@ -195,6 +246,13 @@ export const USAGE = `usage: node dist/apps/gateway/src/main.js [options]
   --log-level LEVEL           debug|info|warn|error (default ${DEFAULTS.logLevel})
   --fanout-concurrency N      fleet queries: nodes queried at once (default ${DEFAULTS.fanoutConcurrency})
   --export-openapi FILE       write the OpenAPI document to FILE and exit
+  --tls-ca FILE               mutual TLS to the agents: CA of their certificates (with --tls-cert/--tls-key)
+  --tls-cert FILE             the gateway's client certificate (PEM)
+  --tls-key FILE              its private key (PEM)
+  --tls-server-name NAME      check agent certificates against NAME instead of the address's host
+  --allow-unauthenticated     serve without bearer tokens on a non-loopback --listen address
+  --list-routes               print every registered route as JSON lines {method, url, policy} and exit
+Subcommand: main.js hash-token [TOKEN]   print the sha256 to put in auth.tokens (TOKEN or stdin)
 Every option can also be given as PMAPD_GATEWAY_<NAME> (e.g. PMAPD_GATEWAY_LISTEN); flags win.`;
 
 export class ConfigError extends Error {
@@ -232,6 +290,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
     }
     let value: string | undefined;
     if (eq >= 0) value = arg.slice(eq + 1);
+    else if (OPTIONS[name].kind === 'bool') value = 'true';
     else if (i + 1 < argv.length) value = argv[++i];
     if (value === undefined) {
       problems.push(`option '--${name}' needs a value`);
@@ -301,7 +360,7 @@ export function loadConfigFile(path: string, problems: string[]): ConfigFile {
 export function resolveConfig(
   argv: string[],
   env: NodeJS.ProcessEnv = process.env,
-): { config: GatewayConfig; help: boolean; exportOpenApi?: string } {
+): { config: GatewayConfig; help: boolean; exportOpenApi?: string; listRoutes?: boolean } {
   const args = parseArgs(argv);
   const get = (name: string): string | undefined => {
     const v = args.values[name] ?? env[OPTIONS[name].env];
@@ -362,6 +421,7 @@ export function resolveConfig(
       intOption('fanout-concurrency', get('fanout-concurrency'), problems) ??
       file?.fanoutConcurrency ??
       DEFAULTS.fanoutConcurrency,
+    ...securityOptions(get, file, problems),
   });
   // Nested instances are already validated (file) or built here; validate the whole once.
   problems.push(...flattenErrors(validateSync(config)));
@@ -374,9 +434,11 @@ export function resolveConfig(
     }
   };
   checkPort('listen', config.listen, true);
+  checkAuthExposure(config, problems);
   for (const n of config.nodes) checkPort(`node ${n.name} address`, n.address, false);
   if (problems.length > 0) throw new ConfigError(problems);
-  return { config, help: args.help, exportOpenApi: get('export-openapi') };
+  const listRoutes = get('list-routes') === 'true' || get('list-routes') === '1';
+  return { config, help: args.help, exportOpenApi: get('export-openapi'), listRoutes };
 }
 
 /** Splits "host:port" / "[v6]:port". */
@@ -385,4 +447,61 @@ export function splitHostPort(address: string): { host: string; port: number } {
   if (!m) throw new ConfigError([`'${address}' is not host:port`]);
   const host = m[1].startsWith('[') ? m[1].slice(1, -1) : m[1];
   return { host, port: Number(m[2]) };
+}
+
+/** The `auth`, `limits` and `tls` settings: YAML, with the TLS files overridable by flags. */
+function securityOptions(
+  get: (name: string) => string | undefined,
+  file: ConfigFile | undefined,
+  problems: string[],
+): Pick<GatewayConfig, 'auth' | 'limits' | 'tls' | 'allowUnauthenticated'> {
+  const out: Pick<GatewayConfig, 'auth' | 'limits' | 'tls' | 'allowUnauthenticated'> = {};
+  if (file?.auth) out.auth = file.auth;
+  if (file?.limits) out.limits = file.limits;
+  const tls = { ...(file?.tls ?? {}) } as Partial<AgentTlsConfig>;
+  for (const [flag, key] of [
+    ['tls-ca', 'ca'],
+    ['tls-cert', 'cert'],
+    ['tls-key', 'key'],
+    ['tls-server-name', 'serverName'],
+  ] as const) {
+    const v = get(flag);
+    if (v !== undefined) tls[key] = v;
+  }
+  if (Object.keys(tls).length > 0) {
+    for (const k of ['ca', 'cert', 'key'] as const) {
+      if (!tls[k]) problems.push(`tls.${k}: required for mutual TLS to the agents (or --tls-${k})`);
+    }
+    out.tls = plainToInstance(AgentTlsConfig, tls);
+  }
+  const allow = get('allow-unauthenticated');
+  if (allow !== undefined) {
+    if (!/^(true|false|1|0)$/.test(allow)) {
+      problems.push(`allow-unauthenticated: expected true or false, got '${allow}'`);
+    } else out.allowUnauthenticated = allow === 'true' || allow === '1';
+  }
+  return out;
+}
+
+/** No tokens is fine on loopback; elsewhere it needs --allow-unauthenticated. */
+function checkAuthExposure(config: GatewayConfig, problems: string[]): void {
+  const tokens = config.auth?.tokens ?? [];
+  const names = new Set<string>();
+  const hashes = new Set<string>();
+  for (const t of tokens) {
+    if (names.has(t.name)) problems.push(`config.auth.tokens: duplicate name '${t.name}'`);
+    if (hashes.has(t.sha256)) problems.push(`config.auth.tokens: '${t.name}' repeats a hash`);
+    names.add(t.name);
+    hashes.add(t.sha256);
+  }
+  if (config.auth && tokens.length === 0) {
+    problems.push('config.auth.tokens: empty (remove auth to run without tokens)');
+  }
+  const m = HOST_PORT.exec(config.listen);
+  if (!m || tokens.length > 0 || config.allowUnauthenticated) return;
+  if (!isLoopbackHost(m[1])) {
+    problems.push(
+      `listen: ${config.listen} is not a loopback address and no auth.tokens are configured: add tokens (docs/security.md) or pass --allow-unauthenticated`,
+    );
+  }
 }

@@ -1,0 +1,75 @@
+/**
+ * Redaction for tokens without the `unredacted` scope, applied to the agents' answers before the
+ * gateway renders anything (so JSON, text/plain, NDJSON and SSE are all redacted):
+ *   - command lines become the command name (comm, as `ps -o comm` shows it; "[comm]" for kernel
+ *     threads stays);
+ *   - mapping paths become their last component ("/home/alice/x/libfoo.so" -> "libfoo.so", the
+ *     column pmap prints without -p); bracketed names ([heap], [anon:x]) and anonymous mappings
+ *     are kept.
+ * Addresses, sizes, permissions and kinds are kept: they are what a memory map is for.
+ */
+import type {
+  GetHistogramResponse,
+  GetMemoryMapResponse,
+  ListProcessesResponse,
+  ProcessHeader,
+  Vma,
+  WatchMemoryMapResponse,
+} from '@app/proto';
+
+export function redactPath(name: string): string {
+  if (!name.startsWith('/')) return name;
+  const deleted = name.endsWith(' (deleted)') ? ' (deleted)' : '';
+  const path = deleted ? name.slice(0, -deleted.length) : name;
+  const base = path.slice(path.lastIndexOf('/') + 1);
+  return base === '' ? name : base + deleted;
+}
+
+export function redactCmdline(cmdline: string, comm: string): string {
+  if (cmdline.startsWith('[') && cmdline.endsWith(']')) return cmdline;
+  return comm;
+}
+
+function header(h: ProcessHeader | undefined): void {
+  if (h) h.cmdline = redactCmdline(h.cmdline, h.comm);
+}
+
+function vma(v: Pick<Vma, 'name'> | undefined): void {
+  if (v) v.name = redactPath(v.name);
+}
+
+/** Redacts an agent message in place, by RPC name; returns it. */
+export function redactMessage(rpc: string, message: unknown): unknown {
+  if (message === null || typeof message !== 'object') return message;
+  switch (rpc) {
+    case 'ListProcesses':
+      for (const p of (message as ListProcessesResponse).processes ?? []) {
+        p.cmdline = redactCmdline(p.cmdline, p.comm);
+      }
+      break;
+    case 'GetMemoryMap': {
+      const m = message as GetMemoryMapResponse;
+      header(m.header);
+      for (const v of m.vmas ?? []) vma(v);
+      break;
+    }
+    case 'GetHistogram': {
+      const m = message as GetHistogramResponse;
+      header(m.header);
+      for (const v of m.vmas ?? []) vma(v);
+      break;
+    }
+    case 'WatchMemoryMap': {
+      const m = message as WatchMemoryMapResponse;
+      header(m.header);
+      for (const v of m.added ?? []) vma(v);
+      for (const v of m.removed ?? []) vma(v);
+      for (const c of m.changed ?? []) {
+        vma(c.before);
+        vma(c.after);
+      }
+      break;
+    }
+  }
+  return message;
+}
