@@ -9,6 +9,7 @@ need_apt=()
 command -v pmap >/dev/null 2>&1 || need_apt+=(procps)
 command -v gcc >/dev/null 2>&1 || need_apt+=(gcc libc6-dev)
 command -v setpriv >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
