@@ -2,7 +2,12 @@
  * The gRPC handlers of pmap.v1.PmapService: thin adapters between grpc-js calls and the services.
  * Every failure goes through toGrpcError (errors.ts), the one status mapping of the agent.
  */
-import type { sendUnaryData, ServerUnaryCall, ServerWritableStream } from '@grpc/grpc-js';
+import {
+  status,
+  type sendUnaryData,
+  type ServerUnaryCall,
+  type ServerWritableStream,
+} from '@grpc/grpc-js';
 import {
   headerToProto,
   processToProto,
@@ -19,7 +24,7 @@ import {
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
-import { toGrpcError, unimplemented } from './errors';
+import { GrpcStatusError, toGrpcError, unimplemented } from './errors';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
@@ -114,6 +119,10 @@ export class PmapGrpcService {
       release = await this.limiter.acquire(opts);
     } finally {
       dispose();
+    }
+    if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
+      release();
+      throw new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the read');
     }
     try {
       return await fn();

@@ -67,6 +67,21 @@ describe('ReadLimiter', () => {
     expect(l.stats().active).toBe(0);
   });
 
+  it('a waiter whose deadline passed while the loop was blocked is skipped at release', async () => {
+    const l = new ReadLimiter(1, 5);
+    const r = await l.acquire();
+    const stale = l.acquire({ deadline: Date.now() + 20 });
+    const fresh = l.acquire({ deadline: Date.now() + 60_000 });
+    const until = Date.now() + 40;
+    while (Date.now() < until) {
+      // a synchronous read: the deadline timer cannot fire
+    }
+    r();
+    expect(await codeOf(stale)).toBe(status.DEADLINE_EXCEEDED);
+    (await fresh)();
+    expect(l.stats()).toMatchObject({ active: 0, queued: 0, expired: 1 });
+  });
+
   it('a queued call leaves when cancelled; an already aborted one never queues', async () => {
     const l = new ReadLimiter(1, 5);
     const r = await l.acquire();

@@ -36,6 +36,8 @@ export interface AcquireOptions {
 }
 
 interface Waiter {
+  /** Epoch ms or Infinity. */
+  deadline: number;
   grant: (release: () => void) => void;
   fail: (e: GrpcStatusError) => void;
 }
@@ -114,6 +116,7 @@ export class ReadLimiter {
         if (i >= 0) this.queue.splice(i, 1);
       };
       const waiter: Waiter = {
+        deadline: opts.deadline ?? Infinity,
         grant: (release) => {
           leave();
           resolve(release);
@@ -156,7 +159,14 @@ export class ReadLimiter {
     return () => {
       if (done) return;
       done = true;
-      const next = this.queue.shift();
+      // A waiter whose deadline passed while the event loop was busy (a synchronous read blocks
+      // the timers) leaves now instead of reading for a caller that has given up.
+      const now = Date.now();
+      let next = this.queue.shift();
+      while (next && next.deadline <= now) {
+        next.fail(new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded while queued'));
+        next = this.queue.shift();
+      }
       if (next) next.grant(this.releaser());
       else this.active--;
     };

@@ -1,0 +1,251 @@
+/**
+ * Faults (the fast subset of `npm run soak`, docs/RELIABILITY.md): the built gateway in front of
+ * real agents on 127.0.0.44-48 and a 20,000-VMA zoo.
+ *   - kill -9 an agent during a fleet query and during a streamed map: the gateway answers on time
+ *     with that node failed / 503; restarted on the same address it is served again within 5 s;
+ *   - processes exiting while their maps stream: a complete map or 404, never a 500 or a hang;
+ *   - an agent whose /proc reads stall (a FIFO in a fixture proc root): 504 / DEADLINE_EXCEEDED on
+ *     time;
+ *   - the heavy-read limiter: a queue bound of 1 refuses the third concurrent smaps read with
+ *     RESOURCE_EXHAUSTED "agent busy" (429 through the gateway), a queued call leaves at its
+ *     deadline.
+ */
+/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Metadata, status } from '@grpc/grpc-js';
+import { DetailLevel, type GetMemoryMapRequest } from '@app/proto';
+import { startAgent, type AgentHandle } from './helpers/agents';
+import { collectSettled, deadlineIn } from './helpers/grpc';
+import {
+  killAndReap,
+  REPO_ROOT,
+  sleep,
+  spawnZoo,
+  waitForJsonLine,
+  type Zoo,
+} from './helpers/processes';
+
+const GATEWAY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'gateway', 'src', 'main.js');
+
+interface Res {
+  status: number;
+  body: any;
+  ms: number;
+}
+
+function get(port: number, path: string, timeoutMs = 20000): Promise<Res> {
+  const t0 = performance.now();
+  return new Promise((resolve) => {
+    const req = http.get({ host: '127.0.0.1', port, path }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => {
+        let body: any = text;
+        try {
+          body = JSON.parse(text);
+        } catch {
+          // text answer
+        }
+        resolve({ status: res.statusCode ?? 0, body, ms: performance.now() - t0 });
+      });
+    });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error('client timeout')));
+    req.on('error', (e) => resolve({ status: 0, body: e.message, ms: performance.now() - t0 }));
+  });
+}
+
+function mapRequest(pid: number): GetMemoryMapRequest {
+  return {
+    pid,
+    detail: DetailLevel.DETAIL_LEVEL_SMAPS,
+    batchSize: 0,
+    threadStacks: false,
+    range: undefined,
+  };
+}
+
+describe('faults: dead, restarted and stalled agents, exiting processes, the read limiter', () => {
+  const agents: Record<string, AgentHandle> = {};
+  let big: Zoo;
+  let gw: ChildProcess;
+  let port: number;
+  let dir: string;
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'pmapd-faults-'));
+    const stalled = join(dir, 'proc');
+    const pdir = join(stalled, '4242');
+    mkdirSync(pdir, { recursive: true });
+    for (const f of ['stat', 'status', 'cmdline', 'cgroup']) {
+      writeFileSync(join(pdir, f), readFileSync(`/proc/self/${f}`));
+    }
+    writeFileSync(join(stalled, 'stat'), readFileSync('/proc/stat'));
+    execFileSync('mkfifo', [join(pdir, 'smaps_rollup'), join(pdir, 'maps')]);
+    const started = await Promise.all([
+      startAgent({ host: '127.0.0.44', nodeName: 'k1' }),
+      startAgent({ host: '127.0.0.45', nodeName: 'k2' }),
+      startAgent({ host: '127.0.0.46', nodeName: 'k3' }),
+      startAgent({ host: '127.0.0.47', nodeName: 'stalled', extraArgs: ['--proc-root', stalled] }),
+      startAgent({
+        host: '127.0.0.48',
+        nodeName: 'tight',
+        extraArgs: ['--max-heavy-reads', '1', '--max-queued-reads', '1'],
+      }),
+      spawnZoo({ vmas: 20000 }),
+    ]);
+    for (const a of started.slice(0, 5) as AgentHandle[]) agents[a.nodeName] = a;
+    big = started[5];
+    const gwConfig = readFileSync(
+      GATEWAY_MAIN.replace('main.js', 'config/gateway-config.js'),
+      'utf8',
+    );
+    writeFileSync(
+      join(dir, 'cluster.yaml'),
+      'nodes:\n' +
+        Object.values(agents)
+          .map((a) => `  - { name: ${a.nodeName}, address: '${a.address}' }\n`)
+          .join('') +
+        'healthIntervalMs: 1000\n' +
+        (gwConfig.includes('limits') ? 'limits: { ratePerSecond: 100000, burst: 100000 }\n' : ''),
+    );
+    gw = spawn(
+      process.execPath,
+      [GATEWAY_MAIN, '--listen', '127.0.0.1:0', '--config', join(dir, 'cluster.yaml')],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    const line = await waitForJsonLine<{ listening: string }>(
+      gw,
+      'stdout',
+      (o) => typeof o.listening === 'string',
+      20000,
+    );
+    port = Number(line.listening.split(':')[1]);
+  });
+
+  afterAll(async () => {
+    if (gw) await killAndReap(gw);
+    // blocked in a FIFO read: SIGTERM would wait for the 5 s shutdown grace
+    agents.stalled?.kill('SIGKILL');
+    await Promise.all(Object.values(agents).map((a) => a.stop()));
+    await big?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }, 30000);
+
+  /** Restarts a killed agent on its old address; resolves with how long until the gateway serves it. */
+  async function restartAndTimeServed(name: string): Promise<number> {
+    const old = agents[name];
+    const b = await startAgent({
+      host: old.host,
+      nodeName: name,
+      extraArgs: ['--listen', `${old.host}:${old.port}`],
+    });
+    agents[name] = b;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 8000) {
+      const r = await get(port, `/v1/nodes/${name}/processes/${big.pid}/maps?range=0,1`, 3000);
+      if (r.status === 200) return performance.now() - t0;
+      await sleep(50);
+    }
+    return Infinity;
+  }
+
+  test('kill -9 during a fleet query: answered on time with the node failed; restart served < 5 s', async () => {
+    const q = get(port, '/v1/maps?mapping=.&nodes=k1,k2,k3&timeout=4000');
+    await sleep(50);
+    agents.k3.kill('SIGKILL');
+    await agents.k3.exited;
+    const r = await q;
+    expect(r.status).toBe(200);
+    expect(r.ms).toBeLessThan(5500);
+    expect(r.body.queried).toBe(3);
+    expect((r.body.failed as { node: string }[]).map((f) => f.node)).toContain('k3');
+    expect(r.body.responded).toBe(2);
+    expect(await restartAndTimeServed('k3')).toBeLessThan(5000);
+  });
+
+  test('kill -9 during a streamed 20,000-VMA map: 503 at once (or the whole map); restart served < 5 s', async () => {
+    const q = get(port, `/v1/nodes/k2/processes/${big.pid}/maps?view=XX&timeout=8000`);
+    await sleep(120);
+    agents.k2.kill('SIGKILL');
+    await agents.k2.exited;
+    const r = await q;
+    expect([200, 503]).toContain(r.status);
+    expect(r.ms).toBeLessThan(8000);
+    if (r.status === 503) expect(r.body).toMatchObject({ node: 'k2' });
+    expect(await restartAndTimeServed('k2')).toBeLessThan(5000);
+  });
+
+  test('processes exiting while their maps stream: a complete map or 404, never 5xx or a hang', async () => {
+    const seen: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const victim = await spawnZoo({ vmas: 20000 });
+      const q = get(port, `/v1/nodes/k1/processes/${victim.pid}/maps?view=x&timeout=8000`);
+      await sleep(10 + i * 40);
+      await victim.stop();
+      const r = await q;
+      seen.push(r.status);
+      expect(r.ms).toBeLessThan(8000);
+      if (r.status === 404) expect(r.body.message).toMatch(/no such process|exited/);
+      else expect(r.status).toBe(200);
+      if (r.status === 200) expect(r.body.vmas.length).toBeGreaterThan(20000);
+    }
+    expect(seen.length).toBe(3);
+  });
+
+  test('stalled /proc: 504 at the timeout, and the fleet answers on time with the node failed', async () => {
+    const r = await get(port, '/v1/nodes/stalled/processes/4242/maps?timeout=1000');
+    expect(r.status).toBe(504);
+    expect(r.ms).toBeGreaterThan(900);
+    expect(r.ms).toBeLessThan(2500);
+    const f = await get(port, '/v1/audit?nodes=k1,stalled&timeout=1500');
+    expect(f.status).toBe(200);
+    expect(f.ms).toBeLessThan(3000);
+    expect(f.body.failed).toEqual([
+      expect.objectContaining({ node: 'stalled', code: 'DEADLINE_EXCEEDED' }),
+    ]);
+    expect(f.body.responded).toBe(1);
+  });
+
+  test('heavy-read limiter: RESOURCE_EXHAUSTED beyond the queue (429 via the gateway), deadline while queued', async () => {
+    const c = agents.tight.client;
+    const calls = [0, 1, 2].map(() =>
+      collectSettled(
+        c.getMemoryMap(mapRequest(big.pid), new Metadata(), { deadline: deadlineIn(20000) }),
+      ),
+    );
+    const res = await Promise.all(calls);
+    const codes = res.map((s) => s.error?.code ?? status.OK);
+    expect(codes.filter((x) => x === status.OK).length).toBe(2);
+    const refused = res.find((s) => s.error?.code === status.RESOURCE_EXHAUSTED);
+    expect(refused?.error?.details).toMatch(/^agent busy: 1 heavy reads running and 1 queued/);
+
+    // a queued call whose deadline passes leaves the queue without its read
+    const first = collectSettled(
+      c.getMemoryMap(mapRequest(big.pid), new Metadata(), { deadline: deadlineIn(20000) }),
+    );
+    await sleep(5);
+    const t0 = performance.now();
+    const late = await collectSettled(
+      c.getMemoryMap(mapRequest(big.pid), new Metadata(), { deadline: deadlineIn(30) }),
+    );
+    expect(late.error?.code).toBe(status.DEADLINE_EXCEEDED);
+    expect(late.messages).toEqual([]);
+    expect(performance.now() - t0).toBeLessThan(5000);
+    expect((await first).error).toBeUndefined();
+
+    // through the gateway: the third concurrent read is a 429
+    const http3 = await Promise.all(
+      [0, 1, 2].map(() =>
+        get(port, `/v1/nodes/tight/processes/${big.pid}/maps?view=x&timeout=20000`),
+      ),
+    );
+    const st = http3.map((r) => r.status).sort();
+    expect(st).toEqual([200, 200, 429]);
+    expect(http3.find((r) => r.status === 429)?.body.message).toMatch(/agent busy/);
+  });
+});
