@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 
 export function quietIpServernameWarning(logger: Logger): void {
   const original = process.emitWarning.bind(process) as (...args: unknown[]) => void;
-  process.emitWarning = ((warning: string | Error, ...rest: unknown[]): void => {
+  process.emitWarning = (warning: string | Error, ...rest: unknown[]): void => {
     const code =
       typeof rest[1] === 'string' ? rest[1] : (rest[0] as { code?: unknown } | undefined)?.code;
     if (code === 'DEP0123') {
@@ -15,5 +15,5 @@ export function quietIpServernameWarning(logger: Logger): void {
       return;
     }
     original(warning, ...rest);
-  });
+  };
 }
