@@ -37,6 +37,7 @@ function get(
   path: string,
   headers: Record<string, string>,
   agent: http.Agent,
+  retried = false,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve) => {
     let req: http.ClientRequest;
@@ -53,7 +54,14 @@ function get(
       return;
     }
     req.setTimeout(20000, () => req.destroy(new Error('client timeout')));
-    req.on('error', (e) => resolve({ status: 0, body: e.message }));
+    req.on('error', (e: NodeJS.ErrnoException) => {
+      // a keep-alive socket closed by the server as it was reused: never reached it, resend once
+      if (req.reusedSocket && !retried && ['ECONNRESET', 'EPIPE'].includes(e.code ?? '')) {
+        resolve(get(port, path, headers, agent, true));
+        return;
+      }
+      resolve({ status: 0, body: `${e.code ?? ''} ${e.message}` });
+    });
   });
 }
 

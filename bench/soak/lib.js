@@ -186,9 +186,15 @@ function httpClient(host, port, maxSockets = 256) {
         return;
       }
       req.setTimeout(opts.timeoutMs ?? 30000, () => req.destroy(new Error('client timeout')));
-      req.on('error', (e) =>
-        resolve({ status: 0, body: String(e.message), ms: performance.now() - t0 }),
-      );
+      req.on('error', (e) => {
+        // A keep-alive socket the server closed just as it was reused: the request never reached
+        // the server, so it is resent once (what Node's docs advise for req.reusedSocket).
+        if (req.reusedSocket && !opts.retried && ['ECONNRESET', 'EPIPE'].includes(e.code)) {
+          resolve(get(path, { ...opts, retried: true }));
+          return;
+        }
+        resolve({ status: 0, body: `${e.code ?? ''} ${e.message}`, ms: performance.now() - t0 });
+      });
     });
   }
   return { get, agent, close: () => agent.destroy() };

@@ -145,7 +145,7 @@ async function main() {
           fuzz.requests++;
           fuzz.statuses[r.status] = (fuzz.statuses[r.status] ?? 0) + 1;
           if (r.status === 0 || (r.status >= 500 && ![501, 503, 504].includes(r.status))) {
-            fuzz.bad.push(`${r.status} ${s.path}`);
+            fuzz.bad.push(`${r.status} ${s.path} ${r.status === 0 ? r.body : ''}`);
           }
         }),
       );
