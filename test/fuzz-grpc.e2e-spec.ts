@@ -224,7 +224,17 @@ describe('gRPC fuzz against a real agent', () => {
     for (const rpc of ['GetMemoryMap', 'ListProcesses', 'GetHistogram', 'WatchMemoryMap']) {
       expect([...seen.keys()].some((k) => k.startsWith(rpc))).toBe(true);
     }
-    expect(seen.get('ListProcesses:OK') ?? 0).toBeGreaterThan(0);
+    // random ListProcesses requests mostly name a VE node or an unknown sort: whether one of them
+    // came back OK depends on the seed, so prove the agent still lists processes explicitly.
+    const listed = await unary(
+      c,
+      c.listProcesses,
+      ListProcessesRequest.fromPartial({ pids: [agent.pid] }),
+      {
+        deadline: deadlineIn(5000),
+      },
+    );
+    expect(listed.processes.map((p) => p.pid)).toEqual([agent.pid]);
     expect(seen.get('GetMemoryMap:INVALID_ARGUMENT') ?? 0).toBeGreaterThan(0);
     expect(agent.child.exitCode).toBeNull();
     expect(await healthCheck(agent.address)).toBe('SERVING');
