@@ -1,6 +1,6 @@
 /** Unit specs live next to the code; e2e specs in test/. */
 const moduleNameMapper = {
-  '^@app/(domain|procfs|pmap-format|proto|ve)$': '<rootDir>/libs/$1/src',
+  '^@app/(domain|procfs|pmap-format|proto|ve|tls)$': '<rootDir>/libs/$1/src',
 };
 const transform = { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.jest.json' }] };
 module.exports = {

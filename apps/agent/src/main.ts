@@ -6,6 +6,7 @@
  * SIGTERM/SIGINT. Logs are JSON lines on stderr; the startup line carries "listening".
  */
 import { probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
+import { ReloadingCertificateProvider } from '@app/tls';
 import { AgentServer, type AgentServerSecurity } from './agent.server';
 import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
 import { effectiveCapabilities, HealthPort, readabilityReport } from './health-port';
@@ -23,11 +24,7 @@ import { agentVersion } from './paths';
 import { PmapGrpcService } from './pmap.service';
 import { ProcessesService } from './processes.service';
 import { ReadLimiter } from './read-limiter';
-import {
-  clientIdentityInterceptor,
-  mtlsServerCredentials,
-  ReloadingCertificateProvider,
-} from './tls';
+import { clientIdentityInterceptor, mtlsServerCredentials } from './tls';
 import { VeService } from './ve.service';
 import { WatchService } from './watch.service';
 

@@ -3,8 +3,6 @@
  * and reloaded when they change (a new pair is validated before it replaces the old one), and an
  * allow-list of client identities (subject alternative names) is enforced on every call.
  */
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { createSecureContext } from 'node:tls';
 import {
   experimental,
   ServerInterceptingCall,
@@ -12,126 +10,8 @@ import {
   type ServerCredentials,
   type ServerInterceptor,
 } from '@grpc/grpc-js';
+import type { ReloadingCertificateProvider } from '@app/tls';
 import type { Logger } from './logger';
-
-export interface TlsFiles {
-  cert: string;
-  key: string;
-  ca: string;
-}
-
-interface Loaded {
-  cert: Buffer;
-  key: Buffer;
-  ca: Buffer;
-}
-
-type CaListener = experimental.CaCertificateUpdateListener;
-type IdListener = experimental.IdentityCertificateUpdateListener;
-
-/** Reads the three files and checks they form a usable context (key matches cert, PEM parses). */
-export function loadTlsFiles(files: TlsFiles): Loaded {
-  const read = (what: string, path: string): Buffer => {
-    try {
-      return readFileSync(path);
-    } catch (e) {
-      throw new Error(`cannot read the TLS ${what} '${path}': ${(e as Error).message}`);
-    }
-  };
-  const loaded = {
-    cert: read('certificate', files.cert),
-    key: read('key', files.key),
-    ca: read('CA', files.ca),
-  };
-  try {
-    createSecureContext(loaded);
-  } catch (e) {
-    throw new Error(
-      `TLS files ${files.cert}, ${files.key}, ${files.ca} are not usable: ${(e as Error).message}`,
-    );
-  }
-  return loaded;
-}
-
-/**
- * A grpc-js CertificateProvider over files, polled with fs.watchFile (stat only, every
- * `intervalMs`): when any file changes, all three are re-read and validated; a valid set replaces
- * the old one for new connections, an invalid one (e.g. a half-written update) is logged and the
- * previous certificates stay in use.
- */
-export class ReloadingCertificateProvider implements experimental.CertificateProvider {
-  private current: Loaded;
-  private readonly caListeners = new Set<CaListener>();
-  private readonly idListeners = new Set<IdListener>();
-  private watching = false;
-  /** Reloads so far (for logs and tests). */
-  reloads = 0;
-
-  constructor(
-    private readonly files: TlsFiles,
-    private readonly intervalMs: number,
-    private readonly log: Pick<Logger, 'info' | 'warn'>,
-  ) {
-    this.current = loadTlsFiles(files);
-    this.watch();
-  }
-
-  private readonly onChange = (): void => {
-    let next: Loaded;
-    try {
-      next = loadTlsFiles(this.files);
-    } catch (e) {
-      this.log.warn(
-        { err: (e as Error).message },
-        'TLS files changed but are not usable: keeping the previous certificates',
-      );
-      return;
-    }
-    if (
-      next.cert.equals(this.current.cert) &&
-      next.key.equals(this.current.key) &&
-      next.ca.equals(this.current.ca)
-    )
-      return;
-    this.current = next;
-    this.reloads++;
-    this.log.info({ cert: this.files.cert, ca: this.files.ca }, 'TLS certificates reloaded');
-    for (const l of this.caListeners) l({ caCertificate: next.ca });
-    for (const l of this.idListeners) l({ certificate: next.cert, privateKey: next.key });
-  };
-
-  private watch(): void {
-    if (this.watching) return;
-    this.watching = true;
-    for (const f of new Set([this.files.cert, this.files.key, this.files.ca])) {
-      watchFile(f, { interval: this.intervalMs, persistent: false }, this.onChange);
-    }
-  }
-
-  close(): void {
-    if (!this.watching) return;
-    this.watching = false;
-    for (const f of new Set([this.files.cert, this.files.key, this.files.ca]))
-      unwatchFile(f, this.onChange);
-  }
-
-  addCaCertificateListener(listener: CaListener): void {
-    this.caListeners.add(listener);
-    const ca = this.current.ca;
-    process.nextTick(() => listener({ caCertificate: ca }));
-  }
-  removeCaCertificateListener(listener: CaListener): void {
-    this.caListeners.delete(listener);
-  }
-  addIdentityCertificateListener(listener: IdListener): void {
-    this.idListeners.add(listener);
-    const { cert, key } = this.current;
-    process.nextTick(() => listener({ certificate: cert, privateKey: key }));
-  }
-  removeIdentityCertificateListener(listener: IdListener): void {
-    this.idListeners.delete(listener);
-  }
-}
 
 /** Server credentials that require a client certificate signed by the CA (both reloaded). */
 export function mtlsServerCredentials(provider: ReloadingCertificateProvider): ServerCredentials {

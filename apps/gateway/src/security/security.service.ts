@@ -32,7 +32,8 @@ import { RateLimiter } from './rate-limit';
 import { redactMessage } from './redact';
 import { requestStore, runWithStore, type RequestStore } from './request-store';
 import { resolveLimits, type ResolvedLimits } from './security-config';
-import { mtlsChannelCredentials, type ReloadingCertificateProvider } from './tls';
+import type { ReloadingCertificateProvider } from '@app/tls';
+import { mtlsChannelCredentials } from './tls';
 import {
   ANONYMOUS,
   bearerToken,
