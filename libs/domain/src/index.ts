@@ -2,3 +2,4 @@ export * from './types';
 export * from './address';
 export * from './range';
 export * from './errors';
+export * from './safe-regex';

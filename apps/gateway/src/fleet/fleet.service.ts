@@ -1,7 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { setMaxListeners } from 'node:events';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { parseAddressRange, type AddressRange, type MemoryRollup, type VmaKind } from '@app/domain';
+import {
+  compileSafeRegex,
+  parseAddressRange,
+  type AddressRange,
+  type MemoryRollup,
+  type VmaKind,
+} from '@app/domain';
 import {
   DetailLevel,
   kindFromProto,
@@ -486,7 +492,19 @@ export class FleetService {
         });
       }
     }
-    return { range, mapping: q.mapping !== undefined ? new RegExp(q.mapping) : undefined };
+    let mapping: RegExp | undefined;
+    if (q.mapping !== undefined) {
+      try {
+        // matched here against every mapping name of every process: linear time or refused
+        mapping = compileSafeRegex(q.mapping, 'mapping');
+      } catch (e) {
+        throw new ApiError(400, (e as Error).message, {
+          parameter: 'mapping',
+          allowed: 'an ECMAScript regular expression',
+        });
+      }
+    }
+    return { range, mapping };
   }
 
   /** Searches one node: its processes' maps (range filtered by the agent, mapping here). */
