@@ -3,13 +3,13 @@
  * pick on every selected node (query and answer DTOs).
  */
 import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min } from 'class-validator';
-import { Param } from '../../common/param-doc';
-import { ToBool, ToInt } from '../../common/transforms';
+import { BoolParam, IntParam, RangeParam } from '../../common/dto/query-fields';
 import {
+  CompatParam,
   HISTOGRAM_COMPATS,
   HISTOGRAM_KINDS,
-  MAX_ORDER,
+  HistogramKindParam,
+  MaxOrderParam,
   type HistogramKindName,
 } from '../../histograms/dto/histogram-query.dto';
 import { HistogramTotalsDto } from '../../histograms/dto/histogram.dto';
@@ -23,95 +23,42 @@ export const DEFAULT_MAX_PROCESSES = 16;
 export const MAX_PROCESSES = 256;
 
 export class FleetHistogramQuery extends FleetQuery {
-  @Param({
-    required: true,
-    description:
-      'Which histogram (as for …/processes/{pid}/histogram): order (present-page contiguity, mem_hist.py), physical (physically contiguous runs; needs CAP_SYS_ADMIN on the agent, else every process fails with FAILED_PRECONDITION), pagesize (mapped page sizes), numa (pages per node)',
-    enum: [...HISTOGRAM_KINDS],
-  })
-  @IsIn([...HISTOGRAM_KINDS], {
-    message: `kind must be one of ${HISTOGRAM_KINDS.join(', ')} (required)`,
-  })
+  @HistogramKindParam(
+    'Which histogram (as for …/processes/{pid}/histogram): order (present-page contiguity, mem_hist.py), physical (physically contiguous runs; needs CAP_SYS_ADMIN on the agent, else every process fails with FAILED_PRECONDITION), pagesize (mapped page sizes), numa (pages per node)',
+  )
   kind!: HistogramKindName;
 
-  @Param({
-    required: false,
-    description: 'order kind: the highest order counted (default 9)',
-    type: Number,
-    minimum: 0,
-    maximum: MAX_ORDER,
-    allowed: `an integer 0-${MAX_ORDER}`,
-  })
-  @IsOptional()
-  @ToInt()
-  @IsInt({ message: `maxOrder must be an integer 0-${MAX_ORDER}` })
-  @Min(0, { message: `maxOrder must be an integer 0-${MAX_ORDER}` })
-  @Max(MAX_ORDER, { message: `maxOrder must be an integer 0-${MAX_ORDER}` })
+  @MaxOrderParam('order kind: the highest order counted (default 9)')
   maxOrder?: number;
 
-  @Param({
-    required: false,
-    description:
-      "order kind: none = correct counting (default); memhist = mem_hist.py's numbers, its first-block defect included",
-    enum: [...HISTOGRAM_COMPATS],
-  })
-  @IsOptional()
-  @IsIn([...HISTOGRAM_COMPATS], {
-    message: `compat must be one of ${HISTOGRAM_COMPATS.join(', ')}`,
-  })
+  @CompatParam(
+    "order kind: none = correct counting (default); memhist = mem_hist.py's numbers, its first-block defect included",
+  )
   compat?: (typeof HISTOGRAM_COMPATS)[number];
 
-  @Param({
-    required: false,
-    description:
-      'Address range LOW[,HIGH] (hex, pmap -A semantics): only VMAs overlapping it are scanned in every process',
-    example: '0x7f0000000000,0x7fffffffffff',
-    allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
-  })
-  @IsOptional()
-  @IsString()
-  @MaxLength(64)
+  @RangeParam(
+    'Address range LOW[,HIGH] (hex, pmap -A semantics): only VMAs overlapping it are scanned in every process',
+    '0x7f0000000000,0x7fffffffffff',
+  )
   range?: string;
 
-  @Param({
-    required: false,
-    description: 'Cut the VMAs to the range before they are scanned. Needs range.',
-    type: Boolean,
-    allowed: ['true', 'false', '1', '0'],
-  })
-  @IsOptional()
-  @ToBool()
-  @IsBoolean({ message: 'clip must be true or false' })
+  @BoolParam('Cut the VMAs to the range before they are scanned. Needs range.')
   clip?: boolean;
 
-  @Param({
-    required: false,
-    description: `Histogram the N largest matching processes (by RSS) on each node, 1-${MAX_PROCESSES}. Needed when no process selector (name, user, cgroup, ve, slurmJob, k8sPod) is given.`,
-    type: Number,
-    minimum: 1,
-    maximum: MAX_PROCESSES,
-    allowed: `an integer 1-${MAX_PROCESSES}`,
-  })
-  @IsOptional()
-  @ToInt()
-  @IsInt({ message: `limit must be an integer 1-${MAX_PROCESSES}` })
-  @Min(1, { message: `limit must be an integer 1-${MAX_PROCESSES}` })
-  @Max(MAX_PROCESSES, { message: `limit must be an integer 1-${MAX_PROCESSES}` })
+  @IntParam(
+    `Histogram the N largest matching processes (by RSS) on each node, 1-${MAX_PROCESSES}. Needed when no process selector (name, user, cgroup, ve, slurmJob, k8sPod) is given.`,
+    1,
+    MAX_PROCESSES,
+    'range',
+  )
   limit?: number;
 
-  @Param({
-    required: false,
-    description: `The most processes histogrammed per node (default ${DEFAULT_MAX_PROCESSES}, at most ${MAX_PROCESSES}): a node with more matching processes histograms the largest by RSS and reports truncated=true. With limit, the smaller of the two.`,
-    type: Number,
-    minimum: 1,
-    maximum: MAX_PROCESSES,
-    allowed: `an integer 1-${MAX_PROCESSES}`,
-  })
-  @IsOptional()
-  @ToInt()
-  @IsInt({ message: `maxProcesses must be an integer 1-${MAX_PROCESSES}` })
-  @Min(1, { message: `maxProcesses must be an integer 1-${MAX_PROCESSES}` })
-  @Max(MAX_PROCESSES, { message: `maxProcesses must be an integer 1-${MAX_PROCESSES}` })
+  @IntParam(
+    `The most processes histogrammed per node (default ${DEFAULT_MAX_PROCESSES}, at most ${MAX_PROCESSES}): a node with more matching processes histograms the largest by RSS and reports truncated=true. With limit, the smaller of the two.`,
+    1,
+    MAX_PROCESSES,
+    'range',
+  )
   maxProcesses?: number;
 }
 
