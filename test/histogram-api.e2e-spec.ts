@@ -6,136 +6,26 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import request from 'supertest';
 import { startAgent, type AgentHandle } from './helpers/agents';
+import { startGateway, type GatewayHandle } from './helpers/gateway';
 import {
-  fixtureBinary,
-  killAndReap,
-  REPO_ROOT,
-  waitForJsonLine,
-  waitForState,
-} from './helpers/processes';
-
-const GATEWAY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'gateway', 'src', 'main.js');
-const PS = 4096;
-
-interface Region {
-  start: bigint;
-  pages: number;
-}
-
-/** Which pages of each region layouts.c touches (the layout definition, repeated here). */
-const TOUCHED: Record<string, (i: number) => boolean> = {
-  full: () => true,
-  alternate: (i) => i % 2 === 0,
-  sparse: (i) => (i >= 1 && i <= 3) || (i >= 8 && i < 16) || i === 17 || i >= 32,
-  blocks: (i) => i !== 1023,
-  thp: () => true,
-  unaligned: () => true,
-  file: () => true,
-  memfd: () => true,
-  reserve: () => false,
-};
-const ANON_4K = ['full', 'alternate', 'sparse', 'blocks', 'unaligned'];
+  ANON_4K,
+  expectedPhysical,
+  ordersFromPresence,
+  PS,
+  rawPagemapEntries,
+  regionOrders,
+  spawnLayouts,
+  touchedCount,
+  TOUCHED,
+  type Region,
+} from './helpers/layouts';
+import { killAndReap } from './helpers/processes';
 
 const hex = (n: bigint): string => '0x' + n.toString(16);
-const touchedCount = (name: string, pages: number): number =>
-  Array.from({ length: pages }, (_, i) => TOUCHED[name](i)).filter(Boolean).length;
-
-/** Correct (or mem_hist.py's) order histogram by brute force over a presence array. */
-function ordersFromPresence(
-  present: boolean[],
-  startPage: number,
-  maxOrder: number,
-  memhist = false,
-): number[] {
-  const hist = new Array<number>(maxOrder + 1).fill(0);
-  const end = startPage + present.length;
-  for (let order = 0; order <= maxOrder; order++) {
-    const size = 2 ** order;
-    const first = memhist
-      ? Math.floor(startPage / size) * size + size
-      : Math.ceil(startPage / size) * size;
-    for (let b = first; b + size <= end; b += size) {
-      let all = true;
-      for (let p = b; p < b + size && all; p++) all = present[p - startPage];
-      if (all) {
-        hist[order]++;
-        if (order > 0) hist[order - 1] -= 2;
-      }
-    }
-  }
-  return hist;
-}
-
-function regionOrders(r: Region, name: string, maxOrder = 9, memhist = false): number[] {
-  const present = Array.from({ length: r.pages }, (_, i) => TOUCHED[name](i));
-  return ordersFromPresence(present, Number(r.start / BigInt(PS)), maxOrder, memhist);
-}
-
-/** Raw pagemap entries (root: PFNs visible). */
-function rawEntries(pid: number, start: bigint, pages: number): bigint[] {
-  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
-  try {
-    const buf = Buffer.alloc(pages * 8);
-    const got = readSync(fd, buf, 0, buf.length, Number(start / BigInt(PS)) * 8);
-    const out: bigint[] = [];
-    for (let i = 0; i < got / 8; i++) out.push(buf.readBigUInt64LE(i * 8));
-    return out;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** Physical runs (same category, PFN + 1) binned as documented: 2M blocks, then binary digits. */
-function expectedPhysical(entries: bigint[]): Map<string, number> {
-  const bins = new Map<string, number>();
-  const label = (pages: number): string =>
-    pages >= 256 ? `${(pages * 4) / 1024}M` : `${pages * 4}K`;
-  const add = (len: number, file: boolean): void => {
-    const p = file ? 'FileCont' : 'AnonCont';
-    const k = Math.floor(len / 512);
-    if (k) bins.set(p + '2M', (bins.get(p + '2M') ?? 0) + k);
-    let r = len % 512;
-    for (let i = 0; r > 0; i++, r >>= 1) {
-      if (r & 1) bins.set(p + label(1 << i), (bins.get(p + label(1 << i)) ?? 0) + 1);
-    }
-  };
-  let len = 0;
-  let file = false;
-  let prev = -2n;
-  for (const e of entries) {
-    if (e >> 63n !== 1n) {
-      if (len) add(len, file);
-      len = 0;
-      prev = -2n;
-      continue;
-    }
-    const pfn = e & ((1n << 55n) - 1n);
-    const f = ((e >> 61n) & 1n) === 1n;
-    if (len && pfn === prev + 1n && f === file) len++;
-    else {
-      if (len) add(len, file);
-      len = 1;
-      file = f;
-    }
-    prev = pfn;
-  }
-  if (len) add(len, file);
-  return bins;
-}
 
 function smapsKb(text: string, start: bigint, field: string): number {
   const head = start.toString(16) + '-';
@@ -144,32 +34,6 @@ function smapsKb(text: string, start: bigint, field: string): number {
   if (from < 0) throw new Error(`no smaps entry at ${head}`);
   const m = new RegExp(`\\n${field}:\\s+(\\d+) kB`).exec(text.slice(from, from + 4000));
   return m ? Number(m[1]) : 0;
-}
-
-async function startGateway(
-  nodes: { name: string; address: string }[],
-  dir: string,
-): Promise<{ url: string; child: ChildProcess }> {
-  const config = join(dir, 'cluster.yaml');
-  writeFileSync(
-    config,
-    'nodes:\n' +
-      nodes.map((n) => `  - name: ${n.name}\n    address: '${n.address}'\n`).join('') +
-      'healthIntervalMs: 500\n',
-  );
-  const child = spawn(
-    process.execPath,
-    [GATEWAY_MAIN, '--listen', '127.0.0.1:0', '--config', config],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  child.stderr?.resume();
-  const line = await waitForJsonLine<{ listening: string }>(
-    child,
-    'stdout',
-    (o) => typeof o.listening === 'string',
-    20000,
-  );
-  return { url: `http://${line.listening}`, child };
 }
 
 const setpriv = spawnSync('setpriv', ['--version']).status === 0;
@@ -183,68 +47,48 @@ let nobodyLayouts: ChildProcess | undefined;
 let nobodyPid = 0;
 let nobodyFull = 0n;
 const NOBODY = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all'];
-let gw: { url: string; child: ChildProcess };
-let dir: string;
+let gw: GatewayHandle;
 let api: ReturnType<typeof request>;
 let smaps: string;
 
 const path = (): string => `/v1/nodes/root/processes/${pid}/histogram`;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'pmapd-histo-'));
-  layouts = spawn(fixtureBinary('layouts'), [], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const [info, a, up] = await Promise.all([
-    waitForJsonLine<{ pid: number; regions: Record<string, { start: string; pages: number }> }>(
-      layouts,
-      'stdout',
-      (o) => typeof o.pid === 'number',
-    ),
+  const [l, a, up] = await Promise.all([
+    spawnLayouts(),
     startAgent({ host: '127.0.0.6', nodeName: 'root' }),
     // An agent without any capability (nobody) reads nobody's processes, but not their PFNs.
     setpriv
       ? startAgent({ host: '127.0.0.7', nodeName: 'unpriv', wrapper: [...NOBODY] })
       : Promise.resolve(undefined),
   ]);
+  layouts = l.child;
   if (setpriv) {
-    nobodyLayouts = spawn('setpriv', [...NOBODY.slice(1), fixtureBinary('layouts')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const n = await waitForJsonLine<{ pid: number; regions: Record<string, { start: string }> }>(
-      nobodyLayouts,
-      'stdout',
-      (o) => typeof o.pid === 'number',
-    );
+    const n = await spawnLayouts(NOBODY);
+    nobodyLayouts = n.child;
     nobodyPid = n.pid;
-    nobodyFull = BigInt(n.regions.full.start);
-    await waitForState(nobodyPid, 'T');
+    nobodyFull = n.regions.full!.start;
   }
-  pid = info.pid;
-  regions = {};
-  for (const [k, v] of Object.entries(info.regions))
-    regions[k] = v && { start: BigInt(v.start), pages: v.pages };
+  pid = l.pid;
+  regions = l.regions;
   agent = a;
   unprivAgent = up;
-  await waitForState(pid, 'T');
   smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
-  gw = await startGateway(
-    [
-      { name: 'root', address: agent.address },
-      ...(up ? [{ name: 'unpriv', address: up.address }] : []),
-    ],
-    dir,
-  );
+  gw = await startGateway([
+    { name: 'root', address: agent.address },
+    ...(up ? [{ name: 'unpriv', address: up.address }] : []),
+  ]);
   api = request(gw.url);
 }, 60000);
 
 afterAll(async () => {
   await Promise.all([
-    gw && killAndReap(gw.child, 'SIGTERM'),
+    gw?.stop(),
     layouts && killAndReap(layouts),
     nobodyLayouts && killAndReap(nobodyLayouts),
     agent?.stop(),
     unprivAgent?.stop(),
   ]);
-  if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
 function vmaAt(body: any, start: bigint): any {
@@ -402,7 +246,7 @@ describe('kind=physical', () => {
       const v = vmaAt(res.body, r.start);
       expect(v.orders).toBeUndefined();
       expect(v.bins).toHaveLength(20);
-      const want = expectedPhysical(rawEntries(pid, r.start, r.pages));
+      const want = expectedPhysical(rawPagemapEntries(pid, r.start, r.pages));
       for (const b of v.bins) {
         expect({ name, key: b.key, count: b.count }).toEqual({
           name,

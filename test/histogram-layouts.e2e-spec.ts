@@ -2,40 +2,24 @@
  * Histograms of a real process with known layouts (test/fixtures/layouts.c). Expected values are
  * computed here from the layout definition or from raw pagemap reads, never by the library.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import {
-  chmodSync,
-  closeSync,
-  mkdtempSync,
-  openSync,
-  readFileSync,
-  readSync,
-  writeFileSync,
-} from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isPmapError, type Vma } from '@app/domain';
 import { computeHistogram, iterateHistogram, parseSmaps, type HistogramOptions } from '@app/procfs';
+import {
+  expectedPhysical,
+  LAYOUT,
+  ordersFromPresence as orders,
+  PS,
+  rawPagemapEntries,
+  spawnLayouts,
+  TOUCHED,
+  type Region,
+} from './helpers/layouts';
 
 const ROOT = join(__dirname, '..');
-const PS = 4096;
-
-interface Region {
-  start: bigint;
-  pages: number;
-}
-/** Which pages (offsets) of each region layouts.c touches: the layout definition. */
-const TOUCHED: Record<string, (i: number) => boolean> = {
-  full: () => true,
-  alternate: (i) => i % 2 === 0,
-  sparse: (i) => (i >= 1 && i <= 3) || (i >= 8 && i < 16) || i === 17 || i >= 32,
-  blocks: (i) => i !== 1023,
-  thp: () => true,
-  unaligned: () => true,
-  file: () => true,
-  memfd: () => true,
-  reserve: () => false,
-};
 
 let child: ChildProcess;
 let pid: number;
@@ -48,92 +32,31 @@ function vmaAt(start: bigint): Vma {
   return v;
 }
 
-/** Raw pagemap entries of [start, start + pages) as bigint, read independently. */
-function rawEntries(start: bigint, pages: number): bigint[] {
-  const fd = openSync(`/proc/${pid}/pagemap`, 'r');
-  try {
-    const buf = Buffer.alloc(pages * 8);
-    const got = readSync(fd, buf, 0, buf.length, Number(start / BigInt(PS)) * 8);
-    const out: bigint[] = [];
-    for (let i = 0; i < got / 8; i++) out.push(buf.readBigUInt64LE(i * 8));
-    return out;
-  } finally {
-    closeSync(fd);
-  }
-}
+const rawEntries = (start: bigint, pages: number): bigint[] => rawPagemapEntries(pid, start, pages);
 
-function ordersFromPresence(
+/** The order histogram by brute force, as the library's bigint counts. */
+const ordersFromPresence = (
   present: boolean[],
   startPage: number,
   maxOrder: number,
   memhist: boolean,
-): bigint[] {
-  const hist = new Array<number>(maxOrder + 1).fill(0);
-  const end = startPage + present.length;
-  for (let order = 0; order <= maxOrder; order++) {
-    const size = 2 ** order;
-    const first = memhist
-      ? Math.floor(startPage / size) * size + size
-      : Math.ceil(startPage / size) * size;
-    for (let b = first; b + size <= end; b += size) {
-      let all = true;
-      for (let p = b; p < b + size && all; p++) all = present[p - startPage];
-      if (all) {
-        hist[order]++;
-        if (order > 0) hist[order - 1] -= 2;
-      }
-    }
-  }
-  return hist.map(BigInt);
-}
+): bigint[] => orders(present, startPage, maxOrder, memhist).map(BigInt);
 
 function smapsKb(v: Vma, name: string): bigint {
   return v.fields?.find((f) => f.name === name)?.value ?? 0n;
 }
 
 beforeAll(async () => {
-  child = spawn(join(ROOT, 'test', '.build', 'layouts'), [], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = await new Promise<string>((resolve, reject) => {
-    let acc = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      acc += d.toString();
-      if (acc.includes('\n')) resolve(acc.split('\n')[0]);
-    });
-    child.on('exit', (c) => reject(new Error(`layouts exited ${c}`)));
-  });
-  const parsed = JSON.parse(line) as {
-    pid: number;
-    regions: Record<string, { start: string; pages: number } | null>;
-  };
-  pid = parsed.pid;
-  regions = {};
-  for (const [k, v] of Object.entries(parsed.regions))
-    regions[k] = v && { start: BigInt(v.start), pages: v.pages };
-  // Wait until it has stopped itself: the snapshot is stable from then on.
-  for (let i = 0; i < 200; i++) {
-    if (/\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))) break;
-    await new Promise((r) => setTimeout(r, 10));
-  }
+  const l = await spawnLayouts();
+  child = l.child;
+  pid = l.pid;
+  regions = l.regions;
   vmas = parseSmaps(readFileSync(`/proc/${pid}/smaps`, 'utf8'));
 });
 
 afterAll(() => {
   child?.kill('SIGKILL');
 });
-
-const LAYOUT = [
-  'full',
-  'alternate',
-  'sparse',
-  'blocks',
-  'thp',
-  'unaligned',
-  'file',
-  'memfd',
-  'reserve',
-];
 
 describe('order histogram', () => {
   it('matches the layout definition for every region, correct and memhist', () => {
@@ -278,45 +201,6 @@ describe('order histogram', () => {
   });
 });
 
-/** Physical runs from raw entries per the documented definition (same category, PFN + 1). */
-function expectedPhysical(entries: bigint[]): Map<string, bigint> {
-  const bins = new Map<string, bigint>();
-  const add = (len: number, file: boolean): void => {
-    const p = file ? 'FileCont' : 'AnonCont';
-    const k = Math.floor(len / 512);
-    bins.set(p + '2M', (bins.get(p + '2M') ?? 0n) + BigInt(k));
-    let r = len % 512;
-    for (let i = 0; r > 0; i++, r >>= 1) {
-      if (r & 1) {
-        const key = p + (i < 8 ? `${4 << i}K` : `${(4 << i) / 1024}M`);
-        bins.set(key, (bins.get(key) ?? 0n) + 1n);
-      }
-    }
-  };
-  let len = 0;
-  let file = false;
-  let prev = -2n;
-  for (const e of entries) {
-    if (e >> 63n !== 1n) {
-      if (len) add(len, file);
-      len = 0;
-      prev = -2n;
-      continue;
-    }
-    const pfn = e & ((1n << 55n) - 1n);
-    const f = ((e >> 61n) & 1n) === 1n;
-    if (len && pfn === prev + 1n && f === file) len++;
-    else {
-      if (len) add(len, file);
-      len = 1;
-      file = f;
-    }
-    prev = pfn;
-  }
-  if (len) add(len, file);
-  return bins;
-}
-
 describe('physical histogram', () => {
   it('bins physically contiguous runs as defined, per region', () => {
     const res = computeHistogram(pid, vmas, { kind: 'physical' });
@@ -332,7 +216,7 @@ describe('physical histogram', () => {
         expect({ name, key: b.key, count: b.count }).toEqual({
           name,
           key: b.key,
-          count: want.get(b.key) ?? 0n,
+          count: BigInt(want.get(b.key) ?? 0),
         });
       const bytes = got.bins.reduce((t, b) => t + b.bytes, 0n);
       expect(bytes).toBe(got.presentPages * BigInt(PS));
