@@ -11,7 +11,7 @@
  *     deadline.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -19,17 +19,9 @@ import { join } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
 import { DetailLevel, type GetMemoryMapRequest } from '@app/proto';
 import { startAgent, type AgentHandle } from './helpers/agents';
+import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
 import { collectSettled, deadlineIn } from './helpers/grpc';
-import {
-  killAndReap,
-  REPO_ROOT,
-  sleep,
-  spawnZoo,
-  waitForJsonLine,
-  type Zoo,
-} from './helpers/processes';
-
-const GATEWAY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'gateway', 'src', 'main.js');
+import { sleep, spawnZoo, type Zoo } from './helpers/processes';
 
 interface Res {
   status: number;
@@ -72,7 +64,7 @@ function mapRequest(pid: number): GetMemoryMapRequest {
 describe('faults: dead, restarted and stalled agents, exiting processes, the read limiter', () => {
   const agents: Record<string, AgentHandle> = {};
   let big: Zoo;
-  let gw: ChildProcess;
+  let gw: GatewayHandle;
   let port: number;
   let dir: string;
 
@@ -100,35 +92,17 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
     ]);
     for (const a of started.slice(0, 5) as AgentHandle[]) agents[a.nodeName] = a;
     big = started[5];
-    const gwConfig = readFileSync(
-      GATEWAY_MAIN.replace('main.js', 'config/gateway-config.js'),
-      'utf8',
+    gw = await startGateway(
+      Object.values(agents).map((a) => ({ name: a.nodeName, address: a.address })),
+      [],
+      NO_RATE_LIMIT_YAML,
+      1000,
     );
-    writeFileSync(
-      join(dir, 'cluster.yaml'),
-      'nodes:\n' +
-        Object.values(agents)
-          .map((a) => `  - { name: ${a.nodeName}, address: '${a.address}' }\n`)
-          .join('') +
-        'healthIntervalMs: 1000\n' +
-        (gwConfig.includes('limits') ? 'limits: { ratePerSecond: 100000, burst: 100000 }\n' : ''),
-    );
-    gw = spawn(
-      process.execPath,
-      [GATEWAY_MAIN, '--listen', '127.0.0.1:0', '--config', join(dir, 'cluster.yaml')],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    const line = await waitForJsonLine<{ listening: string }>(
-      gw,
-      'stdout',
-      (o) => typeof o.listening === 'string',
-      20000,
-    );
-    port = Number(line.listening.split(':')[1]);
+    port = gw.port;
   });
 
   afterAll(async () => {
-    if (gw) await killAndReap(gw);
+    if (gw) await gw.stop('SIGKILL');
     // blocked in a FIFO read: SIGTERM would wait for the 5 s shutdown grace
     agents.stalled?.kill('SIGKILL');
     await Promise.all(Object.values(agents).map((a) => a.stop()));

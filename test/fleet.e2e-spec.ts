@@ -26,44 +26,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { startAgent, type AgentHandle } from './helpers/agents';
-import {
-  killAndReap,
-  REPO_ROOT,
-  sleep,
-  spawnZoo,
-  waitForJsonLine,
-  type Zoo,
-} from './helpers/processes';
-
-const GATEWAY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'gateway', 'src', 'main.js');
-
-interface Gateway {
-  url: string;
-  child: ChildProcess;
-  stop(): Promise<void>;
-}
-
-async function startGateway(config: string): Promise<Gateway> {
-  const child = spawn(
-    process.execPath,
-    [GATEWAY_MAIN, '--listen', '127.0.0.1:0', '--config', config],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  const logs: string[] = [];
-  child.stderr.on('data', (d: Buffer) => logs.push(d.toString()));
-  try {
-    const line = await waitForJsonLine<{ listening: string }>(
-      child,
-      'stdout',
-      (o) => typeof o.listening === 'string',
-      20000,
-    );
-    return { url: `http://${line.listening}`, child, stop: () => killAndReap(child, 'SIGTERM') };
-  } catch (e) {
-    await killAndReap(child);
-    throw new Error(`${(e as Error).message}\n${logs.join('')}`);
-  }
-}
+import { spawnGateway, type GatewayHandle } from './helpers/gateway';
+import { killAndReap, sleep, spawnZoo, type Zoo } from './helpers/processes';
 
 /** The cgroup2 mount point, when we may create groups and move processes. */
 function cgroup2Root(): string | undefined {
@@ -137,7 +101,7 @@ const POD_UID = `6f1c7a52-0d7e-4b1e-9a55-${(process.pid % 1e6).toString().padSta
 describe('fleet queries over six agents (fan-out, partial results, selectors, cgroups, watch)', () => {
   const agents: AgentHandle[] = [];
   let slow: AgentHandle;
-  let gw: Gateway;
+  let gw: GatewayHandle;
   let api: ReturnType<typeof request>;
   let zoo: Zoo;
   let dir: string;
@@ -188,7 +152,7 @@ describe('fleet queries over six agents (fan-out, partial results, selectors, cg
       '',
     ].join('\n');
     writeFileSync(join(dir, 'cluster.yaml'), yaml);
-    gw = await startGateway(join(dir, 'cluster.yaml'));
+    gw = await spawnGateway({ args: ['--config', join(dir, 'cluster.yaml')] });
     api = request(gw.url);
     // The dead agent: seen up by the gateway at boot, then gone (a real crash).
     await agents[4].stop();

@@ -6,14 +6,12 @@
  * Every answer must be below 500 or a deliberate 501/503/504; the gateway must stay alive, answer
  * /healthz afterwards, and its RSS stay within a bound of what it was before.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { startAgent, type AgentHandle } from './helpers/agents';
-import { killAndReap, REPO_ROOT, spawnZoo, waitForJsonLine, type Zoo } from './helpers/processes';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
+import { spawnZoo, type Zoo } from './helpers/processes';
 
 interface FuzzRequest {
   path: string;
@@ -24,7 +22,6 @@ const { restRequestArbitrary } = require('../bench/soak/fuzz-arbitraries') as {
   restRequestArbitrary(o: { nodes: string[]; pids: number[] }): fc.Arbitrary<FuzzRequest>;
 };
 
-const GATEWAY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'gateway', 'src', 'main.js');
 const RUNS = Number(process.env.FUZZ_RUNS ?? 250);
 
 function rssOf(pid: number): number {
@@ -68,13 +65,11 @@ function get(
 describe('REST fuzz against a live gateway', () => {
   let agents: AgentHandle[] = [];
   let zoo: Zoo;
-  let gw: ChildProcess;
+  let gw: GatewayHandle;
   let port: number;
-  let dir: string;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pmapd-fuzz-'));
     const started = await Promise.all([
       startAgent({ host: '127.0.0.41', nodeName: 'f1' }),
       startAgent({ host: '127.0.0.42', nodeName: 'f2' }),
@@ -82,45 +77,28 @@ describe('REST fuzz against a live gateway', () => {
     ]);
     agents = started.slice(0, 2) as AgentHandle[];
     zoo = started[2];
-    const gwConfig = readFileSync(
-      join(REPO_ROOT, 'dist/apps/gateway/src/config/gateway-config.js'),
-      'utf8',
+    // one client address sends everything: the per-client rate limit would answer 429s only
+    gw = await startGateway(
+      agents.map((a) => ({ name: a.nodeName, address: a.address })),
+      [],
+      NO_RATE_LIMIT_YAML,
+      1000,
     );
-    writeFileSync(
-      join(dir, 'cluster.yaml'),
-      'nodes:\n' +
-        agents.map((a) => `  - { name: ${a.nodeName}, address: '${a.address}' }\n`).join('') +
-        'healthIntervalMs: 1000\n' +
-        // one client address sends everything: the per-client rate limit would answer 429s only
-        (gwConfig.includes('limits') ? 'limits: { ratePerSecond: 100000, burst: 100000 }\n' : ''),
-    );
-    gw = spawn(
-      process.execPath,
-      [GATEWAY_MAIN, '--listen', '127.0.0.1:0', '--config', join(dir, 'cluster.yaml')],
-      { stdio: ['ignore', 'pipe', 'ignore'] },
-    );
-    const line = await waitForJsonLine<{ listening: string }>(
-      gw,
-      'stdout',
-      (o) => typeof o.listening === 'string',
-      20000,
-    );
-    port = Number(line.listening.split(':')[1]);
+    port = gw.port;
   });
 
   afterAll(async () => {
     agent.destroy();
-    if (gw) await killAndReap(gw);
+    if (gw) await gw.stop('SIGKILL');
     await Promise.all(agents.map((a) => a.stop()));
     await zoo?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test(`${RUNS} random requests: no 5xx but 501/503/504, gateway alive, memory stable`, async () => {
     // warm up (JIT, first responses) before the RSS baseline
     for (let i = 0; i < 20; i++)
       await get(port, `/v1/nodes/f1/processes/${zoo.pid}/maps`, {}, agent);
-    const rssBefore = rssOf(gw.pid!);
+    const rssBefore = rssOf(gw.child.pid!);
     const bad: string[] = [];
     const statuses = new Map<number, number>();
     await fc.assert(
@@ -143,10 +121,10 @@ describe('REST fuzz against a live gateway', () => {
     expect(bad).toEqual([]);
     // requests that reached the handlers, not just the router
     expect((statuses.get(200) ?? 0) + (statuses.get(400) ?? 0)).toBeGreaterThan(RUNS / 4);
-    expect(gw.exitCode).toBeNull();
+    expect(gw.child.exitCode).toBeNull();
     const health = await get(port, '/healthz', {}, agent);
     expect(health.status).toBe(200);
-    const rssAfter = rssOf(gw.pid!);
+    const rssAfter = rssOf(gw.child.pid!);
     expect(rssAfter).toBeLessThan(rssBefore + 150 * 1024 * 1024);
   }, 120000);
 });

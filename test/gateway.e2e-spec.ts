@@ -5,57 +5,17 @@
  */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { startAgent, type AgentHandle } from './helpers/agents';
-import {
-  killAndReap,
-  REPO_ROOT,
-  sleep,
-  spawnZoo,
-  waitForJsonLine,
-  type Zoo,
-} from './helpers/processes';
+import { GATEWAY_MAIN, spawnGateway, type GatewayHandle } from './helpers/gateway';
+import { REPO_ROOT, sleep, spawnZoo, type Zoo } from './helpers/processes';
 
-const GATEWAY_MAIN = join(REPO_ROOT, 'dist', 'apps', 'gateway', 'src', 'main.js');
 const PMAP = '/usr/bin/pmap';
-
-interface Gateway {
-  url: string;
-  child: ChildProcess;
-  logs: string[];
-  stop(): Promise<void>;
-}
-
-async function startGateway(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Gateway> {
-  const child = spawn(process.execPath, [GATEWAY_MAIN, '--listen', '127.0.0.1:0', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
-  const logs: string[] = [];
-  child.stderr.on('data', (d: Buffer) => logs.push(...d.toString().split('\n').filter(Boolean)));
-  try {
-    const line = await waitForJsonLine<{ listening: string }>(
-      child,
-      'stdout',
-      (o) => typeof o.listening === 'string',
-      20000,
-    );
-    return {
-      url: `http://${line.listening}`,
-      child,
-      logs,
-      stop: () => killAndReap(child, 'SIGTERM'),
-    };
-  } catch (e) {
-    await killAndReap(child);
-    throw new Error(`${(e as Error).message}\n${logs.join('\n')}`);
-  }
-}
 
 function pmap(args: string[]): string {
   return execFileSync(PMAP, args, { encoding: 'utf8' });
@@ -99,7 +59,7 @@ const setpriv = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
 describe('gateway (spawned) over three agents', () => {
   let agents: AgentHandle[] = [];
   let unpriv: AgentHandle | undefined;
-  let gw: Gateway;
+  let gw: GatewayHandle;
   let zoo: Zoo;
   let dir: string;
   let api: ReturnType<typeof request>;
@@ -140,7 +100,7 @@ describe('gateway (spawned) over three agents', () => {
       '',
     ].join('\n');
     writeFileSync(join(dir, 'cluster.yaml'), yaml);
-    gw = await startGateway(['--config', join(dir, 'cluster.yaml')]);
+    gw = await spawnGateway({ args: ['--config', join(dir, 'cluster.yaml')] });
     api = request(gw.url);
   }, 60000);
 
@@ -663,7 +623,9 @@ describe('gateway (spawned) over three agents', () => {
 
 describe('gateway: readiness, discovery and configuration', () => {
   test('/readyz 503 when no agent is reachable', async () => {
-    const gw = await startGateway(['--agent', '127.0.0.9:1', '--health-interval-ms', '200']);
+    const gw = await spawnGateway({
+      args: ['--agent', '127.0.0.9:1', '--health-interval-ms', '200'],
+    });
     try {
       const res = await request(gw.url).get('/readyz').expect(503);
       expect(res.body).toMatchObject({ status: 'not ready', nodesUp: 0, nodesTotal: 1 });
@@ -685,7 +647,7 @@ describe('gateway: readiness, discovery and configuration', () => {
       file,
       `discovery:\n  dns:\n    name: localhost\n    port: ${agent.port}\n    intervalMs: 500\n    labels: { pool: lo }\n`,
     );
-    const gw = await startGateway([], { PMAPD_GATEWAY_CONFIG: file });
+    const gw = await spawnGateway({ env: { PMAPD_GATEWAY_CONFIG: file } });
     try {
       const res = await request(gw.url).get('/v1/nodes').expect(200);
       expect(res.body.nodes).toEqual([
