@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { Vma } from '@app/domain';
-import { ProcReader } from '@app/procfs';
+import { emptyRollup, ProcReader } from '@app/procfs';
 import { DetailLevel, WatchEventType, type WatchMemoryMapRequest } from '@app/proto';
 import { GrpcStatusError } from './errors';
 import { createLogger } from './logger';
@@ -23,25 +23,7 @@ function vma(start: bigint, end: bigint, extra: Partial<Vma> = {}): Vma {
   };
 }
 
-const rollup0 = {
-  rss: 0n,
-  pss: 0n,
-  pssAnon: 0n,
-  pssFile: 0n,
-  pssShmem: 0n,
-  sharedClean: 0n,
-  sharedDirty: 0n,
-  privateClean: 0n,
-  privateDirty: 0n,
-  referenced: 0n,
-  anonymous: 0n,
-  anonHugePages: 0n,
-  shmemPmdMapped: 0n,
-  filePmdMapped: 0n,
-  swap: 0n,
-  swapPss: 0n,
-  locked: 0n,
-};
+const rollup0 = emptyRollup();
 
 describe('diffVmas', () => {
   test('added, removed and changed VMAs keyed by start, in address order', () => {
