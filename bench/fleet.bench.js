@@ -21,41 +21,7 @@ const http = require('node:http');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
-const root = join(__dirname, '..');
-const AGENT = join(root, 'dist/apps/agent/src/main.js');
-const GATEWAY = join(root, 'dist/apps/gateway/src/main.js');
-
-function arg(name, def) {
-  const i = process.argv.indexOf(name);
-  return i >= 0 ? Number(process.argv[i + 1]) : def;
-}
-
-function waitLine(stream, pred, timeoutMs = 20000) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error('timeout waiting for a line')), timeoutMs);
-    const onData = (d) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const o = JSON.parse(line);
-          if (pred(o)) {
-            clearTimeout(timer);
-            stream.off('data', onData);
-            resolve(o);
-            return;
-          }
-        } catch {
-          // not JSON
-        }
-      }
-    };
-    stream.on('data', onData);
-  });
-}
+const { AGENT, GATEWAY, arg, dist, waitLine } = require('./lib/common');
 
 // ------------------------------------------------------------------------------------------------
 // Simulator: N endpoints from recorded bytes.
@@ -63,7 +29,7 @@ function waitLine(stream, pred, timeoutMs = 20000) {
 async function simulate() {
   const grpc = require('@grpc/grpc-js');
   const { HealthImplementation } = require('grpc-health-check');
-  const { PmapServiceService } = require(join(root, 'dist/libs/proto/src/index.js'));
+  const { PmapServiceService } = dist('proto');
   const n = Number(process.env.SIM_NODES);
   const listBytes = readFileSync(process.env.SIM_LIST);
   const infoBytes = readFileSync(process.env.SIM_INFO);
@@ -98,13 +64,13 @@ async function simulate() {
 
 async function record() {
   const grpc = require('@grpc/grpc-js');
-  const proto = require(join(root, 'dist/libs/proto/src/index.js'));
+  const proto = dist('proto');
   const agent = spawn(
     process.execPath,
     [AGENT, '--listen', '127.0.0.1:0', '--node-name', 'rec', '--insecure', '--log-level', 'info'],
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const { listening } = await waitLine(agent.stderr, (o) => typeof o.listening === 'string');
+  const { listening } = await waitLine(agent, 'stderr', (o) => typeof o.listening === 'string');
   const client = new proto.PmapServiceClient(listening, grpc.credentials.createInsecure());
   const call = (m, req) =>
     new Promise((resolve, reject) => client[m](req, (e, r) => (e ? reject(e) : resolve(r))));
@@ -177,7 +143,7 @@ async function main() {
       SIM_INFO: join(dir, 'info.bin'),
     },
   });
-  const { addresses } = await waitLine(sim.stdout, (o) => Array.isArray(o.addresses));
+  const { addresses } = await waitLine(sim, 'stdout', (o) => Array.isArray(o.addresses));
   const cfg = join(dir, 'cluster.yaml');
   writeFileSync(
     cfg,
@@ -192,7 +158,7 @@ async function main() {
     [GATEWAY, '--listen', '127.0.0.1:0', '--config', cfg, '--log-level', 'warn'],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
-  const { listening } = await waitLine(gw.stdout, (o) => typeof o.listening === 'string');
+  const { listening } = await waitLine(gw, 'stdout', (o) => typeof o.listening === 'string');
   const url = `http://${listening}/v1/audit?top=20&by=rss`;
   try {
     for (let i = 0; i < 20; i++) await get(url); // warm-up (JIT, channels connected)

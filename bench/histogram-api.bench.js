@@ -21,38 +21,7 @@ const http = require('node:http');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
-const root = join(__dirname, '..');
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-
-function firstJsonLine(stream, accept) {
-  return new Promise((resolve, reject) => {
-    let acc = '';
-    const onData = (d) => {
-      acc += d;
-      let nl;
-      while ((nl = acc.indexOf('\n')) >= 0) {
-        const line = acc.slice(0, nl);
-        acc = acc.slice(nl + 1);
-        try {
-          const o = JSON.parse(line);
-          if (accept(o)) {
-            stream.off('data', onData);
-            resolve(o);
-            return;
-          }
-        } catch {
-          /* not JSON */
-        }
-      }
-    };
-    stream.on('data', onData);
-    stream.once('end', () => reject(new Error('stream ended')));
-  });
-}
+const { ROOT: root, median, waitLine } = require('./lib/common');
 
 function get(url) {
   return new Promise((resolve, reject) => {
@@ -94,8 +63,8 @@ async function main() {
   );
   let gw;
   try {
-    const info = await firstJsonLine(child.stdout, (o) => typeof o.pid === 'number');
-    const a = await firstJsonLine(agent.stderr, (o) => typeof o.listening === 'string');
+    const info = await waitLine(child, 'stdout', (o) => typeof o.pid === 'number');
+    const a = await waitLine(agent, 'stderr', (o) => typeof o.listening === 'string');
     agent.stderr.resume();
     writeFileSync(
       join(dir, 'c.yaml'),
@@ -106,7 +75,7 @@ async function main() {
       [gwMain, '--listen', '127.0.0.1:0', '--config', join(dir, 'c.yaml')],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );
-    const g = await firstJsonLine(gw.stdout, (o) => typeof o.listening === 'string');
+    const g = await waitLine(gw, 'stdout', (o) => typeof o.listening === 'string');
     const pid = info.pid;
     while (!/\) T /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')))
       await new Promise((r) => setTimeout(r, 10));

@@ -11,22 +11,9 @@ const { spawn, execFileSync } = require('node:child_process');
 const { closeSync, existsSync, openSync, readFileSync, readSync, mkdirSync } = require('node:fs');
 const { join } = require('node:path');
 
-const root = join(__dirname, '..');
-const procfs = require(join(root, 'dist/libs/procfs/src/index.js'));
+const { ROOT: root, dist, time } = require('./lib/common');
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-function time(fn, n = 7) {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(out);
-}
+const procfs = dist('procfs');
 
 async function main() {
   const bin = join(root, 'test/.build/layouts');

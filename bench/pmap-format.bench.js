@@ -13,24 +13,14 @@ const { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } = r
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
-const root = join(__dirname, '..');
-const fmt = require(join(root, 'dist/libs/pmap-format/src/index.js'));
-const procfs = require(join(root, 'dist/libs/procfs/src/index.js'));
+const common = require('./lib/common');
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-function time(fn, n = 7) {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    if (global.gc) global.gc();
-    const t0 = process.hrtime.bigint();
-    fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(out);
-}
+const { ROOT: root, dist } = common;
+const fmt = dist('pmap-format');
+const procfs = dist('procfs');
+/** Median wall ms, a full GC before each run. */
+const time = (fn, n = 7) => common.time(fn, n, { gc: true });
+
 /** CPU ms (user+sys) of reaped children, from /proc/self/stat cutime+cstime (clock ticks). */
 function childCpuMs() {
   const s = readFileSync('/proc/self/stat', 'latin1');

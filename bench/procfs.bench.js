@@ -13,23 +13,11 @@ const fs = require('node:fs');
 const os = require('node:os');
 const { join } = require('node:path');
 
-const root = join(__dirname, '..');
-const procfs = require(join(root, 'dist/libs/procfs/src/index.js'));
+const { ROOT: root, dist, time } = require('./lib/common');
+
+const procfs = dist('procfs');
 const COUNT = 30000;
 
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
-}
-function time(fn, n = 7) {
-  const out = [];
-  for (let i = 0; i < n; i++) {
-    const t0 = process.hrtime.bigint();
-    fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
-  }
-  return median(out);
-}
 const f = (ms) => `${ms.toFixed(1).padStart(7)} ms`;
 
 function synthetic(count) {

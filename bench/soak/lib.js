@@ -9,46 +9,9 @@ const { existsSync, mkdirSync, readFileSync, statSync } = require('node:fs');
 const http = require('node:http');
 const { join } = require('node:path');
 
-const ROOT = join(__dirname, '..', '..');
-const AGENT = join(ROOT, 'dist/apps/agent/src/main.js');
-const GATEWAY = join(ROOT, 'dist/apps/gateway/src/main.js');
-const BUILD = join(ROOT, 'test', '.build');
+const { ROOT, AGENT, GATEWAY, BUILD, sleep, waitLine } = require('../lib/common');
+
 const CLK_TCK = 100;
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves with the first JSON line on `stream` satisfying `pred`. */
-function waitLine(child, stream, pred, timeoutMs = 20000) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const src = child[stream];
-    const done = (fn, v) => {
-      clearTimeout(timer);
-      src.off('data', onData);
-      child.off('exit', onExit);
-      fn(v);
-    };
-    const timer = setTimeout(() => done(reject, new Error(`no line on ${stream}`)), timeoutMs);
-    const onExit = (code, sig) =>
-      done(reject, new Error(`exited (${code ?? sig}) before its line`));
-    const onData = (d) => {
-      buf += d.toString();
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        try {
-          const o = JSON.parse(line);
-          if (o && pred(o)) return done(resolve, o);
-        } catch {
-          // not JSON
-        }
-      }
-    };
-    src.on('data', onData);
-    child.on('exit', onExit);
-  });
-}
 
 /** Builds dist/ (unless SOAK_NO_BUILD=1) and compiles the zoo fixture when missing. */
 function prepare() {
