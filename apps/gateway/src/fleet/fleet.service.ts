@@ -1,13 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { setMaxListeners } from 'node:events';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import {
-  compileSafeRegex,
-  parseAddressRange,
-  type AddressRange,
-  type MemoryRollup,
-  type VmaKind,
-} from '@app/domain';
+import { compileSafeRegex, type AddressRange, type MemoryRollup, type VmaKind } from '@app/domain';
 import {
   DetailLevel,
   kindFromProto,
@@ -20,6 +14,8 @@ import {
 import { AgentCallError } from '../cluster/agent-connection';
 import { ClusterService, type NodeState } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
+import { parseRangeParam } from '../common/range-param';
+import { vmaBaseJson, type VmaBaseJson } from '../maps/map-json';
 import { addr, size, type JsonSize } from '../common/json';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway-config';
 import type {
@@ -58,17 +54,7 @@ export interface FleetEnvelope {
 // ------------------------------------------------------------------------------------------------
 // /v1/maps
 
-export interface VmaBrief {
-  start: string;
-  end: string;
-  size: JsonSize;
-  perms: string;
-  offset: string;
-  device: string;
-  inode: string;
-  name: string;
-  kind: VmaKind;
-}
+export type VmaBrief = VmaBaseJson;
 
 export interface MapMatch {
   node: string;
@@ -305,22 +291,8 @@ interface JobNodeRaw {
 
 // ------------------------------------------------------------------------------------------------
 
-function hex(n: number, width: number): string {
-  return n.toString(16).padStart(width, '0');
-}
-
 function vmaBrief(v: Vma): VmaBrief {
-  return {
-    start: addr(v.start),
-    end: addr(v.end),
-    size: size(v.end - v.start),
-    perms: v.perms,
-    offset: addr(v.offset),
-    device: `${hex(v.devMajor, 2)}:${hex(v.devMinor, 2)}`,
-    inode: v.inode.toString(),
-    name: v.name,
-    kind: kindFromProto(v.kind),
-  };
+  return vmaBaseJson(v, kindFromProto(v.kind));
 }
 
 /** smaps fields of a proto VMA -> KindSums (kB fields to bytes). */
@@ -481,17 +453,7 @@ export class FleetService {
         allowed: 'range=LOW[,HIGH] (hex) and/or mapping=REGEX',
       });
     }
-    let range: AddressRange | undefined;
-    if (q.range !== undefined) {
-      try {
-        range = parseAddressRange(q.range, { field: 'range' });
-      } catch (e) {
-        throw new ApiError(400, (e as Error).message, {
-          parameter: 'range',
-          allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
-        });
-      }
-    }
+    const range = parseRangeParam({ range: q.range });
     let mapping: RegExp | undefined;
     if (q.mapping !== undefined) {
       try {

@@ -8,7 +8,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
-import { parseAddressRange, type AddressRange, type MemoryRollup } from '@app/domain';
+import { type AddressRange, type MemoryRollup } from '@app/domain';
 import {
   DetailLevel,
   headerFromProto,
@@ -23,7 +23,9 @@ import {
 import type { FastifyReply } from 'fastify';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
-import { addr, size, type JsonSize } from '../common/json';
+import { parseRangeParam } from '../common/range-param';
+import { vmaBaseJson } from '../maps/map-json';
+import { size, type JsonSize } from '../common/json';
 import { MetricsService } from '../metrics/metrics.service';
 import type { WatchQuery } from './dto/fleet-query.dto';
 
@@ -37,23 +39,9 @@ const EVENT_NAMES: Partial<Record<WatchEventType, string>> = {
   [WatchEventType.WATCH_EVENT_TYPE_EXITED]: 'exited',
 };
 
-function hex(n: number, width: number): string {
-  return n.toString(16).padStart(width, '0');
-}
-
 /** A VMA as the maps endpoint shows it (addresses "0x…", smaps fields in bytes). */
 export function watchVmaJson(v: Vma): Record<string, unknown> {
-  const out: Record<string, unknown> = {
-    start: addr(v.start),
-    end: addr(v.end),
-    size: size(v.end - v.start),
-    perms: v.perms,
-    offset: addr(v.offset),
-    device: `${hex(v.devMajor, 2)}:${hex(v.devMinor, 2)}`,
-    inode: v.inode.toString(),
-    name: v.name,
-    kind: kindFromProto(v.kind),
-  };
+  const out: Record<string, unknown> = { ...vmaBaseJson(v, kindFromProto(v.kind)) };
   if (v.hasSmaps) {
     const fields: Record<string, JsonSize> = {};
     for (const f of v.fields) fields[f.name] = size(f.kb ? f.value * 1024n : f.value);
@@ -122,15 +110,7 @@ export class WatchService {
   ) {}
 
   parseRange(text: string | undefined): AddressRange | undefined {
-    if (text === undefined) return undefined;
-    try {
-      return parseAddressRange(text, { field: 'range' });
-    } catch (e) {
-      throw new ApiError(400, (e as Error).message, {
-        parameter: 'range',
-        allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
-      });
-    }
+    return parseRangeParam({ range: text });
   }
 
   /**

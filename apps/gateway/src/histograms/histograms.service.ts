@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { parseAddressRange, type AddressRange, type ProcessHeader } from '@app/domain';
+import type { AddressRange, ProcessHeader } from '@app/domain';
 import { renderHistogram } from '@app/pmap-format';
 import type {
   HistogramBin,
@@ -21,7 +21,8 @@ import {
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { addr, size } from '../common/json';
-import type { MapHeaderDto } from '../maps/dto/memory-map.dto';
+import { parseRangeParam } from '../common/range-param';
+import { headerJson } from '../maps/map-json';
 import type { HistogramQuery } from './dto/histogram-query.dto';
 import type {
   HistogramBinDto,
@@ -79,49 +80,10 @@ function runJson(r: HistogramRun): HistogramRunDto {
   return out;
 }
 
-function headerJson(h: ProcessHeader): MapHeaderDto {
-  const out: MapHeaderDto = {
-    pid: h.pid,
-    cmdline: h.cmdline,
-    comm: h.comm,
-    startStack: addr(h.startStack),
-    kernelThread: h.kernelThread,
-    uid: h.uid,
-  };
-  if (h.pageSize !== undefined) out.pageSize = size(h.pageSize);
-  if (h.readAtMs !== undefined && Number.isFinite(h.readAtMs) && h.readAtMs > 0) {
-    out.readAt = new Date(h.readAtMs).toISOString();
-  }
-  if (h.veNode !== undefined) out.veNode = h.veNode;
-  if (h.vePseudoOf !== undefined) out.vePseudoOf = h.vePseudoOf;
-  return out;
-}
-
 /** GET …/histogram: GetHistogram on the node's agent, as JSON or text tables. */
 @Injectable()
 export class HistogramsService {
   constructor(private readonly cluster: ClusterService) {}
-
-  /** range/clip -> AddressRange through the one range parser (400 naming `range`). */
-  private parseRange(q: HistogramOptionsQuery): AddressRange | undefined {
-    if (q.range === undefined) {
-      if (q.clip) {
-        throw new ApiError(400, 'clip needs a range', {
-          parameter: 'clip',
-          allowed: 'clip=true together with range=LOW[,HIGH]',
-        });
-      }
-      return undefined;
-    }
-    try {
-      return parseAddressRange(q.range, { clip: q.clip ?? false, illumos: false, field: 'range' });
-    } catch (e) {
-      throw new ApiError(400, (e as Error).message, {
-        parameter: 'range',
-        allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
-      });
-    }
-  }
 
   /** Checks the combinations the DTO cannot express (400 naming the parameter). */
   private checkCombination(q: HistogramOptionsQuery): void {
@@ -154,7 +116,7 @@ export class HistogramsService {
     request(pid: number): GetHistogramRequest;
   } {
     this.checkCombination(q);
-    const range = this.parseRange(q);
+    const range = parseRangeParam(q);
     const protoRange = rangeToProto(range);
     return {
       range,

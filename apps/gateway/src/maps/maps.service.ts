@@ -1,24 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import {
-  parseAddressRange,
-  type AddressRange,
-  type MemoryMap,
-  type ProcessHeader,
-  type Vma,
-} from '@app/domain';
+import type { AddressRange, MemoryMap, Vma } from '@app/domain';
 import { renderIllumos, renderPmap } from '@app/pmap-format';
 import { DetailLevel, headerFromProto, rangeToProto, vmaFromProto } from '@app/proto';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { addr, size } from '../common/json';
-import type { MapsQuery, MapView, RangeQuery } from './dto/maps-query.dto';
-import type {
-  MapHeaderDto,
-  MapPairDto,
-  MapTotalsDto,
-  MemoryMapDto,
-  VmaDto,
-} from './dto/memory-map.dto';
+import type { MapsQuery, MapView } from './dto/maps-query.dto';
+import type { MapPairDto, MapTotalsDto, MemoryMapDto, VmaDto } from './dto/memory-map.dto';
+import { parseRangeParam } from '../common/range-param';
+import { headerJson, vmaBaseJson } from './map-json';
 import { checkVeView, isVeMap, mapLinks, noVeSide, renderVeText } from './ve-maps';
 
 export interface FetchedMap {
@@ -37,35 +27,11 @@ function withLinks(m: FetchedMap): Pick<MemoryMapDto, 'links'> {
   return links ? { links } : {};
 }
 
-function hex(n: number, width: number): string {
-  return n.toString(16).padStart(width, '0');
-}
-
 @Injectable()
 export class MapsService {
   constructor(private readonly cluster: ClusterService) {}
 
   /** range/clip parameters -> AddressRange through the one range parser (400 naming `range`). */
-  parseRange(q: RangeQuery, illumos: boolean): AddressRange | undefined {
-    if (q.range === undefined) {
-      if (q.clip) {
-        throw new ApiError(400, 'clip needs a range', {
-          parameter: 'clip',
-          allowed: 'clip=true together with range=LOW[,HIGH]',
-        });
-      }
-      return undefined;
-    }
-    try {
-      return parseAddressRange(q.range, { clip: q.clip ?? false, illumos, field: 'range' });
-    } catch (e) {
-      throw new ApiError(400, (e as Error).message, {
-        parameter: 'range',
-        allowed: 'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH',
-      });
-    }
-  }
-
   async fetch(
     nodeName: string,
     pid: number,
@@ -74,7 +40,7 @@ export class MapsService {
   ): Promise<FetchedMap> {
     const node = this.cluster.get(nodeName);
     const view = q.view ?? 'default';
-    const range = this.parseRange(q, view === 'illumos');
+    const range = parseRangeParam(q, view === 'illumos');
     // A VE map is one ve_map_info call with every figure: always smaps level.
     if (q.ve !== undefined) checkVeView(view);
     const detail = SMAPS_VIEWS.has(view) || q.ve !== undefined ? 'smaps' : 'maps';
@@ -142,7 +108,7 @@ export class MapsService {
             clip: m.range.clip ?? false,
           }
         : null,
-      header: this.headerJson(m.map.header),
+      header: headerJson(m.map.header),
       vmas,
       totals: this.totals(m.map.vmas, m.detail === 'smaps'),
       ...withLinks(m),
@@ -182,36 +148,8 @@ export class MapsService {
     };
   }
 
-  private headerJson(h: ProcessHeader): MapHeaderDto {
-    const out: MapHeaderDto = {
-      pid: h.pid,
-      cmdline: h.cmdline,
-      comm: h.comm,
-      startStack: addr(h.startStack),
-      kernelThread: h.kernelThread,
-      uid: h.uid,
-    };
-    if (h.pageSize !== undefined) out.pageSize = size(h.pageSize);
-    if (h.readAtMs !== undefined && Number.isFinite(h.readAtMs) && h.readAtMs > 0) {
-      out.readAt = new Date(h.readAtMs).toISOString();
-    }
-    if (h.veNode !== undefined) out.veNode = h.veNode;
-    if (h.vePseudoOf !== undefined) out.vePseudoOf = h.vePseudoOf;
-    return out;
-  }
-
   private vmaJson(v: Vma): VmaDto {
-    const out: VmaDto = {
-      start: addr(v.start),
-      end: addr(v.end),
-      size: size(v.end - v.start),
-      perms: v.perms,
-      offset: addr(v.offset),
-      device: `${hex(v.devMajor, 2)}:${hex(v.devMinor, 2)}`,
-      inode: v.inode.toString(),
-      name: v.name,
-      kind: v.kind,
-    };
+    const out: VmaDto = vmaBaseJson(v, v.kind);
     if (v.shmId !== undefined) out.shmId = v.shmId.toString();
     if (v.threadId !== undefined) out.threadId = v.threadId;
     if (v.fields) {
