@@ -12,8 +12,15 @@ import {
   GetMemoryMapRequest,
   ListProcessesRequest,
 } from '@app/proto';
-import { runAgentOnce, startAgent, type AgentHandle } from './helpers/agents';
-import { collect, collectSettled, deadlineIn, grpcError, unary } from './helpers/grpc';
+import { runAgentOnce, shareAgentAndZoo, startAgent, type AgentHandle } from './helpers/agents';
+import {
+  collect,
+  collectSettled,
+  deadlineIn,
+  grpcError,
+  memoryMapRequest,
+  unary,
+} from './helpers/grpc';
 import { spawnZoo, type Zoo } from './helpers/processes';
 
 jest.setTimeout(60000);
@@ -21,23 +28,10 @@ jest.setTimeout(60000);
 let agent: AgentHandle;
 let zoo: Zoo;
 
-beforeAll(async () => {
-  [agent, zoo] = await Promise.all([
-    startAgent({ host: '127.0.0.4', nodeName: 'e2e-err' }),
-    spawnZoo(),
-  ]);
-});
-
-afterAll(async () => {
-  await Promise.all([agent?.stop(), zoo?.stop()]);
-});
-
-function mapReq(req: Partial<GetMemoryMapRequest>): GetMemoryMapRequest {
-  return { ...GetMemoryMapRequest.fromPartial({}), ...req };
-}
+shareAgentAndZoo({ host: '127.0.0.4', nodeName: 'e2e-err' }, (s) => ({ agent, zoo } = s));
 
 function mapError(a: AgentHandle, req: Partial<GetMemoryMapRequest>) {
-  return grpcError(collect(a.client.getMemoryMap(mapReq(req))));
+  return grpcError(collect(a.client.getMemoryMap(memoryMapRequest(req))));
 }
 
 /** A pid that existed a moment ago: a child that exited and was reaped. */
@@ -77,7 +71,11 @@ describe('missing processes', () => {
     try {
       const { messages, error } = await collectSettled(
         agent.client.getMemoryMap(
-          mapReq({ pid: victim.pid, detail: DetailLevel.DETAIL_LEVEL_SMAPS, batchSize: 1 }),
+          memoryMapRequest({
+            pid: victim.pid,
+            detail: DetailLevel.DETAIL_LEVEL_SMAPS,
+            batchSize: 1,
+          }),
         ),
       );
       expect(messages).toEqual([]);
@@ -98,7 +96,7 @@ describe('missing processes', () => {
     // last=true and the right total.
     const victim = await spawnZoo({ vmas: 20000 });
     try {
-      const stream = agent.client.getMemoryMap(mapReq({ pid: victim.pid, batchSize: 1 }));
+      const stream = agent.client.getMemoryMap(memoryMapRequest({ pid: victim.pid, batchSize: 1 }));
       let killed = false;
       const messages: { vmas: unknown[]; last: boolean; totalVmas: number }[] = [];
       await new Promise<void>((resolve, reject) => {
@@ -236,14 +234,18 @@ describe('deadlines', () => {
       const err = await grpcError(
         collect(
           agent.client.getMemoryMap(
-            mapReq({ pid: big.pid, detail: DetailLevel.DETAIL_LEVEL_SMAPS, batchSize: 10 }),
+            memoryMapRequest({
+              pid: big.pid,
+              detail: DetailLevel.DETAIL_LEVEL_SMAPS,
+              batchSize: 10,
+            }),
             { deadline: deadlineIn(50) },
           ),
         ),
       );
       expect(err.code).toBe(status.DEADLINE_EXCEEDED);
       // The agent stopped that stream and still answers, the same big map included.
-      const msgs = await collect(agent.client.getMemoryMap(mapReq({ pid: big.pid })));
+      const msgs = await collect(agent.client.getMemoryMap(memoryMapRequest({ pid: big.pid })));
       expect(msgs[msgs.length - 1].totalVmas).toBeGreaterThan(30000);
       const info = await unary(agent.client, agent.client.getNodeInfo, {});
       expect(info.node!.nodeName).toBe('e2e-err');
@@ -289,7 +291,7 @@ describe('configuration and lifecycle', () => {
       nodeName: 'env-node',
       env: { PMAPD_BATCH_SIZE: '7' },
     });
-    const msgs = await collect(a.client.getMemoryMap(mapReq({ pid: zoo.pid })));
+    const msgs = await collect(a.client.getMemoryMap(memoryMapRequest({ pid: zoo.pid })));
     expect(msgs[0].vmas).toHaveLength(7);
     a.kill('SIGTERM');
     const { code } = await a.exited;

@@ -16,33 +16,29 @@ import {
   type GetMemoryMapResponse,
   type PmapServiceClient,
 } from '@app/proto';
-import { startAgent, type AgentHandle } from './helpers/agents';
-import { collect, healthCheck, listServicesByReflection, unary } from './helpers/grpc';
+import { shareAgentAndZoo, type AgentHandle } from './helpers/agents';
+import {
+  collect,
+  healthCheck,
+  listServicesByReflection,
+  memoryMapRequest,
+  unary,
+} from './helpers/grpc';
 import { oracleParse, oracleRollup, pmapXX, readProc, type OracleVma } from './helpers/proc-text';
-import { REPO_ROOT, spawnZoo, type Zoo } from './helpers/processes';
+import { REPO_ROOT, type Zoo } from './helpers/processes';
 
 jest.setTimeout(60000);
 
 let agent: AgentHandle;
 let zoo: Zoo;
 
-beforeAll(async () => {
-  [agent, zoo] = await Promise.all([
-    startAgent({ host: '127.0.0.2', nodeName: 'e2e-a' }),
-    spawnZoo(),
-  ]);
-});
-
-afterAll(async () => {
-  await Promise.all([agent?.stop(), zoo?.stop()]);
-});
+shareAgentAndZoo({ host: '127.0.0.2', nodeName: 'e2e-a' }, (s) => ({ agent, zoo } = s));
 
 async function getMap(
   client: PmapServiceClient,
   req: Partial<GetMemoryMapRequest>,
 ): Promise<{ messages: GetMemoryMapResponse[]; vmas: Vma[] }> {
-  const full: GetMemoryMapRequest = { ...GetMemoryMapRequest.fromPartial({}), ...req };
-  const messages = await collect(client.getMemoryMap(full));
+  const messages = await collect(client.getMemoryMap(memoryMapRequest(req)));
   return { messages, vmas: messages.flatMap((m) => m.vmas.map(vmaFromProto)) };
 }
 

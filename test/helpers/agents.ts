@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { PmapServiceClient } from '@app/proto';
-import { killAndReap, REPO_ROOT, waitForJsonLine } from './processes';
+import { killAndReap, REPO_ROOT, spawnZoo, waitForJsonLine, type Zoo } from './processes';
 
 export const AGENT_MAIN = join(REPO_ROOT, 'dist', 'apps', 'agent', 'src', 'main.js');
 
@@ -160,5 +160,32 @@ export function runAgentOnce(
       clearTimeout(timer);
       resolve({ code, stdout, stderr });
     });
+  });
+}
+
+/**
+ * For a spec file whose tests share one agent and the (stopped) mapping zoo: registers beforeAll
+ * (start both, then hand them to `set`) and afterAll (stop both).
+ *
+ *   let agent: AgentHandle;
+ *   let zoo: Zoo;
+ *   shareAgentAndZoo({ host: '127.0.0.2', nodeName: 'e2e-a' }, (s) => ({ agent, zoo } = s));
+ */
+export function shareAgentAndZoo(
+  opts: StartAgentOptions,
+  set: (started: { agent: AgentHandle; zoo: Zoo }) => void,
+): void {
+  let started: AgentHandle | undefined;
+  let zoo: Zoo | undefined;
+  beforeAll(async () => {
+    const [a, z] = await Promise.allSettled([startAgent(opts), spawnZoo()]);
+    if (a.status === 'fulfilled') started = a.value;
+    if (z.status === 'fulfilled') zoo = z.value;
+    if (a.status === 'rejected') throw a.reason;
+    if (z.status === 'rejected') throw z.reason;
+    set({ agent: a.value, zoo: z.value });
+  });
+  afterAll(async () => {
+    await Promise.all([started?.stop(), zoo?.stop()]);
   });
 }

@@ -7,6 +7,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { join, dirname } from 'node:path';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
 import type { ClientReadableStream, ServiceError } from '@grpc/grpc-js';
+import { GetMemoryMapRequest } from '@app/proto';
 
 /** Deadline `ms` from now, for CallOptions. */
 export function deadlineIn(ms: number): Date {
@@ -137,4 +138,9 @@ export function listServicesByReflection(address: string): Promise<string[]> {
     });
     call.write({ listServices: '' });
   });
+}
+
+/** A complete GetMemoryMapRequest: the proto defaults overridden by `req`. */
+export function memoryMapRequest(req: Partial<GetMemoryMapRequest>): GetMemoryMapRequest {
+  return { ...GetMemoryMapRequest.fromPartial({}), ...req };
 }
