@@ -448,7 +448,15 @@ describe('fleet queries over six agents (fan-out, partial results, selectors, cg
       (e) => e.event === 'change' && e.data.rollupDelta.rss > 32 * 1024 * 1024,
     )!;
     expect(change).toBeDefined();
-    expect(change.data.added.length + change.data.changed.length).toBeGreaterThan(0);
+    // The new mapping shows up as added/changed VMAs in that event or an earlier one: a sample can
+    // see the mapping before its pages are touched, and the RSS jump in the next.
+    const mapped = evs.filter(
+      (e) =>
+        e.event === 'change' &&
+        Number(e.id) <= Number(change.id) &&
+        e.data.added.length + e.data.changed.length > 0,
+    );
+    expect(mapped.length).toBeGreaterThan(0);
     expect(evs[evs.length - 1].event).toBe('exited');
     expect(killed).toBe(true);
   });
