@@ -1,4 +1,12 @@
-import { Controller, Get, Param as PathParams, Query, Res } from '@nestjs/common';
+import {
+  applyDecorators,
+  Controller,
+  Get,
+  Param as PathParams,
+  Query,
+  Res,
+  type Type,
+} from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/api-errors.decorator';
@@ -20,6 +28,15 @@ import { WatchService } from './watch.service';
 
 const NDJSON = 'application/x-ndjson';
 
+/** A fleet GET route: its OpenAPI operation, answer type and the 400/404 every one can give. */
+function FleetRoute(
+  path: string,
+  type: Type<unknown>,
+  op: { summary: string; description: string },
+): MethodDecorator {
+  return applyDecorators(Get(path), ApiOperation(op), ApiOkResponse({ type }), ApiErrors(400, 404));
+}
+
 function wantsNdjson(accept: string | undefined): boolean {
   return accept !== undefined && accept.toLowerCase().includes(NDJSON);
 }
@@ -32,15 +49,12 @@ export class FleetController {
     private readonly fleetHistograms: FleetHistogramsService,
   ) {}
 
-  @Get('maps')
-  @ApiOperation({
+  @FleetRoute('maps', MapsSearchResultDto, {
     summary: 'Which processes on which nodes map an address range or a mapping name',
     description:
       'Fans out to the selected nodes (bounded concurrency, per-node deadline `timeout`, one retry on UNAVAILABLE) and always answers with what arrived: {queried, responded, failed: [{node, code, message}]}. With Accept: application/x-ndjson the answer streams: one {"type":"node"} line per node as it answers (or {"type":"failed"}), a {"type":"progress","done","total"} line after each, then one {"type":"summary"} line.',
   })
   @ApiProduces('application/json', NDJSON)
-  @ApiOkResponse({ type: MapsSearchResultDto })
-  @ApiErrors(400, 404)
   async maps(
     @Query() q: MapsSearchQuery,
     @Accept() accept: string | undefined,
@@ -65,26 +79,20 @@ export class FleetController {
     return undefined;
   }
 
-  @Get('audit')
-  @ApiOperation({
+  @FleetRoute('audit', AuditResultDto, {
     summary: "The fleet's memory audit: top-N processes by an smaps_rollup figure, per-node totals",
     description:
       'Each selected node lists its processes with smaps_rollup; the gateway sums every process per node and keeps the fleet-wide top N by `by`. Partial results: {queried, responded, failed}.',
   })
-  @ApiOkResponse({ type: AuditResultDto })
-  @ApiErrors(400, 404)
   audit(@Query() q: AuditQuery, @ClientGone() signal: AbortSignal): Promise<AuditResultDto> {
     return this.fleet.audit(q, signal);
   }
 
-  @Get('histograms')
-  @ApiOperation({
+  @FleetRoute('histograms', FleetHistogramResultDto, {
     summary: 'A histogram kind summed over the fleet, per node and per process',
     description:
       "Each selected node lists the processes matching the process selectors (name, user, cgroup, ve, slurmJob, k8sPod — at least one, or limit), the largest by RSS first, at most maxProcesses (default 16, max 256) per node, and runs GetHistogram on each (4 in flight per node). Totals are summed per node and for the fleet: orders index by index, bins by key. A process that exits meanwhile or cannot be read is listed in its node's failures (not in the totals); a node that does not answer is in failed. JSON only.",
   })
-  @ApiOkResponse({ type: FleetHistogramResultDto })
-  @ApiErrors(400, 404)
   histograms(
     @Query() q: FleetHistogramQuery,
     @ClientGone() signal: AbortSignal,
@@ -92,14 +100,11 @@ export class FleetController {
     return this.fleetHistograms.aggregate(q, signal);
   }
 
-  @Get('jobs/slurm/:id/memory')
-  @ApiOperation({
+  @FleetRoute('jobs/slurm/:id/memory', JobMemoryResultDto, {
     summary: "A Slurm job's memory across its nodes",
     description:
       'Processes whose cgroup v2 path has a component job_ID, on every selected node; their smaps summed per mapping kind, with the share mapped by transparent huge pages (AnonHugePages + ShmemPmdMapped + FilePmdMapped over Rss), per process, per node and for the job.',
   })
-  @ApiOkResponse({ type: JobMemoryResultDto })
-  @ApiErrors(400, 404)
   job(
     @PathParams() params: SlurmJobParams,
     @Query() q: NodeSelectorQuery,

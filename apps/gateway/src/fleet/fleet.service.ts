@@ -7,6 +7,8 @@ import {
   kindFromProto,
   ProcessSort,
   rangeToProto,
+  type AddressRange as ProtoRange,
+  type GetMemoryMapResponse,
   type ListProcessesRequest,
   type ProcessInfo,
   type Vma,
@@ -212,6 +214,13 @@ function addKind(to: KindSums, from: KindSums): void {
   to.swap += from.swap;
   to.privateDirty += from.privateDirty;
   to.thp += from.thp;
+}
+
+/** Adds `s` into the sums of `kind` in `map`. */
+function addToKind(map: Map<VmaKind, KindSums>, kind: VmaKind, s: KindSums): void {
+  let k = map.get(kind);
+  if (!k) map.set(kind, (k = zeroKind()));
+  addKind(k, s);
 }
 
 /** THP share of the resident memory, 0..1 (4 decimals); 0 when nothing is resident. */
@@ -431,6 +440,38 @@ export class FleetService {
     );
   }
 
+  /**
+   * GetMemoryMap of one listed process at `detail`: its chunks, or 'vanished' when it exited since
+   * the list (NOT_FOUND), 'unreadable' when the agent may not read it (PERMISSION_DENIED).
+   */
+  async processMap(
+    node: NodeState,
+    ctx: NodeCtx,
+    pid: number,
+    detail: DetailLevel,
+    opts: { veNode?: number; range?: ProtoRange } = {},
+  ): Promise<GetMemoryMapResponse[] | 'vanished' | 'unreadable'> {
+    try {
+      return await this.call(node, ctx, (c, cc) =>
+        c.getMemoryMap(
+          {
+            pid,
+            veNode: opts.veNode,
+            range: opts.range,
+            detail,
+            batchSize: 0,
+            threadStacks: false,
+          },
+          cc,
+        ),
+      );
+    } catch (e) {
+      if (isCode(e, GrpcStatus.NOT_FOUND)) return 'vanished';
+      if (isCode(e, GrpcStatus.PERMISSION_DENIED)) return 'unreadable';
+      throw e;
+    }
+  }
+
   /** One call to a node's agent within the node's deadline (unreachable: node marked down). */
   call<T>(
     node: NodeState,
@@ -493,31 +534,17 @@ export class FleetService {
       list.processes.map((p, i) => [p, i] as const),
       PER_NODE_CALLS,
       async ([p, i]) => {
-        let chunks;
-        try {
-          chunks = await this.call(node, ctx, (c, cc) =>
-            c.getMemoryMap(
-              {
-                pid: p.pid,
-                veNode: req.veNode,
-                range: protoRange,
-                detail: DetailLevel.DETAIL_LEVEL_MAPS,
-                batchSize: 0,
-                threadStacks: false,
-              },
-              cc,
-            ),
-          );
-        } catch (e) {
-          if (isCode(e, GrpcStatus.NOT_FOUND)) {
-            out.vanished++;
-            return;
-          }
-          if (isCode(e, GrpcStatus.PERMISSION_DENIED)) {
-            out.unreadable++;
-            return;
-          }
-          throw e;
+        const chunks = await this.processMap(node, ctx, p.pid, DetailLevel.DETAIL_LEVEL_MAPS, {
+          veNode: req.veNode,
+          range: protoRange,
+        });
+        if (chunks === 'vanished') {
+          out.vanished++;
+          return;
+        }
+        if (chunks === 'unreadable') {
+          out.unreadable++;
+          return;
         }
         out.scanned++;
         const vmas: VmaBrief[] = [];
@@ -722,28 +749,11 @@ export class FleetService {
         list.processes.map((p, i) => [p, i] as const),
         PER_NODE_CALLS,
         async ([p, i]) => {
-          let chunks;
-          try {
-            chunks = await this.call(n, ctx, (c, cc) =>
-              c.getMemoryMap(
-                {
-                  pid: p.pid,
-                  veNode: undefined,
-                  range: undefined,
-                  detail: DetailLevel.DETAIL_LEVEL_SMAPS,
-                  batchSize: 0,
-                  threadStacks: false,
-                },
-                cc,
-              ),
-            );
-          } catch (e) {
-            if (isCode(e, GrpcStatus.NOT_FOUND)) return; // exited meanwhile
-            if (isCode(e, GrpcStatus.PERMISSION_DENIED)) {
-              out.unreadable++;
-              return;
-            }
-            throw e;
+          const chunks = await this.processMap(n, ctx, p.pid, DetailLevel.DETAIL_LEVEL_SMAPS);
+          if (chunks === 'vanished') return; // exited meanwhile
+          if (chunks === 'unreadable') {
+            out.unreadable++;
+            return;
           }
           const sums = zeroKind();
           const kinds = new Map<VmaKind, KindSums>();
@@ -751,10 +761,7 @@ export class FleetService {
             for (const v of chunk.vmas) {
               const s = vmaSums(v);
               addKind(sums, s);
-              const kind = kindFromProto(v.kind);
-              let k = kinds.get(kind);
-              if (!k) kinds.set(kind, (k = zeroKind()));
-              addKind(k, s);
+              addToKind(kinds, kindFromProto(v.kind), s);
             }
           }
           per[i] = { p, sums, kinds };
@@ -764,11 +771,7 @@ export class FleetService {
         if (!x) continue;
         out.processes.push({ p: x.p, sums: x.sums });
         addKind(out.total, x.sums);
-        for (const [kind, s] of x.kinds) {
-          let k = out.byKind.get(kind);
-          if (!k) out.byKind.set(kind, (k = zeroKind()));
-          addKind(k, s);
-        }
+        for (const [kind, s] of x.kinds) addToKind(out.byKind, kind, s);
       }
       return out;
     });
@@ -781,11 +784,7 @@ export class FleetService {
     for (const r of results) {
       processes += r.value.processes.length;
       addKind(total, r.value.total);
-      for (const [kind, s] of r.value.byKind) {
-        let k = byKind.get(kind);
-        if (!k) byKind.set(kind, (k = zeroKind()));
-        addKind(k, s);
-      }
+      for (const [kind, s] of r.value.byKind) addToKind(byKind, kind, s);
     }
     return {
       queried: res.queried,

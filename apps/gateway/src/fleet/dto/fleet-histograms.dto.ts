@@ -2,7 +2,7 @@
  * GET /v1/histograms: the fleet aggregate of one histogram kind over the processes the selectors
  * pick on every selected node (query and answer DTOs).
  */
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, PickType } from '@nestjs/swagger';
 import { BoolParam, IntParam, RangeParam } from '../../common/dto/query-fields';
 import {
   CompatParam,
@@ -15,7 +15,7 @@ import {
 import { HistogramTotalsDto } from '../../histograms/dto/histogram.dto';
 import { RangeDto } from '../../maps/dto/memory-map.dto';
 import { FleetQuery } from './fleet-query.dto';
-import { FleetEnvelopeDto } from './fleet-result.dto';
+import { FleetEnvelopeDto, NodeProcessDto } from './fleet-result.dto';
 
 /** Processes histogrammed per node when neither limit nor maxProcesses is given. */
 export const DEFAULT_MAX_PROCESSES = 16;
@@ -79,11 +79,12 @@ export class ProcessHistogramFailureDto {
   @ApiProperty() message!: string;
 }
 
-export class ProcessHistogramDto {
-  @ApiProperty() pid!: number;
-  @ApiProperty() comm!: string;
-  @ApiProperty() cmdline!: string;
-  @ApiProperty() user!: string;
+export class ProcessHistogramDto extends PickType(NodeProcessDto, [
+  'pid',
+  'comm',
+  'cmdline',
+  'user',
+] as const) {
   @ApiProperty({ type: HistogramTotalsDto, description: "The process's histogram totals" })
   totals!: HistogramTotalsDto;
 }

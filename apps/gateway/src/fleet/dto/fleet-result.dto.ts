@@ -1,4 +1,4 @@
-import { ApiProperty, ApiPropertyOptional } from '@nestjs/swagger';
+import { ApiProperty, ApiPropertyOptional, OmitType } from '@nestjs/swagger';
 import { VMA_KINDS } from '@app/domain';
 
 const BYTES = 'bytes (a JSON number below 2^53, else a decimal string)';
@@ -37,13 +37,17 @@ export class VmaBriefDto {
   @ApiProperty({ enum: [...VMA_KINDS] }) kind!: string;
 }
 
-export class MapMatchDto {
+/** A process in a fleet answer: where it runs and who it is. */
+export class NodeProcessDto {
   @ApiProperty() node!: string;
   @ApiProperty() pid!: number;
   @ApiProperty() comm!: string;
   @ApiProperty() cmdline!: string;
   @ApiProperty() user!: string;
   @ApiProperty() cgroup!: string;
+}
+
+export class MapMatchDto extends NodeProcessDto {
   @ApiProperty({ type: [VmaBriefDto], description: 'The matching VMAs' }) vmas!: VmaBriefDto[];
 }
 
@@ -94,13 +98,7 @@ export class AuditNodeDto extends AuditTotalsDto {
   @ApiProperty() durationMs!: number;
 }
 
-export class AuditProcessDto {
-  @ApiProperty() node!: string;
-  @ApiProperty() pid!: number;
-  @ApiProperty() comm!: string;
-  @ApiProperty() cmdline!: string;
-  @ApiProperty() user!: string;
-  @ApiProperty() cgroup!: string;
+export class AuditProcessDto extends NodeProcessDto {
   @ApiProperty({ description: `The ranked figure (by), ${BYTES}`, ...SIZE }) value!:
     number | string;
   @ApiProperty({ description: BYTES, ...SIZE }) rss!: number | string;
@@ -140,12 +138,7 @@ export class KindSumsDto {
   @ApiProperty({ description: 'thp / rss, 0..1' }) thpShare!: number;
 }
 
-export class JobProcessDto {
-  @ApiProperty() pid!: number;
-  @ApiProperty() comm!: string;
-  @ApiProperty() cmdline!: string;
-  @ApiProperty() user!: string;
-  @ApiProperty() cgroup!: string;
+export class JobProcessDto extends OmitType(NodeProcessDto, ['node'] as const) {
   @ApiProperty({ description: BYTES, ...SIZE }) rss!: number | string;
   @ApiProperty({ description: BYTES, ...SIZE }) pss!: number | string;
   @ApiProperty({ description: BYTES, ...SIZE }) swap!: number | string;
