@@ -1,17 +1,12 @@
 import 'reflect-metadata';
-import { plainToInstance, Type } from 'class-transformer';
+import { plainToInstance } from 'class-transformer';
 import {
   IsBoolean,
   IsIn,
-  IsInt,
   IsObject,
   IsOptional,
   IsString,
   Matches,
-  Max,
-  Min,
-  MinLength,
-  ValidateNested,
   validateSync,
   type ValidationError,
 } from 'class-validator';
@@ -23,6 +18,7 @@ import {
   isLoopbackHost,
   LimitsConfig,
 } from '../security/security-config';
+import { IntBetween, NonEmptyString, OptionalInt, OptionalSection, Section } from './config-fields';
 
 /** host:port, [v6]:port; port 0..65535. */
 const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$/;
@@ -46,21 +42,14 @@ export class NodeConfig {
 
 export class DnsDiscoveryConfig {
   /** The DNS name whose A/AAAA (or SRV) records list the agents. */
-  @IsString()
-  @MinLength(1)
+  @NonEmptyString()
   name!: string;
 
   /** The agents' port (ignored with SRV: the records carry it). */
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(65535)
+  @OptionalInt(1, 65535)
   port?: number;
 
-  @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(86_400_000)
+  @OptionalInt(100, 86_400_000)
   intervalMs?: number;
 
   /** Query SRV records instead of A/AAAA. */
@@ -74,63 +63,39 @@ export class DnsDiscoveryConfig {
 }
 
 export class DiscoveryConfig {
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => DnsDiscoveryConfig)
+  @OptionalSection(() => DnsDiscoveryConfig)
   dns?: DnsDiscoveryConfig;
 }
 
 /** The YAML file (--config). Timing keys may also be given here; flags/env win. */
 export class ConfigFile {
-  @IsOptional()
-  @ValidateNested({ each: true })
-  @Type(() => NodeConfig)
+  @OptionalSection(() => NodeConfig, true)
   nodes?: NodeConfig[];
 
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => DiscoveryConfig)
+  @OptionalSection(() => DiscoveryConfig)
   discovery?: DiscoveryConfig;
 
-  @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(3_600_000)
+  @OptionalInt(100, 3_600_000)
   healthIntervalMs?: number;
 
-  @IsOptional()
-  @IsInt()
-  @Min(10)
-  @Max(60_000)
+  @OptionalInt(10, 60_000)
   healthTimeoutMs?: number;
 
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(600_000)
+  @OptionalInt(1, 600_000)
   requestTimeoutMs?: number;
 
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(4096)
+  @OptionalInt(1, 4096)
   fanoutConcurrency?: number;
 
   /** Bearer tokens (security/security-config.ts, docs/security.md). */
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => AuthConfig)
+  @OptionalSection(() => AuthConfig)
   auth?: AuthConfig;
 
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => LimitsConfig)
+  @OptionalSection(() => LimitsConfig)
   limits?: LimitsConfig;
 
   /** Mutual TLS to the agents. */
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => AgentTlsConfig)
+  @OptionalSection(() => AgentTlsConfig)
   tls?: AgentTlsConfig;
 }
 
@@ -144,55 +109,37 @@ export class GatewayConfig {
   @IsString()
   configFile?: string;
 
-  @ValidateNested({ each: true })
-  @Type(() => NodeConfig)
+  @Section(() => NodeConfig, true)
   nodes!: NodeConfig[];
 
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => DnsDiscoveryConfig)
+  @OptionalSection(() => DnsDiscoveryConfig)
   dns?: DnsDiscoveryConfig;
 
-  @IsInt()
-  @Min(100)
-  @Max(3_600_000)
+  @IntBetween(100, 3_600_000)
   healthIntervalMs!: number;
 
-  @IsInt()
-  @Min(10)
-  @Max(60_000)
+  @IntBetween(10, 60_000)
   healthTimeoutMs!: number;
 
-  @IsInt()
-  @Min(1)
-  @Max(600_000)
+  @IntBetween(1, 600_000)
   requestTimeoutMs!: number;
 
   @IsIn(['debug', 'info', 'warn', 'error'])
   logLevel!: 'debug' | 'info' | 'warn' | 'error';
 
   /** Fleet queries: nodes queried at once (default 64). */
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(4096)
+  @OptionalInt(1, 4096)
   fanoutConcurrency?: number;
 
   /** Bearer tokens; absent = no authentication (loopback or --allow-unauthenticated only). */
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => AuthConfig)
+  @OptionalSection(() => AuthConfig)
   auth?: AuthConfig;
 
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => LimitsConfig)
+  @OptionalSection(() => LimitsConfig)
   limits?: LimitsConfig;
 
   /** Mutual TLS to the agents; absent = plaintext (agents on loopback only). */
-  @IsOptional()
-  @ValidateNested()
-  @Type(() => AgentTlsConfig)
+  @OptionalSection(() => AgentTlsConfig)
   tls?: AgentTlsConfig;
 
   /** Serve without tokens on a non-loopback address (--allow-unauthenticated). */

@@ -4,21 +4,18 @@
  * validated with the rest of the configuration (config/gateway-config.ts).
  */
 import 'reflect-metadata';
-import { Type } from 'class-transformer';
 import {
   ArrayMaxSize,
   IsArray,
   IsBoolean,
-  IsInt,
   IsNumber,
   IsOptional,
   IsString,
   Matches,
   Max,
   Min,
-  MinLength,
-  ValidateNested,
 } from 'class-validator';
+import { NonEmptyString, OptionalInt, Section } from '../config/config-fields';
 
 /** read | read:node=GLOB | fleet | unredacted | metrics */
 export const SCOPE_RE = /^(read|fleet|unredacted|metrics|read:node=[A-Za-z0-9_.:*?-]{1,253})$/;
@@ -49,8 +46,7 @@ export class TokenConfig {
 export class AuthConfig {
   @IsArray()
   @ArrayMaxSize(10_000)
-  @ValidateNested({ each: true })
-  @Type(() => TokenConfig)
+  @Section(() => TokenConfig, true)
   tokens!: TokenConfig[];
 
   /** GET /metrics needs the `metrics` scope (default false: open like /healthz). */
@@ -68,54 +64,36 @@ export class LimitsConfig {
   ratePerSecond?: number;
 
   /** Bucket size: requests that may arrive at once. */
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(100_000)
+  @OptionalInt(1, 100_000)
   burst?: number;
 
   /** Fleet queries: at most this many selected nodes (413 above). */
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(100_000)
+  @OptionalInt(1, 100_000)
   maxFanoutNodes?: number;
 
   /** Largest JSON/text answer in bytes (413 above; streams are not counted). */
-  @IsOptional()
-  @IsInt()
-  @Min(1024)
-  @Max(4 * 1024 * 1024 * 1024)
+  @OptionalInt(1024, 4 * 1024 * 1024 * 1024)
   maxResponseBytes?: number;
 
   /** Watch streams: the smallest sampling interval accepted (400 below). */
-  @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(60_000)
+  @OptionalInt(100, 60_000)
   minWatchIntervalMs?: number;
 
   /** Watch streams open at once per token (per client IP without a token); 429 above. */
-  @IsOptional()
-  @IsInt()
-  @Min(1)
-  @Max(10_000)
+  @OptionalInt(1, 10_000)
   maxWatchesPerClient?: number;
 }
 
 export class AgentTlsConfig {
   /** CA that signed the agents' server certificates. */
-  @IsString()
-  @MinLength(1)
+  @NonEmptyString()
   ca!: string;
 
   /** The gateway's client certificate and key (the agents' --allow-client names its SAN). */
-  @IsString()
-  @MinLength(1)
+  @NonEmptyString()
   cert!: string;
 
-  @IsString()
-  @MinLength(1)
+  @NonEmptyString()
   key!: string;
 
   /**
@@ -127,10 +105,7 @@ export class AgentTlsConfig {
   @Matches(/^[A-Za-z0-9.-]{1,253}$/, { message: 'serverName must be a DNS name' })
   serverName?: string;
 
-  @IsOptional()
-  @IsInt()
-  @Min(100)
-  @Max(3_600_000)
+  @OptionalInt(100, 3_600_000)
   reloadIntervalMs?: number;
 }
 
