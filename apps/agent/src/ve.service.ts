@@ -9,6 +9,7 @@
 import {
   filterVmasByRange,
   PmapError,
+  sizeKey,
   type AddressRange,
   type MemoryMap,
   type ProcessInfo,
@@ -68,13 +69,6 @@ export interface VeHistogram {
 }
 
 const LARGE_PAGE = 64n * 1024n * 1024n;
-
-function sizeKey(bytes: bigint): string {
-  const k = bytes / 1024n;
-  if (k % (1024n * 1024n) === 0n) return `${k / (1024n * 1024n)}G`;
-  if (k % 1024n === 0n) return `${k / 1024n}M`;
-  return `${k}K`;
-}
 
 function hex(n: bigint): string {
   return '0x' + n.toString(16);

@@ -3,3 +3,4 @@ export * from './address';
 export * from './range';
 export * from './errors';
 export * from './safe-regex';
+export * from './size-key';

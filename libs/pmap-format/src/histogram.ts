@@ -13,7 +13,7 @@
  * In the tables a zero prints as `-` (as illumos pmap -x does); addresses are 16 upper-case hex
  * digits like the illumos views of renderIllumos.
  */
-import type { ProcessHeader, Vma } from '@app/domain';
+import { sizeKey, type ProcessHeader, type Vma } from '@app/domain';
 import type { HistogramBin, HistogramKind, HistogramTotals, VmaHistogram } from '@app/procfs';
 import { illumosName } from './illumos';
 import { pmapCommandLine } from './names';
@@ -144,18 +144,6 @@ function cell(v: bigint, width: number): string {
   return padLeft(v === 0n ? '-' : dec(v), width);
 }
 
-/** "4K", "2M": a power-of-two byte size in its largest exact unit. */
-function sizeLabel(bytes: bigint): string {
-  const units = ['', 'K', 'M', 'G', 'T'];
-  let v = bytes;
-  let u = 0;
-  while (u < units.length - 1 && v >= 1024n && v % 1024n === 0n) {
-    v /= 1024n;
-    u++;
-  }
-  return `${v}${units[u]}`;
-}
-
 // ---- physical: blocks per bin, one row per VMA and category
 
 const CATEGORIES = ['anon', 'file'] as const;
@@ -198,7 +186,7 @@ function renderPhysical(h: HistogramTextInput, opts: HistogramRenderOptions): st
   if (!opts.quiet) {
     parts.push(headLine(h.header));
     parts.push('         Address     Kbytes Cat ');
-    for (const s of sizes) parts.push(' ', padLeft(sizeLabel(s), width));
+    for (const s of sizes) parts.push(' ', padLeft(sizeKey(s), width));
     parts.push(' Mapped File\n');
   }
   for (const v of h.vmas) {
@@ -309,7 +297,7 @@ function renderRuns(h: HistogramTextInput, opts: HistogramRenderOptions): string
       let col: string;
       if (!r.present) col = '-';
       else if (numa) col = r.numaNode !== undefined ? String(r.numaNode) : '-';
-      else col = sizeLabel(r.pageSize);
+      else col = sizeKey(r.pageSize);
       parts.push(addr16(r.start), ' ', cell(kb, 10), ' ', padLeft(col, 4), ' ', m, ' ', name, '\n');
     }
   }

@@ -4,7 +4,7 @@
  * request opens /proc/PID/pagemap once; scanVma() can be called VMA by VMA for streaming.
  */
 import { readFileSync } from 'node:fs';
-import { PmapError, type Vma } from '@app/domain';
+import { PmapError, sizeKey, type Vma } from '@app/domain';
 import type { NumaMapsEntry } from '../types';
 import { procError } from '../errors';
 import { parseNumaMaps } from '../parse';
@@ -24,17 +24,8 @@ import type {
 const TWO32 = 4294967296;
 const KINDS: readonly HistogramKind[] = ['order', 'physical', 'pagesize', 'numa'];
 
-/** "4K", "64K", "2M", "1G": a power-of-two byte size in the largest exact unit. */
-export function sizeKey(bytes: bigint): string {
-  const units = ['', 'K', 'M', 'G', 'T'];
-  let v = bytes;
-  let u = 0;
-  while (u < units.length - 1 && v >= 1024n && v % 1024n === 0n) {
-    v /= 1024n;
-    u++;
-  }
-  return `${v}${units[u]}`;
-}
+/** The bin key of a page size (one helper for every histogram: @app/domain). */
+export { sizeKey };
 
 /** mem_hist.py's file-backed test: the name is a path "/x…" and not a memfd. */
 export function isFileBackedName(name: string): boolean {
