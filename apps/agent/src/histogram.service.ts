@@ -24,13 +24,12 @@ import {
   headerToProto,
   histogramKindFromProto,
   histogramTotalsToProto,
-  rangeFromProto,
   vmaHistogramToProto,
   type GetHistogramRequest,
   type GetHistogramResponse,
 } from '@app/proto';
 import { invalidArgument, unimplemented } from './errors';
-import { validatePid, type MemoryMapService } from './memory-map.service';
+import { validatePid, validateRange, type MemoryMapService } from './memory-map.service';
 import { VE_NOT_AVAILABLE } from './processes.service';
 
 export const HISTOGRAM_KIND_NAMES: readonly DomainHistogramKind[] = [
@@ -128,12 +127,7 @@ export class HistogramService {
     if (req.runs && kind !== 'pagesize' && kind !== 'numa') {
       throw invalidArgument('runs: only the pagesize and numa histograms have runs');
     }
-    const range = rangeFromProto(req.range);
-    if (range?.low !== undefined && range.high !== undefined && range.low > range.high) {
-      throw invalidArgument(
-        `range: low address 0x${range.low.toString(16)} is above high address 0x${range.high.toString(16)}`,
-      );
-    }
+    const range = validateRange(req.range);
     return {
       pid,
       kind,

@@ -4,7 +4,12 @@
  */
 import { filterVmasByRange, type AddressRange, type MemoryMap } from '@app/domain';
 import type { ProcReader } from '@app/procfs';
-import { DetailLevel, rangeFromProto, type GetMemoryMapRequest } from '@app/proto';
+import {
+  DetailLevel,
+  rangeFromProto,
+  type AddressRange as ProtoRange,
+  type GetMemoryMapRequest,
+} from '@app/proto';
 import { MAX_BATCH_SIZE } from './config';
 import { invalidArgument, unimplemented } from './errors';
 import { VE_NOT_AVAILABLE } from './processes.service';
@@ -28,6 +33,17 @@ export function validatePid(pid: number): number {
     throw invalidArgument(`pid must be a positive integer, got ${pid}`);
   }
   return pid;
+}
+
+/** A request's range (low <= high, else INVALID_ARGUMENT naming `range`). */
+export function validateRange(r: ProtoRange | undefined): AddressRange | undefined {
+  const range = rangeFromProto(r);
+  if (range?.low !== undefined && range.high !== undefined && range.low > range.high) {
+    throw invalidArgument(
+      `range: low address 0x${range.low.toString(16)} is above high address 0x${range.high.toString(16)}`,
+    );
+  }
+  return range;
 }
 
 export class MemoryMapService {
@@ -58,12 +74,7 @@ export class MemoryMapService {
     if (req.batchSize > MAX_BATCH_SIZE) {
       throw invalidArgument(`batch_size: at most ${MAX_BATCH_SIZE}, got ${req.batchSize}`);
     }
-    const range = rangeFromProto(req.range);
-    if (range?.low !== undefined && range.high !== undefined && range.low > range.high) {
-      throw invalidArgument(
-        `range: low address 0x${range.low.toString(16)} is above high address 0x${range.high.toString(16)}`,
-      );
-    }
+    const range = validateRange(req.range);
     return {
       pid,
       detail,
