@@ -52,9 +52,12 @@ const KIND_TO_PROTO: Record<DomainKind, VmaKind> = {
   other: VmaKind.VMA_KIND_OTHER,
 };
 
-const KIND_FROM_PROTO = new Map<VmaKind, DomainKind>(
-  (Object.entries(KIND_TO_PROTO) as [DomainKind, VmaKind][]).map(([d, p]) => [p, d]),
-);
+/** The inverse of a domain name -> proto enum table. */
+function inverse<D extends string, P>(table: Record<D, P>): Map<P, D> {
+  return new Map((Object.entries(table) as [D, P][]).map(([d, p]) => [p, d]));
+}
+
+const KIND_FROM_PROTO = inverse(KIND_TO_PROTO);
 
 export function kindToProto(kind: DomainKind): VmaKind {
   return KIND_TO_PROTO[kind];
@@ -219,19 +222,15 @@ const HISTOGRAM_KIND_TO_PROTO: Record<DomainHistogramKind, HistogramKind> = {
   numa: HistogramKind.HISTOGRAM_KIND_NUMA,
 };
 
+const HISTOGRAM_KIND_FROM_PROTO = inverse(HISTOGRAM_KIND_TO_PROTO);
+
 export function histogramKindToProto(kind: DomainHistogramKind): HistogramKind {
   return HISTOGRAM_KIND_TO_PROTO[kind];
 }
 
 /** undefined for HISTOGRAM_KIND_UNSPECIFIED or an unknown number. */
 export function histogramKindFromProto(kind: HistogramKind): DomainHistogramKind | undefined {
-  for (const [d, p] of Object.entries(HISTOGRAM_KIND_TO_PROTO) as [
-    DomainHistogramKind,
-    HistogramKind,
-  ][]) {
-    if (p === kind) return d;
-  }
-  return undefined;
+  return HISTOGRAM_KIND_FROM_PROTO.get(kind);
 }
 
 export function histogramBinToProto(b: DomainHistogramBin): HistogramBin {
