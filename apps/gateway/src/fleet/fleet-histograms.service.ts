@@ -12,7 +12,7 @@ import { ProcessSort, type ProcessInfo } from '@app/proto';
 import { AgentCallError } from '../cluster/agent-connection';
 import type { NodeState } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
-import { addr } from '../common/json';
+import { rangeJson } from '../maps/map-json';
 import { HistogramsService } from '../histograms/histograms.service';
 import { emptyTotals, sumTotals } from '../histograms/sum';
 import {
@@ -152,13 +152,7 @@ export class FleetHistogramsService {
       failed: res.failed,
       timeoutMs,
       kind: q.kind,
-      range: range
-        ? {
-            ...(range.low !== undefined ? { low: addr(range.low) } : {}),
-            ...(range.high !== undefined ? { high: addr(range.high) } : {}),
-            clip: range.clip ?? false,
-          }
-        : null,
+      range: rangeJson(range),
       maxProcesses: cap,
       totals: totalsJson(fleetTotals, processCount),
       nodes: nodesJson,

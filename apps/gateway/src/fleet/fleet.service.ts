@@ -17,8 +17,8 @@ import { AgentCallError } from '../cluster/agent-connection';
 import { ClusterService, type NodeState } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { parseRangeParam } from '../common/range-param';
-import { vmaBaseJson, type VmaBaseJson } from '../maps/map-json';
-import { addr, size, type JsonSize } from '../common/json';
+import { rangeBoundsJson, vmaBaseJson, type VmaBaseJson } from '../maps/map-json';
+import { size, type JsonSize } from '../common/json';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway-config';
 import type {
   AuditKey,
@@ -619,12 +619,7 @@ export class FleetService {
       responded: res.responded,
       failed: res.failed,
       timeoutMs,
-      range: range
-        ? {
-            ...(range.low !== undefined ? { low: addr(range.low) } : {}),
-            ...(range.high !== undefined ? { high: addr(range.high) } : {}),
-          }
-        : null,
+      range: range ? rangeBoundsJson(range) : null,
       mapping: q.mapping ?? null,
       matches,
       nodes: results.map((r) => ({

@@ -22,7 +22,7 @@ import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { addr, size } from '../common/json';
 import { parseRangeParam } from '../common/range-param';
-import { headerJson } from '../maps/map-json';
+import { headerJson, rangeJson } from '../maps/map-json';
 import type { HistogramQuery } from './dto/histogram-query.dto';
 import type {
   HistogramBinDto,
@@ -209,13 +209,7 @@ export class HistogramsService {
     const out: HistogramDto = {
       node: h.node,
       kind: h.kind,
-      range: h.range
-        ? {
-            ...(h.range.low !== undefined ? { low: addr(h.range.low) } : {}),
-            ...(h.range.high !== undefined ? { high: addr(h.range.high) } : {}),
-            clip: h.range.clip ?? false,
-          }
-        : null,
+      range: rangeJson(h.range),
       header: headerJson(h.header),
       vmas,
       totals,

@@ -1,7 +1,7 @@
 /** Domain/proto map pieces -> the JSON the REST API shows (addresses "0x…", sizes in bytes). */
-import type { ProcessHeader, VmaKind } from '@app/domain';
+import type { AddressRange, ProcessHeader, VmaKind } from '@app/domain';
 import { addr, size, type JsonSize } from '../common/json';
-import type { MapHeaderDto } from './dto/memory-map.dto';
+import type { MapHeaderDto, RangeDto } from './dto/memory-map.dto';
 
 function hex(n: number, width: number): string {
   return n.toString(16).padStart(width, '0');
@@ -62,4 +62,17 @@ export function headerJson(h: ProcessHeader): MapHeaderDto {
   if (h.veNode !== undefined) out.veNode = h.veNode;
   if (h.vePseudoOf !== undefined) out.vePseudoOf = h.vePseudoOf;
   return out;
+}
+
+/** A range's bounds as "0x…" strings (an open side absent). */
+export function rangeBoundsJson(r: AddressRange): { low?: string; high?: string } {
+  return {
+    ...(r.low !== undefined ? { low: addr(r.low) } : {}),
+    ...(r.high !== undefined ? { high: addr(r.high) } : {}),
+  };
+}
+
+/** The range an answer applied (bounds and clip), null without one. */
+export function rangeJson(r: AddressRange | undefined): RangeDto | null {
+  return r ? { ...rangeBoundsJson(r), clip: r.clip ?? false } : null;
 }

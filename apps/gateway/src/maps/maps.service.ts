@@ -4,11 +4,11 @@ import { renderIllumos, renderPmap } from '@app/pmap-format';
 import { DetailLevel, headerFromProto, rangeToProto, vmaFromProto } from '@app/proto';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
-import { addr, size } from '../common/json';
+import { size } from '../common/json';
 import type { MapsQuery, MapView } from './dto/maps-query.dto';
 import type { MapPairDto, MapTotalsDto, MemoryMapDto, VmaDto } from './dto/memory-map.dto';
 import { parseRangeParam } from '../common/range-param';
-import { headerJson, vmaBaseJson } from './map-json';
+import { headerJson, rangeJson, vmaBaseJson } from './map-json';
 import { checkVeView, isVeMap, mapLinks, noVeSide, renderVeText } from './ve-maps';
 
 export interface FetchedMap {
@@ -101,13 +101,7 @@ export class MapsService {
       node: m.node,
       view: m.view,
       detail: m.detail,
-      range: m.range
-        ? {
-            ...(m.range.low !== undefined ? { low: addr(m.range.low) } : {}),
-            ...(m.range.high !== undefined ? { high: addr(m.range.high) } : {}),
-            clip: m.range.clip ?? false,
-          }
-        : null,
+      range: rangeJson(m.range),
       header: headerJson(m.map.header),
       vmas,
       totals: this.totals(m.map.vmas, m.detail === 'smaps'),
