@@ -36,6 +36,22 @@ export function wantsText(format: ResponseFormat | undefined, accept: string | u
   return text > 0 && text > json;
 }
 
+/**
+ * The answer of an endpoint that speaks JSON and text: `text()` with a text/plain content type when
+ * format=/Accept ask for text (wantsText), else `json()`.
+ */
+export function jsonOrText<J>(
+  format: ResponseFormat | undefined,
+  accept: string | undefined,
+  reply: FastifyReply,
+  text: () => string,
+  json: () => J,
+): J | string {
+  if (!wantsText(format, accept)) return json();
+  void reply.type('text/plain; charset=utf-8');
+  return text();
+}
+
 export const Accept = createParamDecorator(
   (_: unknown, ctx: ExecutionContext): string | undefined =>
     ctx.switchToHttp().getRequest<FastifyRequest>().headers.accept,

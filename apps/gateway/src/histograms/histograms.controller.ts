@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagg
 import type { FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/api-errors.decorator';
 import { PidParams } from '../common/dto/params.dto';
-import { Accept, ClientGone, wantsText } from '../common/request-context';
+import { Accept, ClientGone, jsonOrText } from '../common/request-context';
 import { HistogramQuery } from './dto/histogram-query.dto';
 import { HistogramDto } from './dto/histogram.dto';
 import { HistogramsService } from './histograms.service';
@@ -30,10 +30,12 @@ export class HistogramsController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<HistogramDto | string> {
     const h = await this.histograms.fetch(params.node, params.pid, query, signal);
-    if (wantsText(query.format, accept)) {
-      void reply.type('text/plain; charset=utf-8');
-      return this.histograms.toText(h);
-    }
-    return this.histograms.toJson(h);
+    return jsonOrText(
+      query.format,
+      accept,
+      reply,
+      () => this.histograms.toText(h),
+      () => this.histograms.toJson(h),
+    );
   }
 }

@@ -10,7 +10,7 @@ import {
 import type { FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/api-errors.decorator';
 import { PidParams } from '../common/dto/params.dto';
-import { Accept, ClientGone, wantsText } from '../common/request-context';
+import { Accept, ClientGone, jsonOrText, wantsText } from '../common/request-context';
 import { MapsQuery } from './dto/maps-query.dto';
 import { MapPairDto, MemoryMapDto } from './dto/memory-map.dto';
 import { MapsService } from './maps.service';
@@ -49,10 +49,12 @@ export class MapsController {
       return this.maps.both(params.node, params.pid, query, signal);
     }
     const m = await this.maps.fetch(params.node, params.pid, query, signal);
-    if (wantsText(query.format, accept)) {
-      void reply.type('text/plain; charset=utf-8');
-      return this.maps.toText(m, query);
-    }
-    return this.maps.toJson(m);
+    return jsonOrText(
+      query.format,
+      accept,
+      reply,
+      () => this.maps.toText(m, query),
+      () => this.maps.toJson(m),
+    );
   }
 }

@@ -3,7 +3,7 @@ import { ApiOkResponse, ApiOperation, ApiProduces, ApiTags } from '@nestjs/swagg
 import type { FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/api-errors.decorator';
 import { NodeParams } from '../common/dto/params.dto';
-import { Accept, ClientGone, wantsText } from '../common/request-context';
+import { Accept, ClientGone, jsonOrText } from '../common/request-context';
 import { ProcessListDto } from './dto/process.dto';
 import { ProcessesQuery } from './dto/processes-query.dto';
 import { ProcessesService } from './processes.service';
@@ -30,10 +30,12 @@ export class ProcessesController {
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<ProcessListDto | string> {
     const list = await this.processes.list(params.node, query, signal);
-    if (wantsText(query.format, accept)) {
-      void reply.type('text/plain; charset=utf-8');
-      return this.processes.toText(list);
-    }
-    return this.processes.toJson(list);
+    return jsonOrText(
+      query.format,
+      accept,
+      reply,
+      () => this.processes.toText(list),
+      () => this.processes.toJson(list),
+    );
   }
 }
