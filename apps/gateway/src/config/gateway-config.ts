@@ -67,8 +67,29 @@ export class DiscoveryConfig {
   dns?: DnsDiscoveryConfig;
 }
 
+/** Settings the YAML file and the resolved configuration both carry, validated alike. */
+export class SharedSettings {
+  /** Fleet queries: nodes queried at once (default 64). */
+  @OptionalInt(1, 4096)
+  fanoutConcurrency?: number;
+
+  /**
+   * Bearer tokens (security/security-config.ts, docs/security.md); absent = no authentication
+   * (loopback or --allow-unauthenticated only).
+   */
+  @OptionalSection(() => AuthConfig)
+  auth?: AuthConfig;
+
+  @OptionalSection(() => LimitsConfig)
+  limits?: LimitsConfig;
+
+  /** Mutual TLS to the agents; absent = plaintext (agents on loopback only). */
+  @OptionalSection(() => AgentTlsConfig)
+  tls?: AgentTlsConfig;
+}
+
 /** The YAML file (--config). Timing keys may also be given here; flags/env win. */
-export class ConfigFile {
+export class ConfigFile extends SharedSettings {
   @OptionalSection(() => NodeConfig, true)
   nodes?: NodeConfig[];
 
@@ -83,24 +104,10 @@ export class ConfigFile {
 
   @OptionalInt(1, 600_000)
   requestTimeoutMs?: number;
-
-  @OptionalInt(1, 4096)
-  fanoutConcurrency?: number;
-
-  /** Bearer tokens (security/security-config.ts, docs/security.md). */
-  @OptionalSection(() => AuthConfig)
-  auth?: AuthConfig;
-
-  @OptionalSection(() => LimitsConfig)
-  limits?: LimitsConfig;
-
-  /** Mutual TLS to the agents. */
-  @OptionalSection(() => AgentTlsConfig)
-  tls?: AgentTlsConfig;
 }
 
 /** The validated configuration the gateway runs with. */
-export class GatewayConfig {
+export class GatewayConfig extends SharedSettings {
   @IsString()
   @Matches(HOST_PORT, { message: 'listen must be host:port (port 0 picks a free port)' })
   listen!: string;
@@ -126,21 +133,6 @@ export class GatewayConfig {
 
   @IsIn(['debug', 'info', 'warn', 'error'])
   logLevel!: 'debug' | 'info' | 'warn' | 'error';
-
-  /** Fleet queries: nodes queried at once (default 64). */
-  @OptionalInt(1, 4096)
-  fanoutConcurrency?: number;
-
-  /** Bearer tokens; absent = no authentication (loopback or --allow-unauthenticated only). */
-  @OptionalSection(() => AuthConfig)
-  auth?: AuthConfig;
-
-  @OptionalSection(() => LimitsConfig)
-  limits?: LimitsConfig;
-
-  /** Mutual TLS to the agents; absent = plaintext (agents on loopback only). */
-  @OptionalSection(() => AgentTlsConfig)
-  tls?: AgentTlsConfig;
 
   /** Serve without tokens on a non-loopback address (--allow-unauthenticated). */
   @IsOptional()
