@@ -155,10 +155,7 @@ class LibVeSource implements VeSource {
   }
 
   checkPid(node: number, pid: number): boolean {
-    this.assertOpen();
-    checkNode(node);
-    checkPidArg(pid);
-    this.assertNodeUsable(node);
+    this.assertUsable(node, pid);
     return this.lib.checkPid(node, pid);
   }
 
@@ -202,10 +199,7 @@ class LibVeSource implements VeSource {
   }
 
   readMemoryMap(node: number, pid: number): VeMemoryMap {
-    this.assertOpen();
-    checkNode(node);
-    checkPidArg(pid);
-    this.assertNodeUsable(node);
+    this.assertUsable(node, pid);
     const host = this.proc.readHeader(pid);
     const vmas = this.readVmas(node, pid);
     const cmdline = veProgramCmdline(host.cmdline);
@@ -231,6 +225,14 @@ class LibVeSource implements VeSource {
    * The real libveosinfo aborts the whole process when it cannot talk to a VEOS socket in some
    * ways, so a node that is not online (sysfs) or has no VEOS socket is refused up front.
    */
+  /** The source is open, node and pid are valid and the node's VEOS is up. */
+  private assertUsable(node: number, pid: number): void {
+    this.assertOpen();
+    checkNode(node);
+    checkPidArg(pid);
+    this.assertNodeUsable(node);
+  }
+
   private assertNodeUsable(node: number): void {
     const osState = readOsState(this.sysfsRoot, node);
     if (osState === -1 && !sysfsNodes(this.sysfsRoot).includes(node)) {
