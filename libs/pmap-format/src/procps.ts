@@ -123,6 +123,15 @@ function fieldValue(fields: SmapsField[] | undefined, name: string, hint: number
   return i < 0 ? 0n : fields[i].value;
 }
 
+/** pmap -x's Kbytes, RSS and Dirty columns (rows and total alike). */
+function extendedColumns(out: ByteOut, sizeBytes: bigint, rssKb: number, dirtyKb: number): void {
+  out.num(Number(sizeBytes >> 10n), 7);
+  out.byte(32);
+  out.num(rssKb, 7);
+  out.byte(32);
+  out.num(dirtyKb, 7);
+}
+
 function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
   const vmas = selected(map.vmas, opts);
   const out = new ByteOut(256 + vmas.length * 72);
@@ -152,11 +161,7 @@ function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
     totalDirty += dirty;
     out.text(addr16(v.start));
     out.byte(32);
-    out.num(Number(size >> 10n), 7);
-    out.byte(32);
-    out.num(rss, 7);
-    out.byte(32);
-    out.num(dirty, 7);
+    extendedColumns(out, size, rss, dirty);
     out.byte(32);
     out.text(mode5(v.perms));
     out.byte(32);
@@ -165,11 +170,7 @@ function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
   }
   if (!opts.quiet) {
     out.text('---------------- ------- ------- ------- \ntotal kB         ');
-    out.num(Number(totalSize >> 10n), 7);
-    out.byte(32);
-    out.num(totalRss, 7);
-    out.byte(32);
-    out.num(totalDirty, 7);
+    extendedColumns(out, totalSize, totalRss, totalDirty);
     out.byte(10);
   }
   return out.toString();
