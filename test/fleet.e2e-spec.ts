@@ -287,6 +287,15 @@ describe('fleet queries over six agents (fan-out, partial results, selectors, cg
     expect(mine[0].vmas.every((v: any) => / \(deleted\)$/.test(v.name))).toBe(true);
   });
 
+  test('maps: a regex that could backtrack catastrophically is refused with 400 naming mapping', async () => {
+    // a backreference keeps it off V8's linear engine, and its quantified group nests a quantifier
+    const bad = await api.get('/v1/maps').query({ mapping: '(a+)+\\1$', nodes: 'n1' }).expect(400);
+    expect(bad.body).toMatchObject({ statusCode: 400, parameter: 'mapping' });
+    expect(bad.body.message).toMatch(/mapping/);
+    const syntax = await api.get('/v1/maps').query({ mapping: '([', nodes: 'n1' }).expect(400);
+    expect(syntax.body).toMatchObject({ parameter: 'mapping' });
+  });
+
   test('maps: an address range finds the process mapping it, VMAs whole (pmap -A)', async () => {
     const at = BigInt(zoo.regions.private) + 0x10n;
     const res = await api
