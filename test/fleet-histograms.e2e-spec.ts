@@ -22,7 +22,7 @@ import {
   histogramTotalsFromProto,
   type PmapServiceClient,
 } from '@app/proto';
-import type { HistogramTotals } from '@app/procfs';
+import { type HistogramTotals } from '@app/domain';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { startGateway, type GatewayHandle } from './helpers/gateway';
 import { collect } from './helpers/grpc';

@@ -10,14 +10,18 @@
  * its VMAs are sent once the scan is over (still in batches); the other kinds stream as scanned.
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
-import type { AddressRange, ProcessHeader, Vma } from '@app/domain';
+import {
+  type AddressRange,
+  type ProcessHeader,
+  type Vma,
+  type HistogramKind as DomainHistogramKind,
+  type VmaHistogram as DomainVmaHistogram,
+} from '@app/domain';
 import {
   HistogramScanner,
   sortByReversedOrders,
   type Capabilities,
-  type HistogramKind as DomainHistogramKind,
   type HistogramOptions,
-  type VmaHistogram as DomainVmaHistogram,
 } from '@app/procfs';
 import {
   HistogramCompat,

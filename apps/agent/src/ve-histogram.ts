@@ -12,8 +12,8 @@ import {
   type GetHistogramRequest,
   type GetHistogramResponse,
 } from '@app/proto';
-import type { AddressRange } from '@app/domain';
-import type { HistogramKind, HistogramOptions } from '@app/procfs';
+import { type AddressRange, type HistogramKind } from '@app/domain';
+import type { HistogramOptions } from '@app/procfs';
 import { unimplemented } from './errors';
 import type { VeService } from './ve.service';
 

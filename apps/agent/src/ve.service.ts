@@ -14,17 +14,13 @@ import {
   type MemoryMap,
   type ProcessInfo,
   type Vma,
-} from '@app/domain';
-import {
-  OrderAccumulator,
-  sortByReversedOrders,
   type HistogramBin,
   type HistogramKind,
   type HistogramRun,
   type HistogramTotals,
-  type ProcessFilter,
   type VmaHistogram,
-} from '@app/procfs';
+} from '@app/domain';
+import { OrderAccumulator, sortByReversedOrders, type ProcessFilter } from '@app/procfs';
 import type { VeNode } from '@app/proto';
 import {
   isVePseudoProcess,

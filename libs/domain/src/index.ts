@@ -4,3 +4,4 @@ export * from './range';
 export * from './errors';
 export * from './safe-regex';
 export * from './size-key';
+export * from './histogram';

@@ -1,7 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import type { ProcessHeader } from '@app/domain';
+import {
+  type ProcessHeader,
+  type HistogramBin,
+  type HistogramTotals,
+  type VmaHistogram,
+} from '@app/domain';
 import { renderHistogram, renderMemHist, type HistogramTextInput } from '@app/pmap-format';
-import type { HistogramBin, HistogramTotals, VmaHistogram } from '@app/procfs';
 
 const header: ProcessHeader = {
   pid: 4242,

@@ -13,8 +13,15 @@
  * In the tables a zero prints as `-` (as illumos pmap -x does); addresses are 16 upper-case hex
  * digits like the illumos views of renderIllumos.
  */
-import { sizeKey, type ProcessHeader, type Vma } from '@app/domain';
-import type { HistogramBin, HistogramKind, HistogramTotals, VmaHistogram } from '@app/procfs';
+import {
+  sizeKey,
+  type ProcessHeader,
+  type Vma,
+  type HistogramBin,
+  type HistogramKind,
+  type HistogramTotals,
+  type VmaHistogram,
+} from '@app/domain';
 import { illumosName } from './illumos';
 import { pmapCommandLine } from './names';
 import { dec, padLeft, padRight, zeroPad } from './text';

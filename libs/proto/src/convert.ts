@@ -3,22 +3,20 @@
  * agent converts domain -> proto, the gateway proto -> domain (and renders with
  * @app/pmap-format), so both sides agree on one mapping.
  */
-import type {
-  AddressRange as DomainRange,
-  MemoryRollup as DomainRollup,
-  ProcessHeader as DomainHeader,
-  ProcessInfo as DomainProcess,
-  SmapsField as DomainField,
-  Vma as DomainVma,
-  VmaKind as DomainKind,
+import {
+  type AddressRange as DomainRange,
+  type MemoryRollup as DomainRollup,
+  type ProcessHeader as DomainHeader,
+  type ProcessInfo as DomainProcess,
+  type SmapsField as DomainField,
+  type Vma as DomainVma,
+  type VmaKind as DomainKind,
+  type HistogramBin as DomainHistogramBin,
+  type HistogramKind as DomainHistogramKind,
+  type HistogramRun as DomainHistogramRun,
+  type HistogramTotals as DomainHistogramTotals,
+  type VmaHistogram as DomainVmaHistogram,
 } from '@app/domain';
-import type {
-  HistogramBin as DomainHistogramBin,
-  HistogramKind as DomainHistogramKind,
-  HistogramRun as DomainHistogramRun,
-  HistogramTotals as DomainHistogramTotals,
-  VmaHistogram as DomainVmaHistogram,
-} from '@app/procfs';
 import {
   AddressRange,
   HistogramBin,

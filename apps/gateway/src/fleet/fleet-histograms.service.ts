@@ -7,7 +7,7 @@
  */
 import { Injectable } from '@nestjs/common';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import type { HistogramTotals } from '@app/procfs';
+import { type HistogramTotals } from '@app/domain';
 import { ProcessSort, type ProcessInfo } from '@app/proto';
 import { AgentCallError } from '../cluster/agent-connection';
 import type { NodeState } from '../cluster/cluster.service';

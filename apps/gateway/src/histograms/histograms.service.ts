@@ -1,13 +1,14 @@
 import { Injectable } from '@nestjs/common';
-import type { AddressRange, ProcessHeader } from '@app/domain';
+import {
+  type AddressRange,
+  type ProcessHeader,
+  type HistogramBin,
+  type HistogramKind as DomainHistogramKind,
+  type HistogramRun,
+  type HistogramTotals,
+  type VmaHistogram,
+} from '@app/domain';
 import { renderHistogram } from '@app/pmap-format';
-import type {
-  HistogramBin,
-  HistogramKind as DomainHistogramKind,
-  HistogramRun,
-  HistogramTotals,
-  VmaHistogram,
-} from '@app/procfs';
 import {
   HistogramCompat,
   headerFromProto,

@@ -1,4 +1,4 @@
-import type { HistogramBin, HistogramTotals } from '@app/procfs';
+import { type HistogramBin, type HistogramTotals } from '@app/domain';
 import { emptyTotals, sumTotals } from './sum';
 
 const bin = (key: string, pageSize: bigint, count: bigint, numaNode?: number): HistogramBin => ({

@@ -2,7 +2,7 @@
  * Sums of histogram totals (fleet aggregates): `orders` added index by index, `bins` added by key
  * (count and bytes), present pages and VMA counts added. Pure functions over bigints.
  */
-import type { HistogramBin, HistogramKind, HistogramTotals } from '@app/procfs';
+import { type HistogramBin, type HistogramKind, type HistogramTotals } from '@app/domain';
 
 export function emptyTotals(): HistogramTotals {
   return { orders: [], bins: [], presentPages: 0n, vmas: 0 };

@@ -4,22 +4,24 @@
  * request opens /proc/PID/pagemap once; scanVma() can be called VMA by VMA for streaming.
  */
 import { readFileSync } from 'node:fs';
-import { PmapError, sizeKey, type Vma } from '@app/domain';
+import {
+  PmapError,
+  sizeKey,
+  type Vma,
+  type HistogramBin,
+  type HistogramKind,
+  type HistogramResult,
+  type HistogramRun,
+  type HistogramTotals,
+  type VmaHistogram,
+} from '@app/domain';
 import type { NumaMapsEntry } from '../types';
 import { procError } from '../errors';
 import { parseNumaMaps } from '../parse';
 import { libc, PAGE_IS_HUGE } from './native';
 import { OrderAccumulator, sortByReversedOrders } from './order';
 import { pageIndexOf, PagemapReader, PM_HI_FILE, PM_HI_PFN_MASK, PM_HI_PRESENT } from './reader';
-import type {
-  HistogramBin,
-  HistogramKind,
-  HistogramOptions,
-  HistogramResult,
-  HistogramRun,
-  HistogramTotals,
-  VmaHistogram,
-} from './types';
+import type { HistogramOptions } from './types';
 
 const TWO32 = 4294967296;
 const KINDS: readonly HistogramKind[] = ['order', 'physical', 'pagesize', 'numa'];
