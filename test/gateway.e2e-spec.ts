@@ -25,7 +25,8 @@ function pmap(args: string[]): string {
  * PSS depends on who else maps a page at the instant of the read, and a local pmap run is itself
  * one more process mapping libc: its Pss* figures for shared libraries are one observer lower than
  * the agent's. For -X/-XX comparisons those columns (named from the header of the same view) are
- * masked; every other byte must match.
+ * masked together with their leading padding, so a figure that gains or loses a digit still
+ * compares equal; every other byte must match.
  */
 function maskPss(text: string, columns: string[]): string {
   const pss = columns.flatMap((c, i) => (/^(Pss|SwapPss)/.test(c) ? [i] : []));
@@ -42,7 +43,10 @@ function maskPss(text: string, columns: string[]): string {
         const t = col - shift;
         if (t < 0 || t >= tokens) continue;
         const at = lead + 2 * t;
-        parts[at] = '#'.repeat(parts[at].length);
+        // The figure and the padding in front of it: a Pss column is right-aligned, so a figure
+        // that gains or loses a digit (or widens the column) moves only this padding.
+        parts[at] = '#';
+        if (at > 0) parts[at - 1] = ' ';
       }
       return parts.join('');
     })
