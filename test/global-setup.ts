@@ -4,7 +4,7 @@ import { join } from 'node:path';
 
 /**
  * e2e setup: compiles the C test programs in test/fixtures/*.c into test/.build/ (rebuilt when the
- * source is newer) and builds dist/ when the apps have not been built yet, so agents and the
+ * source is newer; lib*.c as shared libraries, static-*.c linked statically) and builds dist/ when the apps have not been built yet, so agents and the
  * gateway run as real processes.
  */
 export default function globalSetup(): void {
@@ -20,7 +20,9 @@ export default function globalSetup(): void {
     if (existsSync(target) && statSync(target).mtimeMs >= statSync(join(src, f)).mtimeMs) continue;
     const args = shared
       ? ['-O2', '-Wall', '-shared', '-fPIC', '-o', target, join(src, f)]
-      : ['-O2', '-Wall', '-pthread', '-o', target, join(src, f)];
+      : f.startsWith('static-')
+        ? ['-O2', '-Wall', '-static', '-o', target, join(src, f)]
+        : ['-O2', '-Wall', '-pthread', '-o', target, join(src, f)];
     execFileSync('gcc', args, { stdio: 'inherit' });
   }
   if (

@@ -61,9 +61,12 @@ export function readProc(pid: number, file: string): string {
 }
 
 /** smaps_rollup as name -> bytes (kB lines only). */
-export function oracleRollup(pid: number): Map<string, bigint> {
+export function oracleRollup(
+  pid: number,
+  text = readProc(pid, 'smaps_rollup'),
+): Map<string, bigint> {
   const out = new Map<string, bigint>();
-  for (const line of readProc(pid, 'smaps_rollup').split('\n')) {
+  for (const line of text.split('\n')) {
     const m = /^(\w+):\s+(\d+) kB$/.exec(line);
     if (m) out.set(m[1], BigInt(m[2]) * 1024n);
   }
