@@ -217,24 +217,18 @@ describe('kind=order', () => {
     expect(clipped.totals.presentPages).toBe(present.filter(Boolean).length);
   });
 
-  it('a 64 GiB PROT_NONE reservation is answered quickly', async () => {
+  // That it costs no per-page work is asserted in histogram-layouts; its speed is in bench/.
+  it('a 64 GiB PROT_NONE reservation: one VMA, no present pages', async () => {
     const r = regions.reserve!;
-    await api
-      .get(path())
-      .query({ kind: 'order', range: hex(r.start) })
-      .expect(200); // warm
-    const t0 = Date.now();
     const res = await api
       .get(path())
       .query({ kind: 'order', range: hex(r.start) })
       .expect(200);
-    const ms = Date.now() - t0;
     expect(res.body.vmas).toHaveLength(1);
     expect(BigInt(res.body.vmas[0].end) - BigInt(res.body.vmas[0].start)).toBeGreaterThanOrEqual(
       64n << 30n,
     );
     expect(res.body.totals.presentPages).toBe(0);
-    expect(ms).toBeLessThan(250);
   });
 });
 
