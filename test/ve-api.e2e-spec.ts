@@ -9,7 +9,8 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { startGateway, type GatewayHandle } from './helpers/gateway';
 import { killAndReap, sleep } from './helpers/processes';
@@ -89,10 +90,14 @@ describe('VE through agent and gateway (libveosinfo stand-in)', () => {
         env: { PMAPD_VE_LIBRARY: '/nonexistent/libveosinfo.so.3' },
       }),
     ]);
-    gw = await startGateway([
-      { name: 've-host', address: veAgent.address },
-      { name: 'plain-host', address: plainAgent.address },
-    ]);
+    gw = await startGateway(
+      [
+        { name: 've-host', address: veAgent.address },
+        { name: 'plain-host', address: plainAgent.address },
+      ],
+      [],
+      'nodeInfoMaxAgeMs: 1000\n',
+    );
     base = `${gw.url}/v1/nodes`;
     // node info is fetched when a node comes up
     for (let i = 0; i < 100; i++) {
@@ -335,5 +340,21 @@ describe('VE through agent and gateway (libveosinfo stand-in)', () => {
     const off = await get(`${base}/ve-host/processes/${p.pid}/maps?ve=1`);
     expect(off.status).toBe(503);
     expect(off.body.message).toMatch(/VE node 1 is offline/);
+  });
+
+  it('re-reads node info by age: a VE node that comes online shows up without a restart', async () => {
+    const first = (await get(`${base}/ve-host`)).body;
+    expect(first.veNodes[1]).toMatchObject({ node: 1, state: 'offline' });
+    const readAt = Date.parse(first.infoReadAt);
+    expect(readAt).toBeGreaterThan(0);
+    writeFileSync(join(tree.sysfsRoot, 've1', 'os_state'), '0\n');
+    writeFileSync(join(tree.socketDir, 'veos1.sock'), '');
+    let now = first;
+    for (let i = 0; i < 100 && now.veNodes[1].state !== 'online'; i++) {
+      await sleep(100);
+      now = (await get(`${base}/ve-host`)).body;
+    }
+    expect(now.veNodes[1]).toEqual({ node: 1, state: 'online', osState: 0, processCount: 0 });
+    expect(Date.parse(now.infoReadAt)).toBeGreaterThan(readAt);
   });
 });

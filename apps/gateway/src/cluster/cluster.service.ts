@@ -29,8 +29,13 @@ export interface NodeState {
   lastCheck?: Date;
   latencyMs?: number;
   lastError?: string;
-  /** GetNodeInfo, cached while the agent is up (refreshed when it comes back). */
+  /**
+   * GetNodeInfo, cached while the agent is up: re-read when it comes back and once it is
+   * nodeInfoMaxAgeMs old (VE node states and process counts change while an agent runs).
+   */
   info?: NodeInfo;
+  /** When `info` was read. */
+  infoReadAt?: Date;
   infoError?: string;
 }
 
@@ -169,10 +174,12 @@ export class ClusterService implements OnApplicationBootstrap, OnApplicationShut
       n.lastSeen = now;
       n.lastError = undefined;
       n.status = 'up';
-      if (!n.info || before !== 'up') {
+      const age = n.infoReadAt ? now.getTime() - n.infoReadAt.getTime() : Infinity;
+      if (!n.info || before !== 'up' || age >= this.config.nodeInfoMaxAgeMs) {
         try {
           const res = await n.conn.getNodeInfo({ timeoutMs: this.config.healthTimeoutMs });
           n.info = res.node;
+          n.infoReadAt = new Date();
           n.infoError = undefined;
         } catch (e) {
           n.infoError = (e as Error).message;

@@ -28,6 +28,7 @@ describe('gateway configuration', () => {
     expect(config.nodes).toEqual([{ name: 'local', address: '127.0.0.1:50051', labels: {} }]);
     expect(config.healthIntervalMs).toBe(5000);
     expect(config.requestTimeoutMs).toBe(10000);
+    expect(config.nodeInfoMaxAgeMs).toBe(60000);
   });
 
   test('flags win over environment; --flag=value form', () => {
@@ -35,7 +36,9 @@ describe('gateway configuration', () => {
       PMAPD_GATEWAY_LISTEN: '0.0.0.0:9',
       PMAPD_GATEWAY_NODE_NAME: 'box',
       PMAPD_GATEWAY_REQUEST_TIMEOUT_MS: '2500',
+      PMAPD_GATEWAY_NODE_INFO_MAX_AGE_MS: '5000',
     });
+    expect(config.nodeInfoMaxAgeMs).toBe(5000);
     expect(config.listen).toBe('127.0.0.1:0');
     expect(config.nodes[0]).toMatchObject({ name: 'box', address: '10.0.0.1:7' });
     expect(config.requestTimeoutMs).toBe(2500);
@@ -65,12 +68,20 @@ describe('gateway configuration', () => {
       'bad.yaml',
       'nodes:\n  - { name: a, address: nope }\n  - { name: a, address: "h:1" }\n  - { name: c, address: "h:70000" }\nextra: 1\n',
     );
-    const list = problems(['--config', p, '--health-interval-ms', '5']);
+    const list = problems([
+      '--config',
+      p,
+      '--health-interval-ms',
+      '5',
+      '--node-info-max-age-ms',
+      '10',
+    ]);
     expect(list.join('\n')).toContain('config.nodes.0.address: address must be host:port');
     expect(list.join('\n')).toContain("duplicate node name 'a'");
     expect(list.join('\n')).toContain('port 70000 is out of range');
     expect(list.join('\n')).toContain('extra');
     expect(list.join('\n')).toContain('healthIntervalMs');
+    expect(list.join('\n')).toContain('nodeInfoMaxAgeMs');
   });
 
   test('DNS discovery without port (and without srv) is rejected; empty config too', () => {

@@ -102,6 +102,9 @@ export class ConfigFile extends SharedSettings {
   @OptionalInt(10, 60_000)
   healthTimeoutMs?: number;
 
+  @OptionalInt(1000, 86_400_000)
+  nodeInfoMaxAgeMs?: number;
+
   @OptionalInt(1, 600_000)
   requestTimeoutMs?: number;
 }
@@ -128,6 +131,10 @@ export class GatewayConfig extends SharedSettings {
   @IntBetween(10, 60_000)
   healthTimeoutMs!: number;
 
+  /** A node's GetNodeInfo (VE node states, process counts) is re-read once it is this old. */
+  @IntBetween(1000, 86_400_000)
+  nodeInfoMaxAgeMs!: number;
+
   @IntBetween(1, 600_000)
   requestTimeoutMs!: number;
 
@@ -148,6 +155,7 @@ export const DEFAULTS = {
   nodeName: 'local',
   healthIntervalMs: 5000,
   healthTimeoutMs: 2000,
+  nodeInfoMaxAgeMs: 60_000,
   requestTimeoutMs: 10_000,
   dnsIntervalMs: 30_000,
   logLevel: 'info',
@@ -162,6 +170,7 @@ const OPTIONS: Record<string, { env: string; kind: 'string' | 'int' | 'bool' }> 
   'node-name': { env: 'PMAPD_GATEWAY_NODE_NAME', kind: 'string' },
   'health-interval-ms': { env: 'PMAPD_GATEWAY_HEALTH_INTERVAL_MS', kind: 'int' },
   'health-timeout-ms': { env: 'PMAPD_GATEWAY_HEALTH_TIMEOUT_MS', kind: 'int' },
+  'node-info-max-age-ms': { env: 'PMAPD_GATEWAY_NODE_INFO_MAX_AGE_MS', kind: 'int' },
   'request-timeout-ms': { env: 'PMAPD_GATEWAY_REQUEST_TIMEOUT_MS', kind: 'int' },
   'log-level': { env: 'PMAPD_GATEWAY_LOG_LEVEL', kind: 'string' },
   'fanout-concurrency': { env: 'PMAPD_GATEWAY_FANOUT_CONCURRENCY', kind: 'int' },
@@ -181,6 +190,7 @@ export const USAGE = `usage: node dist/apps/gateway/src/main.js [options]
   --node-name NAME            without --config: that agent's node name (default "${DEFAULTS.nodeName}")
   --health-interval-ms N      agent health check period (default ${DEFAULTS.healthIntervalMs})
   --health-timeout-ms N       deadline of one health check (default ${DEFAULTS.healthTimeoutMs})
+  --node-info-max-age-ms N    re-read a node's info (VE states, counts) this often (default ${DEFAULTS.nodeInfoMaxAgeMs})
   --request-timeout-ms N      default deadline of calls to agents (default ${DEFAULTS.requestTimeoutMs})
   --log-level LEVEL           debug|info|warn|error (default ${DEFAULTS.logLevel})
   --fanout-concurrency N      fleet queries: nodes queried at once (default ${DEFAULTS.fanoutConcurrency})
@@ -351,6 +361,10 @@ export function resolveConfig(
       intOption('health-timeout-ms', get('health-timeout-ms'), problems) ??
       file?.healthTimeoutMs ??
       DEFAULTS.healthTimeoutMs,
+    nodeInfoMaxAgeMs:
+      intOption('node-info-max-age-ms', get('node-info-max-age-ms'), problems) ??
+      file?.nodeInfoMaxAgeMs ??
+      DEFAULTS.nodeInfoMaxAgeMs,
     requestTimeoutMs:
       intOption('request-timeout-ms', get('request-timeout-ms'), problems) ??
       file?.requestTimeoutMs ??

@@ -14,7 +14,7 @@ export class NodesController {
   @ApiOperation({
     summary: "The cluster's nodes with their health and what their agents report",
     description:
-      'Health comes from the periodic grpc.health.v1 checks; node info is cached while the agent is up.',
+      'Health comes from the periodic grpc.health.v1 checks; node info is read when the agent comes up and re-read once it is nodeInfoMaxAgeMs old (infoReadAt).',
   })
   @ApiOkResponse({ type: NodeListDto })
   list(): NodeListDto {

@@ -25,6 +25,7 @@ export class NodesService {
       status: n.status,
       lastSeen: n.lastSeen ? n.lastSeen.toISOString() : null,
       latencyMs: n.status === 'up' ? (n.latencyMs ?? null) : null,
+      infoReadAt: n.infoReadAt ? n.infoReadAt.toISOString() : null,
       hostname: i?.hostname ?? null,
       arch: i?.arch ?? null,
       kernel: i?.kernelRelease ?? null,

@@ -49,6 +49,12 @@ export class NodeDto {
   })
   latencyMs!: number | null;
   @ApiPropertyOptional({ description: 'Why the node is down' }) error?: string;
+  @ApiProperty({
+    nullable: true,
+    description:
+      'When the node information below (VE nodes included) was read from the agent, ISO 8601: when it came up, then every nodeInfoMaxAgeMs (default 60 s)',
+  })
+  infoReadAt!: string | null;
   @ApiProperty({ nullable: true }) hostname!: string | null;
   @ApiProperty({ nullable: true, example: 'x86_64' }) arch!: string | null;
   @ApiProperty({ nullable: true, description: 'Kernel release', example: '6.18.0' }) kernel!:
