@@ -21,12 +21,12 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { spawnGateway, type GatewayHandle } from './helpers/gateway';
+import { openStream, parseSse } from './helpers/sse';
 import {
   fixtureBinary,
   killAndReap,
@@ -69,37 +69,6 @@ function placeInCgroup(root: string, path: string, pid: number): string[] {
   }
   writeFileSync(join(dir, 'cgroup.procs'), String(pid));
   return made;
-}
-
-/** GET with a raw http client: for SSE/NDJSON streams. */
-function openStream(
-  url: string,
-  headers: Record<string, string> = {},
-): Promise<{ res: http.IncomingMessage; req: http.ClientRequest }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers }, (res) => resolve({ res, req }));
-    req.on('error', reject);
-  });
-}
-
-interface SseEvent {
-  id?: string;
-  event?: string;
-  data?: any;
-}
-
-function parseSse(text: string): SseEvent[] {
-  const out: SseEvent[] = [];
-  for (const block of text.split('\n\n')) {
-    const ev: SseEvent = {};
-    for (const line of block.split('\n')) {
-      if (line.startsWith('id: ')) ev.id = line.slice(4);
-      else if (line.startsWith('event: ')) ev.event = line.slice(7);
-      else if (line.startsWith('data: ')) ev.data = JSON.parse(line.slice(6));
-    }
-    if (ev.event !== undefined) out.push(ev);
-  }
-  return out;
 }
 
 const SLURM_JOB = String(900000 + (process.pid % 99999));

@@ -9,11 +9,12 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { startGateway, type GatewayHandle } from './helpers/gateway';
 import { killAndReap, sleep } from './helpers/processes';
+import { openStream, parseSse } from './helpers/sse';
 import {
   makeVeStubTree,
   spawnPseudoProcess,
@@ -356,5 +357,54 @@ describe('VE through agent and gateway (libveosinfo stand-in)', () => {
     }
     expect(now.veNodes[1]).toEqual({ node: 1, state: 'online', osState: 0, processCount: 0 });
     expect(Date.parse(now.infoReadAt)).toBeGreaterThan(readAt);
+  });
+
+  it('watches a VE process: its VE map, a change when VEOS shows a new VMA, exited when it is gone', async () => {
+    const w = await spawnPseudoProcess(0, ['./watched']);
+    const maps = join(tree.dir, 'node0', `pid${w.pid}.maps`);
+    const records = veRecords('p');
+    writeFileSync(maps, records);
+    const vmaLines = records.split('\n').filter((l) => l !== '' && !l.startsWith('#'));
+    const rssKb = vmaLines.reduce((s, l) => s + Number(l.split('\t')[7]), 0);
+    // a VMA VEOS did not show before, 2 MiB resident
+    const added =
+      '610000000000\t610000200000\trw-p\t00000000\t0:0\t0\t2048\t2048\t2048\t2048\t0\t2048\t2048\trd wr mr mw me ac \t\n';
+    try {
+      const { res } = await openStream(
+        `${base}/ve-host/processes/${w.pid}/maps/watch?ve=0&interval=100&detail=smaps`,
+      );
+      expect(res.statusCode).toBe(200);
+      let text = '';
+      let stage = 0;
+      const t0 = Date.now();
+      for await (const chunk of res) {
+        text += (chunk as Buffer).toString();
+        const evs = parseSse(text);
+        if (stage === 0 && evs.length >= 2) {
+          stage = 1;
+          appendFileSync(maps, added);
+        } else if (stage === 1 && evs.some((e) => e.event === 'change')) {
+          stage = 2;
+          rmSync(maps); // VEOS no longer knows the process
+        }
+        if (Date.now() - t0 > 15000) break;
+      }
+      const evs = parseSse(text);
+      expect(evs[0]).toMatchObject({ event: 'snapshot', data: { pid: w.pid, veNode: 0 } });
+      expect(evs[0].data.cmdline).toBe('./watched');
+      expect(evs[0].data.vmas).toHaveLength(vmaLines.length);
+      expect(evs[0].data.vmas[0].start).toBe('0x600000000000');
+      // VEOS has no rollup: the sum of the VE map, not the host pseudo process's smaps_rollup
+      expect(evs[0].data.rollup.rss).toBe(rssKb * 1024);
+      expect(evs[1].event).toBe('heartbeat');
+      const change = evs.find((e) => e.event === 'change')!;
+      expect(change.data.added.map((v: any) => v.start)).toEqual(['0x610000000000']);
+      expect(change.data).toMatchObject({ removed: [], changed: [] });
+      expect(change.data.rollupDelta.rss).toBe(2048 * 1024);
+      expect(evs[evs.length - 1].event).toBe('exited');
+    } finally {
+      rmSync(maps, { force: true });
+      await killAndReap(w);
+    }
   });
 });

@@ -67,7 +67,8 @@ async function main(): Promise<void> {
   const handlers = new PmapGrpcService(nodeInfo, processes, maps, log);
   handlers.ve = ve;
   handlers.limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
-  handlers.watch = new WatchService(new MemoryMapService(reader, config.batchSize), reader, log);
+  // Watch samples read maps as GetMemoryMap does: VE targets and pseudo-process marking included.
+  handlers.watch = new WatchService(maps, reader, log);
   handlers.histograms = new HistogramService(new MemoryMapService(reader, config.batchSize), {
     procRoot: config.procRoot,
     batchSize: config.batchSize,

@@ -3,13 +3,15 @@
  * smaps_rollup), then at every interval either a CHANGE (VMAs added / removed / changed since the
  * previous sample, the rollup and its delta) or a HEARTBEAT (nothing changed), and EXITED once the
  * process is gone, which ends the stream. The stream also ends after max_events events, and stops
- * as soon as the call is cancelled (client gone or deadline).
+ * as soon as the call is cancelled (client gone or deadline). With ve_node the VE process of the
+ * pid is watched: its map from VEOS, its rollup the sum of that map.
  *
  * The sampling and the diff are plain functions of this file (WatchSession); the gRPC handler in
  * pmap.service.ts only forwards the call.
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import {
+  filterVmasByRange,
   isPmapError,
   PmapError,
   type AddressRange,
@@ -17,7 +19,7 @@ import {
   type MemoryRollup,
   type Vma,
 } from '@app/domain';
-import type { ProcReader } from '@app/procfs';
+import { rollupOfVmas, type ProcReader } from '@app/procfs';
 import {
   headerToProto,
   rollupToProto,
@@ -43,6 +45,8 @@ export interface WatchQuery {
   /** Only the VMAs overlapping it are watched (the rollup is always the whole process's). */
   range: AddressRange | undefined;
   maxEvents: number;
+  /** The VE process of `pid` on this VE node (its map from VEOS) instead of the host process. */
+  veNode?: number;
 }
 
 export interface VmaDiff {
@@ -157,6 +161,30 @@ export class WatchSession {
     };
   }
 
+  /** One sample of the map (range-filtered) and the whole process's rollup. */
+  private read(): { map: MemoryMap; rollup: MemoryRollup } {
+    const { pid, detail, range, veNode } = this.q;
+    if (veNode === undefined) {
+      const map = this.maps.read({ pid, detail, threadStacks: false, range, batchSize: 0 });
+      return { map, rollup: this.reader.readRollup(pid) };
+    }
+    // VEOS has no rollup: it is the sum of the whole VE map, which is always smaps-level; the
+    // range and the maps detail level are applied to it here.
+    const full = this.maps.read({
+      pid,
+      veNode,
+      detail,
+      threadStacks: false,
+      range: undefined,
+      batchSize: 0,
+    });
+    const pageSize = full.header.pageSize ?? 4096n;
+    let vmas = filterVmasByRange(full.vmas, range, pageSize);
+    if (detail === 'maps')
+      vmas = vmas.map((v) => ({ ...v, fields: undefined, vmFlags: undefined }));
+    return { map: { header: full.header, vmas }, rollup: rollupOfVmas(full.vmas) };
+  }
+
   private assertNotZombie(): void {
     const state = this.reader.readStat(this.q.pid).state;
     if (state === 'Z' || state === 'X') {
@@ -173,14 +201,7 @@ export class WatchSession {
     let map: MemoryMap;
     let rollup: MemoryRollup;
     try {
-      map = this.maps.read({
-        pid: this.q.pid,
-        detail: this.q.detail,
-        threadStacks: false,
-        range: this.q.range,
-        batchSize: 0,
-      });
-      rollup = this.reader.readRollup(this.q.pid);
+      ({ map, rollup } = this.read());
       // A zombie has an empty map and rollup: it has exited, not unmapped everything.
       if (!first && map.vmas.length === 0) this.assertNotZombie();
     } catch (e) {
@@ -253,6 +274,7 @@ export class WatchService {
       detail: base.detail,
       range: base.range,
       maxEvents: req.maxEvents,
+      ...(base.veNode !== undefined ? { veNode: base.veNode } : {}),
     };
   }
 

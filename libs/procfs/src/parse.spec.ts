@@ -11,6 +11,7 @@ import {
   parseSmapsRollup,
   parseStat,
   parseStatus,
+  rollupOfVmas,
 } from '@app/procfs';
 import { fixturePath } from './testing/fixtures';
 
@@ -245,6 +246,28 @@ describe('small parsers', () => {
     expect(r.locked).toBe(1024n * 1024n);
     expect(r.swap).toBe(0n);
     expect(parseSmapsRollup('').rss).toBe(0n);
+  });
+
+  it('rollupOfVmas sums the smaps of a process to its smaps_rollup', () => {
+    // The same stopped process: what the kernel sums exactly must agree exactly. Pss is summed
+    // by the kernel before rounding to kB, so the per-VMA sum is within 1 kB per VMA of it.
+    const vmas = parseSmaps(SMAPS);
+    const sum = rollupOfVmas(vmas);
+    const kernel = parseSmapsRollup(fx('target_proc_smaps_rollup.txt'));
+    for (const k of [
+      'rss',
+      'anonymous',
+      'anonHugePages',
+      'locked',
+      'swap',
+      'privateDirty',
+    ] as const) {
+      expect({ k, v: sum[k] }).toEqual({ k, v: kernel[k] });
+    }
+    const drift = sum.pss - kernel.pss;
+    expect(drift <= 0n ? -drift : drift).toBeLessThanOrEqual(BigInt(vmas.length) * 1024n);
+    expect(rollupOfVmas([]).rss).toBe(0n);
+    expect(rollupOfVmas([{ ...vmas[0], fields: undefined }]).rss).toBe(0n);
   });
 
   it('parseStat reads the fixture and a comm with spaces and parentheses', () => {

@@ -449,6 +449,23 @@ export function parseSmapsRollup(text: string): MemoryRollup {
   return r;
 }
 
+/**
+ * The rollup of a map read at smaps level: per-VMA smaps figures summed, in bytes, by the same
+ * names as smaps_rollup. For maps that have no smaps_rollup of their own (a VE process's map from
+ * VEOS). smaps_rollup itself stays the better source for Pss: the kernel sums it before rounding.
+ */
+export function rollupOfVmas(vmas: readonly Vma[]): MemoryRollup {
+  const r = emptyRollup();
+  for (const v of vmas) {
+    if (v.fields === undefined) continue;
+    for (const f of v.fields) {
+      const key = ROLLUP_KEYS[f.name];
+      if (key !== undefined) r[key] += f.kb ? f.value * 1024n : f.value;
+    }
+  }
+  return r;
+}
+
 function toInt(s: string | undefined): number {
   if (s === undefined) return 0;
   const n = Number(s);

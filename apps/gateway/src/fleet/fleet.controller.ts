@@ -123,7 +123,7 @@ export class WatchController {
   @ApiOperation({
     summary: 'Watch a memory map (Server-Sent Events)',
     description:
-      'text/event-stream. Events: snapshot (the whole map and rollup), change (VMAs added/removed/changed, rollup and rollupDelta), heartbeat (nothing changed since the last sample), exited (the process is gone; the stream ends), error. `id:` is the event sequence number; a comment line is sent on idle connections every 15 s. Ends when the process exits, after maxEvents, or when the client leaves. Errors before the first event are ordinary JSON errors.',
+      'text/event-stream. Events: snapshot (the whole map and rollup), change (VMAs added/removed/changed, rollup and rollupDelta), heartbeat (nothing changed since the last sample), exited (the process is gone; the stream ends), error. `id:` is the event sequence number; a comment line is sent on idle connections every 15 s. Ends when the process exits, after maxEvents, or when the client leaves. ve=N watches the VE process of that pid on VE node N (its VE map; the rollup is the sum of it). Errors before the first event are ordinary JSON errors.',
   })
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: 'An SSE stream of watch events' })

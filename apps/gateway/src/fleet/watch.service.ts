@@ -76,6 +76,7 @@ export function watchEventJson(node: string, ev: WatchMemoryMapResponse): Record
     out.pid = h.pid;
     out.comm = h.comm;
     out.cmdline = h.cmdline;
+    if (h.veNode !== undefined) out.veNode = h.veNode;
   }
   if (ev.type === WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT) {
     out.vmas = ev.added.map(watchVmaJson);
