@@ -152,6 +152,8 @@ describe('VE through agent and gateway (libveosinfo stand-in)', () => {
       vsize: 15020032 * 1024,
       rss: 15020032 * 1024,
     });
+    // VEOS has no smaps_rollup: the rollup is the sum of the VE map
+    expect(byPid.get(p.pid!).rollup).toMatchObject({ rss: 15020032 * 1024, swap: 0 });
     expect(byPid.get(dgemm.pid!)).toMatchObject({
       comm: 'dgemm',
       cmdline: './dgemm',

@@ -181,6 +181,8 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     // totals of the seed's pmap outputs
     expect(pp.vsize).toBe(15020032n * 1024n);
     expect(pp.rss).toBe(15020032n * 1024n);
+    // the rollup is the sum of the VE map (VEOS has no smaps_rollup)
+    expect(pp.rollup).toMatchObject({ rss: pp.rss, pss: pp.rss, swap: 0n });
     const dg = byPid.get(dgemm.pid!)!;
     expect(dg.cmdline).toBe('./dgemm');
     expect(dg.comm).toBe('dgemm');

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { PmapError, type ProcessInfo, type Vma } from '@app/domain';
-import { ProcReader } from '@app/procfs';
+import { ProcReader, rollupOfVmas } from '@app/procfs';
 import { decodeVeMapinfoFile, veField } from './mapinfo';
 import { veProgramCmdline } from './pseudo';
 import {
@@ -181,13 +181,11 @@ class LibVeSource implements VeSource {
         try {
           const vmas = this.readVmas(node, p.pid);
           let size = 0n;
-          let rss = 0n;
-          for (const v of vmas) {
-            size += veField(v, 'Size');
-            rss += veField(v, 'Rss');
-          }
+          for (const v of vmas) size += veField(v, 'Size');
+          // VEOS has no smaps_rollup: the rollup is the sum of the VE map.
+          info.rollup = rollupOfVmas(vmas);
           info.vsize = size * 1024n;
-          info.rss = rss * 1024n;
+          info.rss = info.rollup.rss;
         } catch (e) {
           if (e instanceof PmapError && (e.code === 'NOT_FOUND' || e.code === 'EXITED')) continue;
           info.rollupError = e instanceof Error ? e.message : String(e);
