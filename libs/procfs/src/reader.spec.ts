@@ -206,6 +206,30 @@ describe('ProcReader on a captured proc tree', () => {
     }
   });
 
+  it('a map read from a process that is exiting (PF_EXITING, state still R) -> EXITED', () => {
+    // 710: do_exit had begun (PF_EXITING, its address space being torn down: the maps read ends
+    // early without an error) but the process is not a zombie yet. 711: the same flags word
+    // without PF_EXITING is an ordinary live process.
+    const flags = 0x00400000 | 0x00000040; // PF_RANDOMIZE | PF_FORKNOEXEC
+    for (const [pid, f] of [
+      [710, flags | 0x4],
+      [711, flags],
+    ] as const) {
+      write(`${pid}/stat`, statLine({ pid, comm: 'x', state: 'R', flags: f }));
+      write(`${pid}/status`, statusText('x', 0));
+      write(`${pid}/cmdline`, 'x\0');
+      write(`${pid}/maps`, fx('target_proc_maps.txt'));
+    }
+    try {
+      expect(() => reader.readMemoryMap(710, { detail: 'maps' })).toThrow(
+        new PmapError('EXITED', 'process 710 exited during the read'),
+      );
+      expect(reader.readMemoryMap(711, { detail: 'maps' }).vmas).toHaveLength(128);
+    } finally {
+      for (const pid of [710, 711]) fs.rmSync(path.join(proc, String(pid)), { recursive: true });
+    }
+  });
+
   it('a process whose stat is gone when its smaps ends (exited mid-read) -> EXITED', () => {
     // smaps is a FIFO: a shell writes the first half of the fixture's smaps, removes the stat
     // file (the process is gone) and only then closes, so the reader's read ends with a map that

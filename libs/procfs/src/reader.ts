@@ -37,6 +37,8 @@ import type {
 
 /** PF_KTHREAD in /proc/PID/stat flags. */
 const PF_KTHREAD = 0x00200000;
+/** Set at the start of do_exit, before the address space is torn down. */
+const PF_EXITING = 0x00000004;
 
 function checkPid(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid <= 0) {
@@ -179,9 +181,11 @@ export class ProcReader {
   }
 
   /**
-   * Throws EXITED "process N exited during the read" unless /proc/PID/stat still exists and its
-   * state is not zombie/dead (Z, X, x). One small read; the state is the character two after the
-   * last ')' (comm may contain anything).
+   * Throws EXITED "process N exited during the read" unless /proc/PID/stat still exists, its
+   * state is not zombie/dead (Z, X, x) and it is not exiting (PF_EXITING). The kernel sets
+   * PF_EXITING before it tears the address space down, while the state still reads R: a maps read
+   * that raced the teardown ends early without an error, so only the flag tells a truncated map
+   * from a whole one.
    */
   private assertStillAlive(pid: number): void {
     let text: string;
@@ -190,9 +194,16 @@ export class ProcReader {
     } catch (e) {
       throw procError(e, pid, 'stat', true);
     }
-    const close = text.lastIndexOf(')');
-    const state = close < 0 ? '' : text.charAt(close + 2);
-    if (state === '' || state === 'Z' || state === 'X' || state === 'x') throw exited(pid);
+    let st: ProcStat;
+    try {
+      st = parseStat(text);
+    } catch {
+      throw exited(pid);
+    }
+    const s = st.state;
+    if (s === '' || s === 'Z' || s === 'X' || s === 'x' || (st.flags & PF_EXITING) !== 0) {
+      throw exited(pid);
+    }
   }
 
   /**
