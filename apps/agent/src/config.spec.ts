@@ -16,6 +16,8 @@ describe('loadConfig', () => {
       shutdownTimeoutSec: 5,
       maxHeavyReads: 2,
       maxQueuedReads: 256,
+      procReadTimeoutMs: 3000,
+      maxHungReads: 8,
       logLevel: 'info',
       ve: true,
     });
@@ -29,6 +31,8 @@ describe('loadConfig', () => {
       PMAPD_PROC_ROOT: '/host/proc/',
       PMAPD_SYS_ROOT: '/host/sys',
       PMAPD_BATCH_SIZE: '5',
+      PMAPD_PROC_READ_TIMEOUT_MS: '750',
+      PMAPD_MAX_HUNG_READS: '3',
     });
     expect(c).toMatchObject({
       host: '::1',
@@ -37,6 +41,8 @@ describe('loadConfig', () => {
       procRoot: '/host/proc',
       sysRoot: '/host/sys',
       batchSize: 9,
+      procReadTimeoutMs: 750,
+      maxHungReads: 3,
     });
   });
 
@@ -46,6 +52,8 @@ describe('loadConfig', () => {
     [['--listen', '127.0.0.1:70000', '--node-name', 'n1', '--insecure'], /port/],
     [[...base, '--batch-size', '0'], /--batch-size/],
     [[...base, '--batch-size', '10001'], /--batch-size/],
+    [[...base, '--proc-read-timeout-ms', '10'], /--proc-read-timeout-ms/],
+    [[...base, '--max-hung-reads', '0'], /--max-hung-reads/],
     [[...base, '--proc-root', 'proc'], /absolute path/],
     [[...base, '--node-name', 'a b'], /--node-name/],
     [[...base, '--log-level', 'loud'], /--log-level/],

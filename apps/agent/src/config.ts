@@ -28,6 +28,10 @@ export interface AgentConfig {
   maxHeavyReads: number;
   /** Heavy calls waiting for a permit before RESOURCE_EXHAUSTED. */
   maxQueuedReads: number;
+  /** A /proc read that takes the target's mmap_lock may block this long (guarded-read.ts). */
+  procReadTimeoutMs: number;
+  /** Stuck /proc reads kept before every such read fails at once. */
+  maxHungReads: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** VE processes through libveosinfo (see ve.service.ts); false with --no-ve. */
   ve: boolean;
@@ -131,6 +135,16 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: '--max-queued-reads',
     env: 'PMAPD_MAX_QUEUED_READS',
     help: 'heavy calls queued for a permit before RESOURCE_EXHAUSTED (0..100000, default 256)',
+  },
+  procReadTimeout: {
+    flag: '--proc-read-timeout-ms',
+    env: 'PMAPD_PROC_READ_TIMEOUT_MS',
+    help: 'a read of cmdline/maps/smaps/smaps_rollup/numa_maps that blocks this long (a process stuck in the kernel) fails with DEADLINE_EXCEEDED (100..600000, default 3000)',
+  },
+  maxHungReads: {
+    flag: '--max-hung-reads',
+    env: 'PMAPD_MAX_HUNG_READS',
+    help: 'stuck /proc reads kept aside before every such read fails at once (1..256, default 8)',
   },
   veLibrary: {
     flag: '--ve-library',
@@ -264,6 +278,12 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
   const maxQueuedReads = raw.has('maxQueuedReads')
     ? parseIntStrict(name('maxQueuedReads'), raw.get('maxQueuedReads')!, 0, 100_000)
     : 256;
+  const procReadTimeoutMs = raw.has('procReadTimeout')
+    ? parseIntStrict(name('procReadTimeout'), raw.get('procReadTimeout')!, 100, 600_000)
+    : 3000;
+  const maxHungReads = raw.has('maxHungReads')
+    ? parseIntStrict(name('maxHungReads'), raw.get('maxHungReads')!, 1, 256)
+    : 8;
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
   const levelText = raw.get('logLevel') ?? 'info';
   const logLevel = levels.find((l) => l === levelText);
@@ -285,6 +305,8 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
     shutdownTimeoutSec,
     maxHeavyReads,
     maxQueuedReads,
+    procReadTimeoutMs,
+    maxHungReads,
     logLevel,
     ...veConfig(raw, name, dir),
     ...securityConfig(raw, name, host, insecure),

@@ -43,6 +43,8 @@ function pmapErrorToStatus(e: PmapError, pid: number | undefined): GrpcError {
       return { code: status.FAILED_PRECONDITION, details: e.message };
     case 'UNAVAILABLE':
       return { code: status.UNAVAILABLE, details: e.message };
+    case 'TIMED_OUT':
+      return { code: status.DEADLINE_EXCEEDED, details: e.message };
   }
 }
 

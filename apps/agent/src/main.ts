@@ -5,7 +5,7 @@
  * agent can read, serves PmapService + health + reflection, and shuts down gracefully on
  * SIGTERM/SIGINT. Logs are JSON lines on stderr; the startup line carries "listening".
  */
-import { probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
+import { GuardedFileReader, probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
 import { ReloadingCertificateProvider } from '@app/tls';
 import { AgentServer, type AgentServerSecurity } from './agent.server';
 import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
@@ -50,7 +50,25 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, { service: 'pmapd-agent', node: config.nodeName });
 
   const metrics = new AgentMetrics();
-  const reader = instrumentReader(new ProcReader({ procRoot: config.procRoot }), metrics);
+  // Reads that take a target's mmap_lock run in a worker thread with a timeout: a process stuck
+  // in the kernel cannot freeze the agent (libs/procfs/src/guarded-read.ts).
+  const guarded = new GuardedFileReader({
+    timeoutMs: config.procReadTimeoutMs,
+    maxHung: config.maxHungReads,
+    onHung: (path, hung) => {
+      metrics.readTimeouts.inc();
+      metrics.hungReads.set(hung);
+      log.warn({ path, stuck: hung, timeoutMs: config.procReadTimeoutMs }, 'proc read stuck');
+    },
+    onRecovered: (path, ms, hung) => {
+      metrics.hungReads.set(hung);
+      log.info({ path, ms, stuck: hung }, 'stuck proc read returned');
+    },
+  });
+  const reader = instrumentReader(
+    new ProcReader({ procRoot: config.procRoot, lockedRead: (p) => guarded.read(p) }),
+    metrics,
+  );
   const capabilities = probeCapabilities(config.procRoot, config.sysRoot);
   const nodeInfo = new NodeInfoService(
     config,
@@ -144,6 +162,7 @@ async function main(): Promise<void> {
       .then(() => {
         healthPort?.stop();
         certs?.close();
+        guarded.close();
         log.info('stopped');
         process.exit(0);
       })

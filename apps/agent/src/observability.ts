@@ -11,7 +11,7 @@ import {
   status as GrpcStatus,
   type ServerInterceptor,
 } from '@grpc/grpc-js';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProcReader } from '@app/procfs';
 import type { Logger } from './logger';
 import { parseSubjectAltNames } from './tls';
@@ -38,6 +38,17 @@ export class AgentMetrics {
     help: 'Latency of reading and parsing a /proc file (maps, smaps, smaps_rollup, stat, status, ...), by file',
     labelNames: ['file'] as const,
     buckets: [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+
+  readonly hungReads = new Gauge({
+    name: 'pmapd_agent_proc_reads_stuck',
+    help: '/proc reads blocked in the kernel past --proc-read-timeout-ms (a process stuck holding its mmap_lock), not yet returned',
+    registers: [this.registry],
+  });
+  readonly readTimeouts = new Counter({
+    name: 'pmapd_agent_proc_read_timeouts_total',
+    help: '/proc reads that did not return within --proc-read-timeout-ms',
     registers: [this.registry],
   });
 

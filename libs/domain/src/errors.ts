@@ -9,7 +9,8 @@ export type PmapErrorCode =
   | 'INVALID_ARGUMENT'
   | 'UNSUPPORTED' // not available on this target / node
   | 'FAILED_PRECONDITION' // a capability the agent lacks
-  | 'UNAVAILABLE';
+  | 'UNAVAILABLE'
+  | 'TIMED_OUT'; // a read did not return in time (a process stuck in the kernel)
 
 export class PmapError extends Error {
   constructor(

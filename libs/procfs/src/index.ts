@@ -6,3 +6,4 @@ export * from './reader';
 export * from './cgroup-match';
 export * from './capabilities';
 export * from './pagemap';
+export * from './guarded-read';

@@ -40,6 +40,12 @@ const PF_KTHREAD = 0x00200000;
 /** Set at the start of do_exit, before the address space is torn down. */
 const PF_EXITING = 0x00000004;
 
+/**
+ * The files whose read takes the target's mmap_lock (or reads its memory): a process stuck in
+ * the kernel holding that lock makes these reads block. They go through `lockedRead` when given.
+ */
+const MM_LOCKED_FILES = new Set(['cmdline', 'maps', 'smaps', 'smaps_rollup', 'numa_maps']);
+
 function checkPid(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid <= 0) {
     throw new PmapError('INVALID_ARGUMENT', `pid must be a positive integer, got ${pid}`, 'pid');
@@ -62,12 +68,14 @@ export class ProcReader {
   readonly pageSize: bigint;
   private users: Map<number, string> | undefined;
   private bootTimeMs: number | undefined;
+  private readonly lockedRead: (path: string) => Buffer;
 
   constructor(opts: ProcReaderOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.etcRoot = opts.etcRoot ?? '/etc';
     this.clockTicks = opts.clockTicks ?? 100;
     this.pageSize = opts.pageSize ?? 4096n;
+    this.lockedRead = opts.lockedRead ?? ((p) => fs.readFileSync(p));
   }
 
   private file(pid: number, name: string): string {
@@ -76,7 +84,9 @@ export class ProcReader {
 
   private readText(pid: number, name: string, started: boolean): string {
     try {
-      return fs.readFileSync(this.file(pid, name), 'utf8');
+      const file = this.file(pid, name);
+      if (MM_LOCKED_FILES.has(name)) return this.lockedRead(file).toString('utf8');
+      return fs.readFileSync(file, 'utf8');
     } catch (e) {
       throw procError(e, pid, name, started);
     }
@@ -84,7 +94,8 @@ export class ProcReader {
 
   private readBuf(pid: number, name: string, started: boolean): Buffer {
     try {
-      return fs.readFileSync(this.file(pid, name));
+      const file = this.file(pid, name);
+      return MM_LOCKED_FILES.has(name) ? this.lockedRead(file) : fs.readFileSync(file);
     } catch (e) {
       throw procError(e, pid, name, started);
     }
@@ -323,7 +334,16 @@ export class ProcReader {
         if (wantUid !== undefined && status.uid !== wantUid) continue;
         const user = this.userName(status.uid);
         if (filter.user !== undefined && wantUid === undefined && user !== filter.user) continue;
-        const cmdline = parseCmdline(this.readBuf(pid, 'cmdline', true), stat.comm);
+        let cmdline: string;
+        let stuck: string | undefined;
+        try {
+          cmdline = parseCmdline(this.readBuf(pid, 'cmdline', true), stat.comm);
+        } catch (e) {
+          // Stuck in the kernel with its mmap_lock held: listed by its stat and status alone.
+          if (!(e instanceof PmapError && e.code === 'TIMED_OUT')) throw e;
+          cmdline = '';
+          stuck = e.message;
+        }
         if (filter.nameRegex) {
           filter.nameRegex.lastIndex = 0;
           const byComm = filter.nameRegex.test(stat.comm);
@@ -354,7 +374,10 @@ export class ProcReader {
           cgroup,
           kernelThread,
         };
-        if (!filter.skipRollup && !kernelThread) {
+        if (stuck !== undefined) {
+          info.rollupError = stuck;
+          unreadable++;
+        } else if (!filter.skipRollup && !kernelThread) {
           try {
             info.rollup = parseSmapsRollup(this.readText(pid, 'smaps_rollup', true));
           } catch (e) {

@@ -117,6 +117,12 @@ export interface ProcReaderOptions {
   clockTicks?: number;
   /** Bytes per page for stat rss (default 4096). */
   pageSize?: bigint;
+  /**
+   * Reads the files that take the target's mmap_lock (cmdline, maps, smaps, smaps_rollup,
+   * numa_maps): a GuardedFileReader's read in the agent, so a process stuck in the kernel cannot
+   * block the agent. Default: readFileSync.
+   */
+  lockedRead?: (path: string) => Buffer;
 }
 
 export interface Capabilities {

@@ -37,6 +37,17 @@ export class AgentCallError extends Error {
     super(`node '${node}' (${address}): ${GrpcStatus[code] ?? code}: ${details}`);
     this.name = 'AgentCallError';
   }
+
+  /**
+   * DEADLINE_EXCEEDED because the call's deadline passed (grpc-js's own "Deadline exceeded…"), as
+   * opposed to the agent answering DEADLINE_EXCEEDED itself with its reason (a /proc read stuck
+   * in the kernel), whose message is worth passing on.
+   */
+  get deadlinePassed(): boolean {
+    return (
+      this.code === GrpcStatus.DEADLINE_EXCEEDED && this.details.startsWith('Deadline exceeded')
+    );
+  }
 }
 
 interface HealthCheckResponse {

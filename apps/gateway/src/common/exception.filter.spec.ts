@@ -39,7 +39,19 @@ describe('AllExceptionsFilter.toBody', () => {
   });
 
   test('deadline message carries the deadline; UNAVAILABLE the address', () => {
-    expect(filter.toBody(agent(status.DEADLINE_EXCEEDED)).message).toContain('250 ms');
+    const passed = agent(status.DEADLINE_EXCEEDED, 'Deadline exceeded after 0.251s');
+    expect(filter.toBody(passed).message).toBe(
+      "the agent of node 'n1' did not answer within 250 ms",
+    );
+    // the agent's own DEADLINE_EXCEEDED (a /proc read stuck in the kernel) keeps its reason
+    const stuck = agent(
+      status.DEADLINE_EXCEEDED,
+      'reading /proc/7/maps did not return within 3000 ms',
+    );
+    expect(filter.toBody(stuck)).toMatchObject({
+      statusCode: 504,
+      message: "node 'n1': reading /proc/7/maps did not return within 3000 ms",
+    });
     expect(filter.toBody(agent(status.UNAVAILABLE)).message).toContain('127.0.0.2:5');
   });
 

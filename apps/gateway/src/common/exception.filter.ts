@@ -38,6 +38,7 @@ const PMAP_TO_HTTP: Record<PmapErrorCode, number> = {
   UNSUPPORTED: 501,
   FAILED_PRECONDITION: 412,
   UNAVAILABLE: 503,
+  TIMED_OUT: 504,
 };
 
 function body(status: number, message: string, extra: Partial<ErrorBody> = {}): ErrorBody {
@@ -49,6 +50,7 @@ function agentMessage(e: AgentCallError): string {
     case GrpcStatus.UNAVAILABLE:
       return `the agent of node '${e.node}' at ${e.address} is unavailable: ${e.details}`;
     case GrpcStatus.DEADLINE_EXCEEDED:
+      if (!e.deadlinePassed) return `node '${e.node}': ${e.details}`;
       return `the agent of node '${e.node}' did not answer within ${e.timeoutMs ?? '?'} ms`;
     case GrpcStatus.UNIMPLEMENTED:
       return `node '${e.node}' does not implement this yet: ${e.details}`;

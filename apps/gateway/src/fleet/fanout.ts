@@ -88,10 +88,9 @@ export interface FanOutResult<T> {
 export function failureOf(node: string, e: unknown, timeoutMs: number): NodeFailure {
   if (e instanceof AgentCallError) {
     const code = GrpcStatus[e.code] ?? String(e.code);
-    const message =
-      e.code === GrpcStatus.DEADLINE_EXCEEDED
-        ? `the agent did not answer within ${timeoutMs} ms`
-        : e.details;
+    const message = e.deadlinePassed
+      ? `the agent did not answer within ${timeoutMs} ms`
+      : e.details;
     return { node, code, message };
   }
   if (e instanceof DeadlineError) {
