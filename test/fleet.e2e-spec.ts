@@ -1,8 +1,10 @@
 /**
  * Fleet e2e: the real gateway in front of six real agents on 127.0.0.2-7:
  *   n1, n2, n3 — healthy, reading this machine's /proc (labels rack=r1/r1/r2);
- *   slow       — reads a fixture proc root whose one process has a FIFO as smaps_rollup: the
- *                agent's synchronous read blocks (a stalled /proc), so it never answers in time;
+ *   slow       — reads a fixture proc root whose one process has a FIFO as smaps_rollup, with
+ *                the stuck-read guard at its 10-minute maximum: the agent waits on that read
+ *                (a stalled /proc), so it never answers in time (the guard at its default is
+ *                tested in faults.e2e-spec.ts);
  *   dead       — a real agent, killed after the gateway saw it (connection refused);
  *   spare      — healthy, for the selector tests.
  * Processes are placed in real cgroup v2 groups named like Slurm's and Kubernetes' when the
@@ -102,7 +104,11 @@ describe('fleet queries over six agents (fan-out, partial results, selectors, cg
       startAgent({ host: '127.0.0.2', nodeName: 'n1' }),
       startAgent({ host: '127.0.0.3', nodeName: 'n2' }),
       startAgent({ host: '127.0.0.4', nodeName: 'n3' }),
-      startAgent({ host: '127.0.0.5', nodeName: 'slow', extraArgs: ['--proc-root', fixture] }),
+      startAgent({
+        host: '127.0.0.5',
+        nodeName: 'slow',
+        extraArgs: ['--proc-root', fixture, '--proc-read-timeout-ms', '600000'],
+      }),
       startAgent({ host: '127.0.0.6', nodeName: 'dead' }),
       startAgent({ host: '127.0.0.7', nodeName: 'spare' }),
       spawnZoo(),
