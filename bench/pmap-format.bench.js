@@ -3,7 +3,8 @@
  * pmap -XX bench (run `npm run build` first): a stopped process with ~30,000 VMAs (the mapping
  * zoo, test/fixtures/zoo.c `--vmas 30000`). Measured side by side in one run, medians of 7:
  * `/usr/bin/pmap -XX PID` (output to /dev/null) vs pmapd reading /proc/PID/smaps with the real
- * reader and rendering -XX (ProcReader.readMemoryMap + renderPmap). Also -x and plain. Both wall
+ * reader as the agent configures it (ProcReader.readMemoryMap through the stuck-read guard's
+ * worker thread, then renderPmap). Also -x and plain. Both wall
  * clock (median) and CPU time (user+sys per run; pmap's from the reaped-children counters) are
  * printed: on a loaded machine the CPU ratio is the steadier one.
  */
@@ -60,7 +61,9 @@ async function main() {
   });
   while (state(child.pid) !== 'T') await new Promise((r) => setTimeout(r, 5));
   const pid = child.pid;
-  const reader = new procfs.ProcReader();
+  // As the agent reads: the mmap_lock files through the stuck-read guard (a worker thread).
+  const guard = new procfs.GuardedFileReader({ timeoutMs: 10000 });
+  const reader = new procfs.ProcReader({ lockedRead: (p) => guard.read(p) });
   try {
     const rows = [];
     for (const [mode, flag, detail] of [
@@ -101,6 +104,7 @@ async function main() {
       );
     }
   } finally {
+    guard.close();
     child.kill('SIGKILL');
     rmSync(dir, { recursive: true, force: true });
   }
