@@ -23,6 +23,7 @@ module.exports = {
       moduleNameMapper,
       transform,
       globalSetup: '<rootDir>/test/global-setup.ts',
+      globalTeardown: '<rootDir>/test/global-teardown.ts',
       setupFilesAfterEnv: ['<rootDir>/test/setup-timeout.ts'],
       testTimeout: 60000,
     },

@@ -6,7 +6,15 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  constants as fsConstants,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,6 +201,53 @@ describe('gateway (spawned) over three agents', () => {
     expect(bad.body).toMatchObject({ parameter: 'sort', allowed: ['pid', 'rss', 'pss', 'swap'] });
     const badRe = await api.get('/v1/nodes/n2/processes').query({ name: '(' }).expect(400);
     expect(badRe.body.parameter).toBe('name');
+  });
+
+  test('hugetlb (MAP_HUGETLB): anonymous 2 MiB pages in the map and in the page-size and order histograms', async () => {
+    // test/global-setup.ts reserves hugetlb pages whenever the sysctl is writable (root)
+    let writable = true;
+    try {
+      accessSync('/proc/sys/vm/nr_hugepages', fsConstants.W_OK);
+    } catch {
+      writable = false;
+    }
+    if (zoo.regions.hugetlb === '(nil)') {
+      expect(writable).toBe(false); // only skipped where no pool could be reserved
+      return;
+    }
+    const start = zoo.regions.hugetlb;
+    const map = (
+      await api.get(`/v1/nodes/n2/processes/${zoo.pid}/maps`).query({ range: start, view: 'XX' })
+    ).body;
+    expect(map.vmas).toHaveLength(1);
+    const v = map.vmas[0];
+    // anonymous memory on the kernel's internal hugetlbfs file: not a "deleted file"
+    expect(v).toMatchObject({
+      start,
+      name: '/anon_hugepage (deleted)',
+      kind: 'anon',
+      size: 4 << 20,
+    });
+    expect(v.fields).toMatchObject({
+      KernelPageSize: 2 << 20,
+      MMUPageSize: 2 << 20,
+      Private_Hugetlb: 4 << 20,
+      Rss: 0, // hugetlb pages are not in Rss: the kernel counts them in *_Hugetlb
+    });
+    expect(v.vmFlags).toContain('ht');
+    const hist = (kind: string): Promise<any> =>
+      api
+        .get(`/v1/nodes/n2/processes/${zoo.pid}/histogram`)
+        .query({ kind, range: start })
+        .expect(200)
+        .then((r) => r.body);
+    const ps = await hist('pagesize');
+    expect(ps.vmas[0].bins.map((b: any) => [b.key, b.count, b.bytes])).toEqual([
+      ['2M', 2, 4 << 20],
+    ]);
+    const order = await hist('order');
+    expect(order.vmas[0].presentPages).toBe(1024); // in base pages
+    expect(order.vmas[0].orders[9]).toBe(2); // two whole 2 MiB blocks
   });
 
   test('map JSON: header, VMAs with "0x…" addresses, bytes, totals over the VMAs', async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -25,10 +25,35 @@ export default function globalSetup(): void {
         : ['-O2', '-Wall', '-pthread', '-o', target, join(src, f)];
     execFileSync('gcc', args, { stdio: 'inherit' });
   }
+  reserveHugetlbPages(out);
   if (
     !existsSync(join(root, 'dist', 'apps', 'agent', 'src', 'main.js')) ||
     process.env.PMAPD_REBUILD
   ) {
     execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
+  }
+}
+
+/** Free 2 MiB hugetlb pages the e2e run wants: each zoo maps two (about 8 zoos at once at most). */
+const HUGETLB_PAGES_WANTED = 32;
+const NR_HUGEPAGES = '/proc/sys/vm/nr_hugepages';
+
+/**
+ * Makes sure the hugetlb pool has HUGETLB_PAGES_WANTED free pages (root only), so the zoo's
+ * MAP_HUGETLB region exists and hugetlb VMAs are tested against pmap and the kernel. The pool's
+ * previous size is written to test/.build/nr_hugepages.restore for the global teardown. Without
+ * the privilege (or a read-only sysctl) nothing changes and the zoo reports no hugetlb region.
+ */
+function reserveHugetlbPages(buildDir: string): void {
+  try {
+    const meminfo = readFileSync('/proc/meminfo', 'utf8');
+    const free = Number(/^HugePages_Free:\s+(\d+)/m.exec(meminfo)?.[1] ?? 'NaN');
+    const total = Number(readFileSync(NR_HUGEPAGES, 'utf8').trim());
+    if (!Number.isFinite(free) || !Number.isFinite(total) || free >= HUGETLB_PAGES_WANTED) return;
+    writeFileSync(NR_HUGEPAGES, String(total + HUGETLB_PAGES_WANTED - free));
+    const restore = join(buildDir, 'nr_hugepages.restore');
+    if (!existsSync(restore)) writeFileSync(restore, String(total));
+  } catch {
+    // not root, or no hugetlb support: the zoo maps no hugetlb region
   }
 }

@@ -346,11 +346,23 @@ describe('pagesize histogram', () => {
       ]);
       expect(thp.bins.find((b) => b.key === '2M')!.count).toBe(2n);
     }
-    // Whole process: PMD-mapped bytes equal smaps' AnonHugePages + ShmemPmdMapped + FilePmdMapped.
+    // The 2 MiB hugetlb page (when the pool had one: test/global-setup.ts reserves pages as root)
+    if (regions.hugetlb) {
+      const h = res.vmas.find((v) => v.start === regions.hugetlb!.start)!;
+      expect(h.bins).toEqual([
+        { key: '2M', pageSize: 2n << 20n, category: '', count: 1n, bytes: 2n << 20n },
+      ]);
+    }
+    // Whole process: 2M bytes equal smaps' AnonHugePages + ShmemPmdMapped + FilePmdMapped (THP
+    // mapped by a PMD) + Private_Hugetlb + Shared_Hugetlb (2 MiB hugetlb pages).
     let pmd = 0n;
     for (const v of vmas)
       pmd +=
-        (smapsKb(v, 'AnonHugePages') + smapsKb(v, 'ShmemPmdMapped') + smapsKb(v, 'FilePmdMapped')) *
+        (smapsKb(v, 'AnonHugePages') +
+          smapsKb(v, 'ShmemPmdMapped') +
+          smapsKb(v, 'FilePmdMapped') +
+          smapsKb(v, 'Private_Hugetlb') +
+          smapsKb(v, 'Shared_Hugetlb')) *
         1024n;
     expect(res.totals.bins.find((b) => b.key === '2M')?.bytes ?? 0n).toBe(pmd);
   });

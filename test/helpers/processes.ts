@@ -141,6 +141,11 @@ export interface ZooRegions {
   /** Start of the --vmas region ("(nil)" without it). */
   many: string;
   many_count: number;
+  /**
+   * Start of a 4 MiB MAP_HUGETLB region (two 2 MiB pages), "(nil)" when the hugetlb pool had no
+   * free pages (the e2e global setup reserves some when it runs as root).
+   */
+  hugetlb: string;
   threads: number[];
 }
 

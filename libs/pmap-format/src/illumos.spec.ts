@@ -91,6 +91,24 @@ describe('renderIllumos', () => {
     );
   });
 
+  it('MAP_HUGETLB anonymous memory (/anon_hugepage) is [ anon ], as illumos names anonymous memory', () => {
+    const huge = vma(
+      {
+        start: 0x7f3000000000n,
+        end: 0x7f3000400000n,
+        inode: 496913n,
+        name: '/anon_hugepage (deleted)',
+        kind: 'anon',
+      },
+      0n,
+    );
+    const out = renderIllumos({ ...map, vmas: [huge] }, { mode: 'x', quiet: true });
+    expect(out).toBe(
+      '4242:\t./stacks -n 3\n' +
+        '00007F3000000000       4096          -          -          - rw---  [ anon ]\n',
+    );
+  });
+
   it('plain mode shows full paths and a total', () => {
     const out = renderIllumos(map, { mode: 'default' }).split('\n');
     expect(out[1]).toBe('0000000000400000         8K r-x--  /tmp/stacks');

@@ -54,6 +54,10 @@ export function illumosName(v: Vma, header: ProcessHeader, basename: boolean): s
       return v.threadId !== undefined ? `[ stack tid=${v.threadId} ]` : '[ anon ]';
     case 'sysv_shm':
       return `[ shmid=0x${(v.shmId ?? v.inode).toString(16)} ]`;
+    case 'anon':
+      // MAP_HUGETLB anonymous memory ("/anon_hugepage (deleted)") is anonymous memory to illumos
+      if (v.name.startsWith('/anon_hugepage')) return '[ anon ]';
+      break;
     default:
       break;
   }

@@ -19,6 +19,10 @@ export function classifyName(vma: Vma): void {
       vma.shmId = vma.inode;
     } else if (name.startsWith('/memfd:')) {
       vma.kind = 'memfd';
+    } else if (vma.devMajor === 0 && name.startsWith('/anon_hugepage')) {
+      // MAP_ANONYMOUS | MAP_HUGETLB: anonymous memory backed by the kernel's internal hugetlbfs
+      // file, not a deleted file (audits of deleted libraries must not list it).
+      vma.kind = 'anon';
     } else if (name.endsWith(DELETED)) {
       vma.kind = 'deleted_file';
     } else {

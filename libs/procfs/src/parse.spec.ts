@@ -378,6 +378,8 @@ describe('classifyVmas', () => {
       mk(0xb000n, 0xc000n, ''), // main stack by startstack (no [stack] name)
       mk(0xc000n, 0xd000n, '[vdso]'),
       mk(0xd000n, 0xe000n, 'anon_inode:[perf_event]'),
+      mk(0xe000n, 0xf000n, '/anon_hugepage (deleted)', 0, 496913n), // MAP_HUGETLB anonymous
+      mk(0xf000n, 0x10000n, '/mnt/huge/buf', 0, 12n), // a file on a hugetlbfs mount
     ];
     classifyVmas(
       vmas,
@@ -402,6 +404,8 @@ describe('classifyVmas', () => {
       'stack',
       'vdso',
       'other',
+      'anon',
+      'file',
     ]);
     expect(vmas[5].shmId).toBe(32n);
     expect(vmas[9].threadId).toBe(77);
