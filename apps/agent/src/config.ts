@@ -266,24 +266,17 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
     return v.length > 1 ? v.replace(/\/+$/, '') : v;
   };
 
-  const batchSize = raw.has('batchSize')
-    ? parseIntStrict(name('batchSize'), raw.get('batchSize')!, 1, MAX_BATCH_SIZE)
-    : DEFAULT_BATCH_SIZE;
-  const shutdownTimeoutSec = raw.has('shutdownTimeout')
-    ? parseIntStrict(name('shutdownTimeout'), raw.get('shutdownTimeout')!, 0, 3600)
-    : 5;
-  const maxHeavyReads = raw.has('maxHeavyReads')
-    ? parseIntStrict(name('maxHeavyReads'), raw.get('maxHeavyReads')!, 1, 64)
-    : 2;
-  const maxQueuedReads = raw.has('maxQueuedReads')
-    ? parseIntStrict(name('maxQueuedReads'), raw.get('maxQueuedReads')!, 0, 100_000)
-    : 256;
-  const procReadTimeoutMs = raw.has('procReadTimeout')
-    ? parseIntStrict(name('procReadTimeout'), raw.get('procReadTimeout')!, 100, 600_000)
-    : 3000;
-  const maxHungReads = raw.has('maxHungReads')
-    ? parseIntStrict(name('maxHungReads'), raw.get('maxHungReads')!, 1, 256)
-    : 8;
+  /** An integer option in [min, max], `def` when absent. */
+  const int = (key: string, min: number, max: number, def: number): number => {
+    const v = raw.get(key);
+    return v === undefined ? def : parseIntStrict(name(key), v, min, max);
+  };
+  const batchSize = int('batchSize', 1, MAX_BATCH_SIZE, DEFAULT_BATCH_SIZE);
+  const shutdownTimeoutSec = int('shutdownTimeout', 0, 3600, 5);
+  const maxHeavyReads = int('maxHeavyReads', 1, 64, 2);
+  const maxQueuedReads = int('maxQueuedReads', 0, 100_000, 256);
+  const procReadTimeoutMs = int('procReadTimeout', 100, 600_000, 3000);
+  const maxHungReads = int('maxHungReads', 1, 256, 8);
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
   const levelText = raw.get('logLevel') ?? 'info';
   const logLevel = levels.find((l) => l === levelText);
