@@ -212,6 +212,14 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
     expect(f.body.responded).toBe(2);
     const stalledNode = f.body.nodes.find((n: { node: string }) => n.node === 'stalled');
     expect(stalledNode).toMatchObject({ processes: 1, unreadable: 1 });
+    // a fleet map search: the stuck process is unreadable, its node answers
+    const search = await get(port, '/v1/maps?nodes=k1,stalled&mapping=.&timeout=5000');
+    expect(search.status).toBe(200);
+    expect(search.body.failed).toEqual([]);
+    expect(search.body.nodes.find((n: { node: string }) => n.node === 'stalled')).toMatchObject({
+      scanned: 0,
+      unreadable: 1,
+    });
     // both stuck reads (maps, smaps_rollup) are visible to the operator
     const startup = agents.stalled.logs
       .map((l) => JSON.parse(l) as { metricsListening?: string })

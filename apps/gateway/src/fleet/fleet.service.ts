@@ -72,7 +72,7 @@ export interface NodeMapsResult {
   node: string;
   /** Processes whose maps were searched. */
   scanned: number;
-  /** Processes whose maps could not be read (permission). */
+  /** Processes whose maps could not be read (permission, or a read stuck in the kernel). */
   unreadable: number;
   /** Processes that exited between the list and the read. */
   vanished: number;
@@ -442,7 +442,9 @@ export class FleetService {
 
   /**
    * GetMemoryMap of one listed process at `detail`: its chunks, or 'vanished' when it exited since
-   * the list (NOT_FOUND), 'unreadable' when the agent may not read it (PERMISSION_DENIED).
+   * the list (NOT_FOUND), 'unreadable' when the agent may not read it (PERMISSION_DENIED) or its
+   * read is stuck in the kernel (the agent's own DEADLINE_EXCEEDED): one stuck process does not
+   * fail its node.
    */
   async processMap(
     node: NodeState,
@@ -468,6 +470,8 @@ export class FleetService {
     } catch (e) {
       if (isCode(e, GrpcStatus.NOT_FOUND)) return 'vanished';
       if (isCode(e, GrpcStatus.PERMISSION_DENIED)) return 'unreadable';
+      const stuck = e instanceof AgentCallError && isCode(e, GrpcStatus.DEADLINE_EXCEEDED);
+      if (stuck && !e.deadlinePassed) return 'unreadable';
       throw e;
     }
   }
