@@ -268,6 +268,32 @@ describe('ProcReader on a captured proc tree', () => {
     }
   });
 
+  it('a live process whose maps comes back empty because it began exiting -> EXITED', () => {
+    // maps is a FIFO: a shell rewrites stat with PF_EXITING (do_exit began) and closes without
+    // writing anything, as the kernel gives an empty maps once the address space is torn down.
+    const dir = path.join(proc, '810');
+    write('810/stat', statLine({ pid: 810, comm: 'exiting' }));
+    write('810/status', statusText('exiting', 0));
+    write('810/cmdline', 'exiting\0');
+    const exiting = path.join(root, 'stat-exiting');
+    fs.writeFileSync(exiting, statLine({ pid: 810, comm: 'exiting', state: 'R', flags: 0x4 }));
+    const fifo = path.join(dir, 'maps');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = spawn(
+      'sh',
+      ['-c', 'exec 3>"$1"; cp "$2" "$3"; exec 3>&-', 'sh', fifo, exiting, path.join(dir, 'stat')],
+      { stdio: 'ignore' },
+    );
+    try {
+      expect(() => reader.readMemoryMap(810, { detail: 'maps' })).toThrow(
+        new PmapError('EXITED', 'process 810 exited during the read'),
+      );
+    } finally {
+      writer.kill('SIGKILL');
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a zombie has an empty map, not an error', () => {
     const m = reader.readMemoryMap(600, { detail: 'smaps', threadStacks: true });
     expect(m.vmas).toEqual([]);

@@ -46,6 +46,12 @@ const PF_EXITING = 0x00000004;
  */
 const MM_LOCKED_FILES = new Set(['cmdline', 'maps', 'smaps', 'smaps_rollup', 'numa_maps']);
 
+/** A zombie, dead, or exiting (its address space being torn down) process. */
+function isGone(st: ProcStat): boolean {
+  const s = st.state;
+  return s === '' || s === 'Z' || s === 'X' || s === 'x' || (st.flags & PF_EXITING) !== 0;
+}
+
 function checkPid(pid: number): void {
   if (!Number.isSafeInteger(pid) || pid <= 0) {
     throw new PmapError('INVALID_ARGUMENT', `pid must be a positive integer, got ${pid}`, 'pid');
@@ -165,27 +171,31 @@ export class ProcReader {
 
   /** The first line of pmap output and what classification needs: cmdline + stat + status. */
   readHeader(pid: number): ProcessHeader {
+    return this.headerWithStat(pid).header;
+  }
+
+  private headerWithStat(pid: number): { header: ProcessHeader; stat: ProcStat } {
     checkPid(pid);
     const stat = this.statOf(pid, false);
     const cmdline = this.readBuf(pid, 'cmdline', true);
     const statusText = this.readText(pid, 'status', true);
     if (statusText.length === 0) throw exited(pid);
-    return this.headerFrom(pid, stat, parseStatus(statusText), cmdline);
+    return { header: this.headerFrom(pid, stat, parseStatus(statusText), cmdline), stat };
   }
 
   /**
    * The memory map at maps or smaps level, classified (stack from stat startstack; thread stacks
    * from each thread's stack pointer when `threadStacks`). A zombie or kernel thread has an empty
    * map (no error). A process that exits while maps/smaps is read makes the kernel end the file
-   * early without an error, so a non-empty map is only returned when the process is still alive
-   * afterwards (else EXITED).
+   * early — or give nothing — without an error, so the map of a process that was not already gone
+   * when the read began is only returned when it is still alive afterwards (else EXITED).
    */
   readMemoryMap(pid: number, opts: ReadMemoryMapOptions): MemoryMap {
-    const header = this.readHeader(pid);
+    const { header, stat } = this.headerWithStat(pid);
     const smaps = opts.detail === 'smaps';
     const bytes = this.readBuf(pid, smaps ? 'smaps' : 'maps', true);
     const vmas: Vma[] = smaps ? parseSmaps(bytes) : parseMaps(bytes);
-    if (vmas.length > 0) this.assertStillAlive(pid);
+    if (vmas.length > 0 || !isGone(stat)) this.assertStillAlive(pid);
     const sps = opts.threadStacks && vmas.length > 0 ? this.threadStackPointers(pid) : undefined;
     classifyVmas(vmas, header.startStack, sps);
     return { header, vmas };
@@ -211,10 +221,7 @@ export class ProcReader {
     } catch {
       throw exited(pid);
     }
-    const s = st.state;
-    if (s === '' || s === 'Z' || s === 'X' || s === 'x' || (st.flags & PF_EXITING) !== 0) {
-      throw exited(pid);
-    }
+    if (isGone(st)) throw exited(pid);
   }
 
   /**
