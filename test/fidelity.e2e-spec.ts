@@ -10,7 +10,7 @@
  * an address inside a VMA, low,high, low, and ,high) with default and -d in all four flag sets,
  * with -x where 4.0.2 is not defective (with -q, or an open low side).
  *
- * Skipped on purpose, the documented 4.0.2 defects (REFERENCE.md §1) that pmapd fixes: -X/-XX
+ * Skipped on purpose, the documented 4.0.2 defects (docs/reference.md §1) that pmapd fixes: -X/-XX
  * with -A (4.0.2 ignores -A) and -x -A with a footer and VMAs below the range (4.0.2 adds their
  * RSS/Dirty to the totals). -k cannot be compared (4.0.2 has no -k; unit-tested instead).
  *

@@ -3,13 +3,13 @@
  * VEOSINFO_STUB_DIR, --ve-library test/.build/libveosinfo.so, --ve-sysfs/--ve-socket-dir of a
  * fixture tree whose pids are real ve_exec stand-in pseudo processes), a second agent without the
  * library, and the real gateway in front of both. The seed's VE processes come back as JSON and as
- * VE pmap text byte-identical to ../shared/fixtures/ve; the host map of a pseudo process links to
+ * VE pmap text byte-identical to test/fixtures/ve/pmap; the host map of a pseudo process links to
  * its VE process.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
 import type { ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { startGateway, type GatewayHandle } from './helpers/gateway';
@@ -20,14 +20,9 @@ import {
   spawnPseudoProcess,
   stubLibraryPath,
   veRecords,
+  veSeedPmap as seed,
   type StubTree,
 } from './fixtures/ve/stub-tree';
-
-const SHARED = '/work/shared/fixtures/ve';
-
-function seed(file: string, seedPid: number, pid: number): string {
-  return readFileSync(`${SHARED}/${file}`, 'utf8').replace(`\n${seedPid}:   `, `\n${pid}:   `);
-}
 
 interface Res {
   status: number;

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { PmapError, type Vma } from '@app/domain';
 import { renderVePmap } from '@app/pmap-format';
@@ -10,16 +10,17 @@ import {
   spawnPseudoProcess,
   stubLibraryPath,
   veRecords,
+  veSeedPmap,
+  veSeedText,
   type StubTree,
 } from './fixtures/ve/stub-tree';
+import { fixturePath } from './fixtures/paths';
 
 /**
  * VeSource end to end over the libveosinfo stand-in: the real koffi binding, the real temp-file
  * protocol (binary struct ve_mapinfo records, unlink), real sysfs-shaped files and real host
  * pseudo processes spawned here. Checked against the seed's VE pmap output.
  */
-
-const SHARED = '/work/shared/fixtures/ve';
 
 interface DefaultRow {
   start: bigint;
@@ -29,7 +30,7 @@ interface DefaultRow {
 }
 
 function parseDefault(): DefaultRow[] {
-  const lines = readFileSync(`${SHARED}/ve-pmap-default.txt`, 'utf8').split('\n');
+  const lines = veSeedText('ve-pmap-default.txt').split('\n');
   return lines
     .slice(2)
     .filter((l) => /^[0-9a-f]{16} /.test(l))
@@ -51,7 +52,7 @@ interface XXRow {
 }
 
 function parseXX(): { names: string[]; rows: XXRow[] } {
-  const lines = readFileSync(`${SHARED}/ve-pmap-XX.txt`, 'utf8').split('\n');
+  const lines = veSeedText('ve-pmap-XX.txt').split('\n');
   const header = lines[2].trim().split(/\s+/);
   // "Address Perm Offset Device Inode <14 fields> VmFlagsMapping"
   const names = header.slice(5, 19);
@@ -148,7 +149,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
       /no Vector Engine devices: \/nonexistent\/class\/ve/,
     );
     const notALib = openVeSource({
-      libraryPath: `${SHARED}/ve-pmap-XX.txt`,
+      libraryPath: fixturePath('ve', 'pmap', 've-pmap-XX.txt'),
       sysfsRoot: tree.sysfsRoot,
     });
     expect((notALib as { unavailable: string }).unavailable).toMatch(/^cannot load /);
@@ -284,7 +285,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     });
     // the totals row of the seed
     const sums = names.map((n) => map.vmas.reduce((s, v) => s + field(v, n)!, 0n));
-    const totals = readFileSync(`${SHARED}/ve-pmap-XX.txt`, 'utf8')
+    const totals = veSeedText('ve-pmap-XX.txt')
       .trimEnd()
       .split('\n')
       .pop()!
@@ -298,14 +299,14 @@ describe('VeSource over libveosinfo (stand-in)', () => {
   });
 
   it('renders byte-identical to the seed VE pmap outputs (renderVePmap)', () => {
-    const seed = (file: string, seedPid: number, pid: number): string =>
-      readFileSync(`${SHARED}/${file}`, 'utf8').replace(`\n${seedPid}:   `, `\n${pid}:   `);
     const pMap = ve.readMemoryMap(0, p.pid!);
     expect(renderVePmap(pMap, { mode: 'default' })).toBe(
-      seed('ve-pmap-default.txt', 280646, p.pid!),
+      veSeedPmap('ve-pmap-default.txt', 280646, p.pid!),
     );
     const dgemmMap = ve.readMemoryMap(0, dgemm.pid!);
-    expect(renderVePmap(dgemmMap, { mode: 'XX' })).toBe(seed('ve-pmap-XX.txt', 396729, dgemm.pid!));
+    expect(renderVePmap(dgemmMap, { mode: 'XX' })).toBe(
+      veSeedPmap('ve-pmap-XX.txt', 396729, dgemm.pid!),
+    );
   });
 
   it('answers an empty map as empty, flagged possiblyDenied only for a non-root caller', () => {

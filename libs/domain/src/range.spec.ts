@@ -1,11 +1,10 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import fc from 'fast-check';
 import { filterVmasByRange, parseAddressRange, PmapError, type Vma } from '@app/domain';
 import { parseMaps, parseSmaps } from '@app/procfs';
 
-const FIXTURES = path.join(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'procps-4.0.2');
-const fx = (name: string): string => fs.readFileSync(path.join(FIXTURES, name), 'utf8');
+import { readFixture } from '../../../test/fixtures/paths';
+
+const fx = (name: string): string => readFixture('procps-4.0.2', name);
 const VMAS = parseMaps(fx('target_proc_maps.txt'));
 
 /** The `-A` argument of a fixture run, from commands.txt. */

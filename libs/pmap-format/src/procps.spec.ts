@@ -1,15 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { parseAddressRange, type MemoryMap, type ProcessHeader } from '@app/domain';
 import { parseCmdline, parseMaps, parseSmaps, parseStat } from '@app/procfs';
 import { renderPmap, type PmapRenderOptions } from '@app/pmap-format';
+import { readFixture } from '../../../test/fixtures/paths';
 
 /**
  * Golden data: real /usr/bin/pmap (procps-ng 4.0.2) output captured together with the /proc
- * inputs it read (../shared/fixtures/procps-4.0.2). We render those inputs and compare bytes.
+ * inputs it read (test/fixtures/procps-4.0.2). We render those inputs and compare bytes.
  */
-const DIR = join(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 'procps-4.0.2');
-const read = (name: string): string => readFileSync(join(DIR, name), 'utf8');
+const read = (name: string): string => readFixture('procps-4.0.2', name);
 
 const stat = parseStat(read('target_proc_stat.txt'));
 const header: ProcessHeader = {

@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { renderVePmap } from '@app/pmap-format';
+import { readFixture } from '../../../test/fixtures/paths';
 import { VE_DGEMM_MAP, VE_DGEMM_RECORDS, VE_P_MAP } from './testing/ve-fixtures';
 
-const DIR = join(__dirname, '..', '..', '..', '..', 'shared', 'fixtures', 've');
-const read = (name: string): string => readFileSync(join(DIR, name), 'utf8');
+const read = (name: string): string => readFixture('ve', 'pmap', name);
 
 describe('renderVePmap reproduces the VE pmap output of the VE seed', () => {
   it('ve-pmap-default.txt: plain mode, full paths, [anon]/[stack]', () => {

@@ -5,7 +5,7 @@ import type { VePmapRenderOptions } from './types';
 
 /**
  * The VE pmap (psmisc-ve `/opt/nec/ve/bin/pmap`, data from libveosinfo's ve_map_info), as its
- * output in the VE seed shows it (../shared/fixtures/ve):
+ * output in the VE seed shows it (test/fixtures/ve/pmap):
  *
  *  - first line `VE Node: N`, then `PID:   cmdline`;
  *  - plain mode: the procps layout with full paths and VEOS's names (`[anon]`, `[stack]`,

@@ -13,7 +13,7 @@ import {
   parseStatus,
   rollupOfVmas,
 } from '@app/procfs';
-import { fixturePath } from './testing/fixtures';
+import { fixturePath } from '../../../test/fixtures/paths';
 
 const fx = (name: string): string => fs.readFileSync(fixturePath('procps-4.0.2', name), 'utf8');
 

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { parseMaps, parseSmaps } from '@app/procfs';
-import { fixturePath } from './testing/fixtures';
+import { fixturePath } from '../../../test/fixtures/paths';
 
 /**
  * Performance self-check (prints timings; deliberately no timed assertion): parse a synthetic

@@ -5,7 +5,7 @@ import * as path from 'path';
 import { PmapError } from '@app/domain';
 import { ProcReader, probeCapabilities, readNodeBasics } from '@app/procfs';
 import { procError } from './errors';
-import { fixturePath } from './testing/fixtures';
+import { fixturePath } from '../../../test/fixtures/paths';
 
 const fx = (name: string): string => fs.readFileSync(fixturePath('procps-4.0.2', name), 'utf8');
 

@@ -2,7 +2,7 @@ import { PmapError, type SmapsField, type Vma, type VmaKind } from '@app/domain'
 
 /**
  * struct ve_mapinfo (veosinfo.h) as VEOS writes it to the ve_map_info temp file: 400 bytes per
- * record on x86_64, little endian. Offsets from REFERENCE §3 / veosinfo.h.
+ * record on x86_64, little endian. Offsets from docs/reference.md §3 / veosinfo.h.
  */
 export const VE_MAPINFO_SIZE = 400;
 

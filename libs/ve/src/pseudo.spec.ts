@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { Vma } from '@app/domain';
 import {
   isVePseudoProcess,
@@ -8,12 +7,11 @@ import {
   VEMMR_END,
   VEMMR_START,
 } from './pseudo';
-
-const FIXTURE = '/work/shared/fixtures/ve/x86-pseudo-process-pmap-X.txt';
+import { readFixture } from '../../../test/fixtures/paths';
 
 /** The host `pmap -X` rows of the seed's pseudo process as domain Vmas (end = start + Size). */
 function pseudoVmas(): { cmdline: string; vmas: Vma[] } {
-  const lines = readFileSync(FIXTURE, 'utf8').split('\n');
+  const lines = readFixture('ve', 'pmap', 'x86-pseudo-process-pmap-X.txt').split('\n');
   const cmdline = lines[0].slice(lines[0].indexOf(':') + 4);
   const vmas: Vma[] = [];
   for (const line of lines.slice(2)) {

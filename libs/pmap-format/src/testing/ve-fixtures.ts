@@ -1,8 +1,8 @@
 /**
- * VE test data translated from ../shared/fixtures/ve (the VE pmap output in the VE seed), in two
+ * VE test data translated from test/fixtures/ve/pmap (the VE pmap output in the VE seed), in two
  * shapes:
  *
- *  - `VeMapInfoRecord`: the fields of libveosinfo's `struct ve_mapinfo` (REFERENCE.md §3; KiB
+ *  - `VeMapInfoRecord`: the fields of libveosinfo's `struct ve_mapinfo` (docs/reference.md §3; KiB
  *    figures as VEOS fills them, the never-filled ones 0), so a C stand-in of libveosinfo can
  *    write the very same records;
  *  - `MemoryMap`: what a VE reader produces from them and what renderVePmap renders.
