@@ -8,6 +8,8 @@ export default tseslint.config(
       'node_modules/**',
       'libs/proto/src/gen/**',
       'coverage/**',
+      '.tools/**',
+      'test/.build/**',
       '**/*.js',
       '**/*.mjs',
       '**/*.cjs',

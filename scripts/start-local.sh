@@ -9,9 +9,8 @@ cd "$(dirname "$0")/.."
 if ! command -v pmap >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq procps >/dev/null
 fi
-# npm ci would refuse this lock: the registry mirror lacks some other-platform optional binaries
-# (buf, unrs-resolver), which npm leaves out of the lock; npm install honours the lock otherwise.
-npm install --no-audit --no-fund --loglevel=error
+# exactly the locked dependencies (a lock out of step with package.json fails here)
+npm ci --no-audit --no-fund --loglevel=error
 npm run -s build
 
 AGENT_LISTEN=${PMAPD_AGENT_LISTEN:-127.0.0.1:50051}

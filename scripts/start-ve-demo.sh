@@ -17,7 +17,8 @@ AGENT_LISTEN=${VE_DEMO_AGENT:-127.0.0.1:0}
 NODE=ve-demo
 
 command -v gcc >/dev/null || { echo "start-ve-demo: gcc is needed to build the stand-in" >&2; exit 1; }
-[ -f dist/apps/agent/src/main.js ] && [ -f dist/apps/gateway/src/main.js ] || npm run -s build
+[ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
+npm run -s build # incremental: only what changed since the last build
 
 BUILD="$PWD/test/.build/ve-demo"
 mkdir -p "$BUILD"

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 
 /**
  * e2e setup: compiles the C test programs in test/fixtures/*.c into test/.build/ (rebuilt when the
- * source is newer; lib*.c as shared libraries, static-*.c linked statically) and builds dist/ when the apps have not been built yet, so agents and the
- * gateway run as real processes.
+ * source is newer; lib*.c as shared libraries, static-*.c linked statically) and brings dist/ up
+ * to date with the sources (`npm run build`, incremental), so agents and the gateway run as real
+ * processes from the code under test.
  */
 export default function globalSetup(): void {
   const root = join(__dirname, '..');
@@ -26,12 +27,9 @@ export default function globalSetup(): void {
     execFileSync('gcc', args, { stdio: 'inherit' });
   }
   reserveHugetlbPages(out);
-  if (
-    !existsSync(join(root, 'dist', 'apps', 'agent', 'src', 'main.js')) ||
-    process.env.PMAPD_REBUILD
-  ) {
-    execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
-  }
+  // Always: an incremental build (dist/.tsbuildinfo) re-emits only what changed, so an e2e run
+  // after an edit never tests the previous build.
+  execFileSync('npm', ['run', '-s', 'build'], { cwd: root, stdio: 'inherit' });
 }
 
 /** Free 2 MiB hugetlb pages the e2e run wants: each zoo maps two (about 8 zoos at once at most). */
