@@ -22,6 +22,7 @@ import {
   unary,
 } from './helpers/grpc';
 import { spawnZoo, type Zoo } from './helpers/processes';
+import { makeStalledProc, STALLED_PID } from './helpers/stalled-proc';
 
 jest.setTimeout(60000);
 
@@ -298,5 +299,27 @@ describe('configuration and lifecycle', () => {
     expect(code).toBe(0);
     expect(a.logs.some((l) => l.includes('"stopped"'))).toBe(true);
     await a.stop();
+  });
+
+  it('ends on SIGTERM even with a read stuck in the kernel (by the signal: exit would wait forever)', async () => {
+    const tree = makeStalledProc(['maps']);
+    try {
+      const a = await startAgent({
+        host: '127.0.0.6',
+        nodeName: 'stuck-node',
+        extraArgs: ['--proc-root', tree.procRoot, '--proc-read-timeout-ms', '500'],
+      });
+      const err = await mapError(a, { pid: STALLED_PID, detail: DetailLevel.DETAIL_LEVEL_MAPS });
+      expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+      expect(err.details).toMatch(/4242\/maps did not return within 500 ms/);
+      a.kill('SIGTERM');
+      // the agent's worker thread is still blocked in open(2) of the FIFO: a plain exit would
+      // join it forever, and this wait would end only at the test's timeout
+      expect(await a.exited).toEqual({ code: null, signal: 'SIGTERM' });
+      expect(a.logs.join('\n')).toMatch(/"stuckReads":1.*ending with reads still stuck/);
+      await a.stop();
+    } finally {
+      tree.remove();
+    }
   });
 });

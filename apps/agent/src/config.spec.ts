@@ -72,4 +72,9 @@ describe('loadConfig', () => {
   it('returns help for --help', () => {
     expect(loadConfig(['--help'], {})).toBe('help');
   });
+
+  it('returns version for --version, before any validation', () => {
+    expect(loadConfig(['--version'], {})).toBe('version');
+    expect(loadConfig(['--listen', 'nonsense', '--version'], {})).toBe('version');
+  });
 });

@@ -178,6 +178,7 @@ export function usage(): string {
   const lines = [
     'usage: pmapd-agent --listen HOST:PORT --node-name NAME',
     '         (--tls-cert F --tls-key F --tls-ca F --allow-client SANS | --insecure) [options]',
+    '       pmapd-agent --version | --help',
   ];
   for (const o of Object.values(OPTIONS)) {
     const left = o.boolean ? o.flag : `${o.flag} VALUE`;
@@ -213,9 +214,12 @@ function parseListen(name: string, text: string): { host: string; port: number }
 
 /**
  * Parses argv (without node and the script) and the environment. Throws ConfigError. Returns
- * 'help' for --help.
+ * 'help' for --help and 'version' for --version (whatever else is given).
  */
-export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig | 'help' {
+export function loadConfig(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+): AgentConfig | 'help' | 'version' {
   const raw = new Map<string, string>();
   const byFlag = new Map(Object.entries(OPTIONS).map(([k, o]) => [o.flag, [k, o] as const]));
   for (const [key, o] of Object.entries(OPTIONS)) {
@@ -225,6 +229,7 @@ export function loadConfig(argv: string[], env: NodeJS.ProcessEnv): AgentConfig 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h') return 'help';
+    if (arg === '--version') return 'version';
     const eq = arg.indexOf('=');
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const entry = byFlag.get(flag);

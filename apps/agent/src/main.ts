@@ -5,6 +5,7 @@
  * agent can read, serves PmapService + health + reflection, and shuts down gracefully on
  * SIGTERM/SIGINT. Logs are JSON lines on stderr; the startup line carries "listening".
  */
+import { productVersion, versionLine } from '@app/domain';
 import { GuardedFileReader, probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
 import { ReloadingCertificateProvider } from '@app/tls';
 import { AgentServer, type AgentServerSecurity } from './agent.server';
@@ -20,7 +21,6 @@ import {
   rpcLogInterceptor,
   startMetricsServer,
 } from './observability';
-import { agentVersion } from './paths';
 import { PmapGrpcService } from './pmap.service';
 import { ProcessesService } from './processes.service';
 import { ReadLimiter } from './read-limiter';
@@ -33,6 +33,10 @@ function configOrExit(): AgentConfig {
     const config = loadConfig(process.argv.slice(2), process.env);
     if (config === 'help') {
       process.stdout.write(usage() + '\n');
+      process.exit(0);
+    }
+    if (config === 'version') {
+      process.stdout.write(versionLine('pmapd-agent') + '\n');
       process.exit(0);
     }
     return config;
@@ -74,7 +78,7 @@ async function main(): Promise<void> {
     config,
     capabilities,
     readNodeBasics(config.procRoot),
-    agentVersion(),
+    productVersion(),
   );
   const ve = VeService.open(config);
   nodeInfo.ve = ve;
@@ -162,9 +166,18 @@ async function main(): Promise<void> {
       .then(() => {
         healthPort?.stop();
         certs?.close();
+        const stuck = guarded.hungReads;
         guarded.close();
-        log.info('stopped');
-        process.exit(0);
+        if (stuck === 0) {
+          log.info('stopped');
+          process.exit(0);
+        }
+        // Node's exit waits for every worker thread, and a thread blocked in the kernel (a read
+        // of a stuck process's maps) never returns: process.exit() would hang for as long as
+        // that process stays stuck. The signal's default action ends the process at once (its
+        // listener was `once`, so the default disposition is back).
+        log.info({ stuckReads: stuck }, 'stopped; ending with reads still stuck in the kernel');
+        process.kill(process.pid, signal);
       })
       .catch(() => process.exit(1));
   };

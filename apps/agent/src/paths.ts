@@ -1,8 +1,8 @@
 /**
- * Locates files of the repository (proto/, package.json) from both apps/agent/src (ts-jest,
+ * Locates files of the repository (proto/) from both apps/agent/src (ts-jest,
  * ts-node) and dist/apps/agent/src (the built agent) by walking up from this file.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const PROTO_REL = join('proto', 'pmap', 'v1', 'pmap.proto');
@@ -20,9 +20,4 @@ export function findRepoRoot(start: string = __dirname): string {
 /** The directory to pass as the proto include path, and the file relative to it. */
 export function protoLocation(root: string = findRepoRoot()): { includeDir: string; file: string } {
   return { includeDir: join(root, 'proto'), file: 'pmap/v1/pmap.proto' };
-}
-
-export function agentVersion(root: string = findRepoRoot()): string {
-  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version?: unknown };
-  return typeof pkg.version === 'string' ? pkg.version : '0.0.0';
 }

@@ -1,7 +1,8 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import { writeFileSync } from 'node:fs';
-import { ConfigError, resolveConfig, USAGE } from './config/gateway-config';
+import { versionLine } from '@app/domain';
+import { ConfigError, resolveConfig, USAGE, VERSION_FLAG } from './config/gateway-config';
 import { hashTokenCommand } from './security/hash-token';
 import { policyFor } from './security/policy';
 import { registeredRoutes } from './security/routes';
@@ -20,6 +21,10 @@ void NestFactory; // keep the Nest runtime import first for decorator metadata
  */
 async function main(): Promise<number> {
   if (process.argv[2] === 'hash-token') return hashTokenCommand(process.argv.slice(3));
+  if (process.argv.slice(2).includes(VERSION_FLAG)) {
+    process.stdout.write(versionLine('pmapd-gateway') + '\n');
+    return 0;
+  }
   let resolved: ReturnType<typeof resolveConfig>;
   try {
     resolved = resolveConfig(process.argv.slice(2));

@@ -5,3 +5,4 @@ export * from './errors';
 export * from './safe-regex';
 export * from './size-key';
 export * from './histogram';
+export * from './version';

@@ -201,8 +201,12 @@ export const USAGE = `usage: node dist/apps/gateway/src/main.js [options]
   --tls-server-name NAME      check agent certificates against NAME instead of the address's host
   --allow-unauthenticated     serve without bearer tokens on a non-loopback --listen address
   --list-routes               print every registered route as JSON lines {method, url, policy} and exit
+  --version                   print the version and exit (whatever else is given)
 Subcommand: main.js hash-token [TOKEN]   print the sha256 to put in auth.tokens (TOKEN or stdin)
 Every option can also be given as PMAPD_GATEWAY_<NAME> (e.g. PMAPD_GATEWAY_LISTEN); flags win.`;
+
+/** Prints the version and exits, before (and whatever) the rest of the configuration. */
+export const VERSION_FLAG = '--version';
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -227,6 +231,7 @@ export function parseArgs(argv: string[]): ParsedArgs {
       help = true;
       continue;
     }
+    if (arg === VERSION_FLAG) continue; // answered by main.ts before any configuration is read
     if (!arg.startsWith('--')) {
       problems.push(`unexpected argument '${arg}'`);
       continue;
