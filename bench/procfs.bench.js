@@ -3,7 +3,7 @@
  * smaps bench (run `npm run build` first). A synthetic 30,000-VMA smaps (~24 MB, the fixture's VMA
  * blocks with fresh addresses, as libs/procfs/src/perf.spec.ts builds it) written to a temp file:
  * the raw read (readFileSync to a Buffer, as `cat` would), parseSmaps of a string and of the
- * Buffer, read + parse as ProcReader does it; then ProcReader.readMemoryMap at smaps level of a
+ * Buffer, parseMaps of the same VMAs' maps text, read + parse as ProcReader does it; then ProcReader.readMemoryMap at smaps level of a
  * real process with 30,000 extra VMAs (test/.build/zoo, compiled by the e2e global setup; skipped
  * when absent). Medians of several runs.
  */
@@ -20,24 +20,27 @@ const COUNT = 30000;
 
 const f = (ms) => `${ms.toFixed(1).padStart(7)} ms`;
 
+/** The smaps text of `count` VMAs and the maps text of the same VMAs. */
 function synthetic(count) {
   const text = fs.readFileSync(
-    join(root, '..', 'shared', 'fixtures', 'procps-4.0.2', 'target_proc_smaps.txt'),
+    join(root, 'test', 'fixtures', 'procps-4.0.2', 'target_proc_smaps.txt'),
     'utf8',
   );
   const blocks = text.split(/(?=^[0-9a-f]+-[0-9a-f]+ )/m).filter((b) => b.length > 0);
-  const out = [];
+  const smaps = [];
+  const maps = [];
   let at = 0x7f0000000000n;
   for (let i = 0; i < count; i++) {
     const b = blocks[i % (blocks.length - 1)];
     const nl = b.indexOf('\n');
     const header = b.slice(0, nl);
     const end = at + 0x1000n * BigInt(1 + (i % 7));
-    out.push(`${at.toString(16)}-${end.toString(16)}${header.slice(header.indexOf(' '))}`);
-    out.push(b.slice(nl));
+    const h = `${at.toString(16)}-${end.toString(16)}${header.slice(header.indexOf(' '))}`;
+    smaps.push(h, b.slice(nl));
+    maps.push(h, '\n');
     at = end + 0x1000n;
   }
-  return out.join('');
+  return { text: smaps.join(''), maps: maps.join('') };
 }
 
 async function zooRead() {
@@ -75,7 +78,7 @@ async function zooRead() {
 }
 
 async function main() {
-  const text = synthetic(COUNT);
+  const { text, maps } = synthetic(COUNT);
   const dir = fs.mkdtempSync(join(os.tmpdir(), 'pmapd-bench-'));
   const file = join(dir, 'smaps');
   fs.writeFileSync(file, text);
@@ -100,6 +103,8 @@ async function main() {
         `parseSmaps(Buffer)                     ${f(time(() => procfs.parseSmaps(buf)))}`,
       );
     }
+    if (procfs.parseMaps(maps).length !== COUNT) throw new Error('parseMaps lost VMAs');
+    console.log(`parseMaps(string), same VMAs           ${f(time(() => procfs.parseMaps(maps)))}`);
     const tree = join(dir, 'proc');
     fs.mkdirSync(join(tree, '1'), { recursive: true });
     fs.copyFileSync(file, join(tree, '1', 'smaps'));

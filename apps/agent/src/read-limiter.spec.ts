@@ -17,6 +17,10 @@ async function codeOf(p: Promise<unknown>): Promise<number | undefined> {
 }
 
 describe('ReadLimiter', () => {
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
   it('grants at most maxActive permits and hands them on in FIFO order', async () => {
     const l = new ReadLimiter(2, 10);
     const r1 = await l.acquire();
@@ -54,30 +58,39 @@ describe('ReadLimiter', () => {
     expect(l.stats()).toMatchObject({ active: 0, queued: 0 });
   });
 
-  it('a queued call leaves at its deadline without taking a permit', async () => {
+  it('a queued call leaves at its deadline, not before, without taking a permit', async () => {
+    // fake timers and Date: the limiter's default clock and its deadline timers move together
+    const t0 = 1_700_000_000_000;
+    jest.useFakeTimers({ now: t0, doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
     const l = new ReadLimiter(1, 5);
     const r = await l.acquire();
-    const t0 = Date.now();
-    const late = l.acquire({ deadline: Date.now() + 50 });
-    expect(await codeOf(late)).toBe(status.DEADLINE_EXCEEDED);
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(45);
-    expect(l.stats()).toMatchObject({ active: 1, queued: 0, expired: 1 });
-    expect(await codeOf(l.acquire({ deadline: Date.now() - 1 }))).toBe(status.DEADLINE_EXCEEDED);
+    const late = codeOf(l.acquire({ deadline: t0 + 50 }));
+    const patient = l.acquire({ deadline: t0 + 60_000 });
+    jest.advanceTimersByTime(49);
+    await tick();
+    expect(l.stats()).toMatchObject({ active: 1, queued: 2, expired: 0 });
+    jest.advanceTimersByTime(1);
+    expect(await late).toBe(status.DEADLINE_EXCEEDED);
+    expect(l.stats()).toMatchObject({ active: 1, queued: 1, expired: 1 });
+    // a deadline already past never queues
+    expect(await codeOf(l.acquire({ deadline: t0 + 49 }))).toBe(status.DEADLINE_EXCEEDED);
     r();
-    expect(l.stats().active).toBe(0);
+    (await patient)();
+    expect(l.stats()).toMatchObject({ active: 0, queued: 0, expired: 2 });
   });
 
   it('a waiter whose deadline passed while the loop was blocked is skipped at release', async () => {
-    const l = new ReadLimiter(1, 5);
+    let now = 1_700_000_000_000;
+    const l = new ReadLimiter(1, 5, () => now);
     const r = await l.acquire();
-    const stale = l.acquire({ deadline: Date.now() + 20 });
-    const fresh = l.acquire({ deadline: Date.now() + 60_000 });
-    const until = Date.now() + 40;
-    while (Date.now() < until) {
-      // a synchronous read: the deadline timer cannot fire
-    }
+    const stale = codeOf(l.acquire({ deadline: now + 20 }));
+    const fresh = l.acquire({ deadline: now + 1000 });
+    expect(l.stats()).toMatchObject({ active: 1, queued: 2 });
+    // A synchronous read held the loop for 40 ms: the clock moved on, no deadline timer could
+    // fire before the release (nothing can run between these two statements).
+    now += 40;
     r();
-    expect(await codeOf(stale)).toBe(status.DEADLINE_EXCEEDED);
+    expect(await stale).toBe(status.DEADLINE_EXCEEDED);
     (await fresh)();
     expect(l.stats()).toMatchObject({ active: 0, queued: 0, expired: 1 });
   });
@@ -109,13 +122,15 @@ describe('ReadLimiter', () => {
   });
 
   it('callAcquireOptions follows a call: its deadline and its cancel event', async () => {
+    const at = 1_700_000_010_000;
     const call = Object.assign(new EventEmitter(), {
       cancelled: false,
-      getDeadline: (): Date | number => new Date(Date.now() + 10_000),
+      getDeadline: (): Date | number => new Date(at),
     });
     const { opts, dispose } = callAcquireOptions(call);
-    expect(opts.deadline).toBeGreaterThan(Date.now());
-    const l = new ReadLimiter(1, 5);
+    expect(opts.deadline).toBe(at);
+    // 10 s left by the limiter's clock: the cancel event, not the deadline, ends the wait
+    const l = new ReadLimiter(1, 5, () => at - 10_000);
     const r = await l.acquire();
     const waiting = l.acquire(opts);
     call.emit('cancelled');

@@ -57,9 +57,14 @@ export class ReadLimiter {
   private rejected = 0;
   private expired = 0;
 
+  /**
+   * @param now the clock the deadlines are read on, epoch ms (tests give their own; the queue's
+   *   deadline timers are real ones, armed for the time left by this clock)
+   */
   constructor(
     readonly maxActive: number = DEFAULT_MAX_HEAVY_READS,
     readonly maxQueued: number = DEFAULT_MAX_QUEUED_READS,
+    private readonly now: () => number = Date.now,
   ) {
     if (!Number.isInteger(maxActive) || maxActive < 1) {
       throw new RangeError(`maxActive must be a positive integer, got ${maxActive}`);
@@ -100,7 +105,7 @@ export class ReadLimiter {
         ),
       );
     }
-    const remaining = opts.deadline !== undefined ? opts.deadline - Date.now() : Infinity;
+    const remaining = opts.deadline !== undefined ? opts.deadline - this.now() : Infinity;
     if (remaining <= 0) {
       this.expired++;
       return Promise.reject(
@@ -161,7 +166,7 @@ export class ReadLimiter {
       done = true;
       // A waiter whose deadline passed while the event loop was busy (a synchronous read blocks
       // the timers) leaves now instead of reading for a caller that has given up.
-      const now = Date.now();
+      const now = this.now();
       let next = this.queue.shift();
       while (next && next.deadline <= now) {
         next.fail(new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded while queued'));

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import type { Vma } from '@app/domain';
 import { emptyRollup, ProcReader } from '@app/procfs';
 import { DetailLevel, WatchEventType, type WatchMemoryMapRequest } from '@app/proto';
@@ -108,6 +109,8 @@ describe('WatchService request validation', () => {
 });
 
 describe('WatchSession on live processes', () => {
+  /** Spawning and watching processes on a loaded machine: far above the usual 100 ms. */
+  const LIVE_TEST_MS = 30_000;
   const reader = new ProcReader();
   const maps = new MemoryMapService(reader, 1000);
 
@@ -127,106 +130,124 @@ describe('WatchSession on live processes', () => {
     throw new Error(`process ${pid} did not settle`);
   }
 
-  test('SNAPSHOT, then CHANGE when the map changes, HEARTBEAT when it does not, EXITED at exit', async () => {
-    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
-    await new Promise((r) => child.once('spawn', r));
-    await settled(child.pid!);
-    try {
-      const s = new WatchSession(
-        { pid: child.pid!, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
-        maps,
-        reader,
-      );
-      const snap = s.sample();
-      expect(snap.type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
-      expect(snap.seq).toBe(1n);
-      expect(snap.header?.pid).toBe(child.pid);
-      expect(snap.added.length).toBeGreaterThan(5);
-      expect(snap.rollup?.rss).toBeGreaterThan(0n);
-      // A sleeping `sleep` does not change its map. Its PSS may (other processes starting or
-      // exiting share its libc pages): that is a CHANGE of the rollup alone, never of the VMAs.
-      const quiet = s.sample();
-      expect(quiet.seq).toBe(2n);
-      if (quiet.type !== WatchEventType.WATCH_EVENT_TYPE_HEARTBEAT) {
-        expect(quiet.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
-        expect(quiet.added.length + quiet.removed.length + quiet.changed.length).toBe(0);
-        expect(quiet.rollupDelta?.rss).toBe(0n);
-        expect(quiet.rollupDelta?.pss).not.toBe(0n);
-      }
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-      const gone = s.sample();
-      expect(gone.type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
-      expect(gone.header?.pid).toBe(child.pid);
-      expect(s.exited).toBe(true);
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
-
-  test('a zombie (exited, not yet reaped) is EXITED, not a map whose VMAs all vanished', async () => {
-    // `sleep 30` (after exec) is the parent of `sleep 0.3` and never reaps it: a zombie.
-    const parent = spawn('sh', ['-c', 'sleep 0.3 & exec sleep 30'], { stdio: 'ignore' });
-    try {
-      let child = 0;
-      for (let i = 0; i < 100 && child === 0; i++) {
-        await new Promise((r) => setTimeout(r, 10));
-        try {
-          const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8');
-          child = Number(kids.trim().split(' ')[0]) || 0;
-        } catch {
-          // not yet
+  test(
+    'SNAPSHOT, then CHANGE when the map changes, HEARTBEAT when it does not, EXITED at exit',
+    async () => {
+      const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+      try {
+        await new Promise((r) => child.once('spawn', r));
+        await settled(child.pid!);
+        const s = new WatchSession(
+          { pid: child.pid!, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+          maps,
+          reader,
+        );
+        const snap = s.sample();
+        expect(snap.type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+        expect(snap.seq).toBe(1n);
+        expect(snap.header?.pid).toBe(child.pid);
+        expect(snap.added.length).toBeGreaterThan(5);
+        expect(snap.rollup?.rss).toBeGreaterThan(0n);
+        // A sleeping `sleep` does not change its map. Its PSS may (other processes starting or
+        // exiting share its libc pages): that is a CHANGE of the rollup alone, never of the VMAs.
+        const quiet = s.sample();
+        expect(quiet.seq).toBe(2n);
+        if (quiet.type !== WatchEventType.WATCH_EVENT_TYPE_HEARTBEAT) {
+          expect(quiet.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
+          expect(quiet.added.length + quiet.removed.length + quiet.changed.length).toBe(0);
+          expect(quiet.rollupDelta?.rss).toBe(0n);
+          expect(quiet.rollupDelta?.pss).not.toBe(0n);
         }
+        child.kill('SIGKILL');
+        await new Promise((r) => child.once('exit', r));
+        const gone = s.sample();
+        expect(gone.type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
+        expect(gone.header?.pid).toBe(child.pid);
+        expect(s.exited).toBe(true);
+      } finally {
+        child.kill('SIGKILL');
       }
-      expect(child).toBeGreaterThan(0);
-      const s = new WatchSession(
-        { pid: child, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
-        maps,
-        reader,
-      );
-      expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
-      for (let i = 0; i < 100 && reader.readStat(child).state !== 'Z'; i++) {
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      expect(reader.readStat(child).state).toBe('Z');
-      expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
-    } finally {
-      parent.kill('SIGKILL');
-    }
-  });
+    },
+    LIVE_TEST_MS,
+  );
 
-  test('a new mapping in a watched process shows up as added, with a rollup delta', async () => {
-    // A quiet child that allocates and touches 64 MiB when told to: nothing else in it can
-    // shrink its RSS between the two samples (this jest process's own GC could).
-    const child = spawn(
-      process.execPath,
-      [
-        '-e',
-        "process.stdin.once('data', () => { globalThis.big = Buffer.alloc(64 << 20, 1); process.stdout.write('ok\\n'); }); process.stdout.write('ready\\n');",
-      ],
-      { stdio: ['pipe', 'pipe', 'ignore'] },
-    );
-    const line = (): Promise<string> =>
-      new Promise((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
-    try {
-      expect(await line()).toContain('ready');
-      const s = new WatchSession(
-        { pid: child.pid!, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
-        maps,
-        reader,
+  test(
+    'a zombie (exited, not yet reaped) is EXITED, not a map whose VMAs all vanished',
+    async () => {
+      // `sleep 30` (after exec) is the parent of a `head` it never reaps: a zombie once head has
+      // read the line the test sends it on fd 3 (the test decides when it exits, not a timer).
+      const parent = spawn('sh', ['-c', 'head -n 1 <&3 >/dev/null & exec sleep 30'], {
+        stdio: ['ignore', 'ignore', 'ignore', 'pipe'],
+      });
+      const toChild = parent.stdio[3] as Writable;
+      try {
+        let child = 0;
+        for (let i = 0; i < 100 && child === 0; i++) {
+          await new Promise((r) => setTimeout(r, 10));
+          try {
+            const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8');
+            child = Number(kids.trim().split(' ')[0]) || 0;
+          } catch {
+            // not yet
+          }
+        }
+        expect(child).toBeGreaterThan(0);
+        const s = new WatchSession(
+          { pid: child, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+          maps,
+          reader,
+        );
+        expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+        toChild.write('exit now\n');
+        for (let i = 0; i < 100 && reader.readStat(child).state !== 'Z'; i++) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        expect(reader.readStat(child).state).toBe('Z');
+        expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
+      } finally {
+        toChild.destroy();
+        parent.kill('SIGKILL');
+      }
+    },
+    LIVE_TEST_MS,
+  );
+
+  test(
+    'a new mapping in a watched process shows up as added, with a rollup delta',
+    async () => {
+      // A quiet child that allocates and touches 64 MiB when told to: nothing else in it can
+      // shrink its RSS between the two samples (this jest process's own GC could).
+      const child = spawn(
+        process.execPath,
+        [
+          '-e',
+          "process.stdin.once('data', () => { globalThis.big = Buffer.alloc(64 << 20, 1); process.stdout.write('ok\\n'); }); process.stdout.write('ready\\n');",
+        ],
+        { stdio: ['pipe', 'pipe', 'ignore'] },
       );
-      expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
-      const ok = line();
-      child.stdin.write('go\n');
-      expect(await ok).toContain('ok');
-      const ev = s.sample();
-      expect(ev.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
-      expect(ev.added.length + ev.changed.length).toBeGreaterThan(0);
-      expect(ev.rollupDelta!.rss).toBeGreaterThan(32n * 1024n * 1024n);
-    } finally {
-      child.kill('SIGKILL');
-    }
-  });
+      const line = (): Promise<string> =>
+        new Promise((resolve) => child.stdout.once('data', (d: Buffer) => resolve(d.toString())));
+      try {
+        expect(await line()).toContain('ready');
+        const s = new WatchSession(
+          { pid: child.pid!, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
+          maps,
+          reader,
+        );
+        expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+        const ok = line();
+        child.stdin.write('go\n');
+        expect(await ok).toContain('ok');
+        const ev = s.sample();
+        expect(ev.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
+        expect(ev.added.length + ev.changed.length).toBeGreaterThan(0);
+        expect(ev.rollupDelta!.rss).toBeGreaterThan(32n * 1024n * 1024n);
+      } finally {
+        child.kill('SIGKILL');
+      }
+    },
+    LIVE_TEST_MS,
+  );
 
   test('a process that does not exist fails the first sample (NOT_FOUND)', () => {
     const s = new WatchSession(

@@ -5,36 +5,63 @@ import * as path from 'node:path';
 import { PmapError } from '@app/domain';
 import { GuardedFileReader, ProcReader } from '@app/procfs';
 
+/** The timeout of a read that blocks (a FIFO nobody writes): it always runs out. */
+const STUCK_MS = 250;
+/**
+ * The timeout of every other read: far beyond what a read (plus a fresh worker's start-up) takes
+ * on a loaded machine, so only the FIFO reads time out.
+ */
+const ANSWER_MS = 30_000;
+/** How long a released read may take to come back before the test fails. */
+const RECOVERY_MS = 10_000;
+/** Per test and hook: above everything the test may wait for. */
+const TEST_MS = 30_000;
+
 /**
  * A read that blocks in the kernel, for real: opening a FIFO for reading blocks until a writer
  * opens it — the same shape as a /proc read waiting on a stuck process's mmap_lock.
+ *
+ * A worker thread left blocked on a FIFO keeps the jest process from ever exiting, so afterEach
+ * releases every FIFO until no read is stuck, whatever the test did.
  */
 describe('GuardedFileReader', () => {
   let dir: string;
   let fifo: string;
   let plain: string;
   let reader: GuardedFileReader;
+  /** Every FIFO made by the test: reads of these get STUCK_MS, and afterEach releases them. */
+  const fifos = new Set<string>();
   const events: string[] = [];
+
+  function mkfifo(...files: string[]): void {
+    execFileSync('mkfifo', files);
+    for (const f of files) fifos.add(f);
+  }
 
   beforeEach(() => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'guarded-'));
     fifo = path.join(dir, 'stuck');
-    execFileSync('mkfifo', [fifo]);
+    mkfifo(fifo);
     plain = path.join(dir, 'plain');
     fs.writeFileSync(plain, 'hello\n');
     events.length = 0;
     reader = new GuardedFileReader({
-      timeoutMs: 200,
+      timeoutMs: (p) => (fifos.has(p) ? STUCK_MS : ANSWER_MS),
       maxHung: 2,
       onHung: (p, n) => events.push(`hung ${path.basename(p)} ${n}`),
       onRecovered: (p, _ms, n) => events.push(`recovered ${path.basename(p)} ${n}`),
     });
   });
 
-  afterEach(() => {
-    reader.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  afterEach(async () => {
+    try {
+      await releaseUntilRecovered();
+    } finally {
+      reader.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+      fifos.clear();
+    }
+  }, TEST_MS);
 
   /**
    * Unblocks a stuck FIFO open: a writer comes and goes, the blocked read sees EOF. Non-blocking,
@@ -48,8 +75,20 @@ describe('GuardedFileReader', () => {
     }
   }
 
-  async function until(cond: () => boolean): Promise<void> {
-    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  /**
+   * Releases every FIFO until no read is stuck any more. Again and again: a timed-out read's
+   * worker may not have reached its open() yet (a worker starting on a loaded machine), and a
+   * release before that finds nobody waiting.
+   */
+  async function releaseUntilRecovered(): Promise<void> {
+    const deadline = Date.now() + RECOVERY_MS;
+    while (reader.hungReads > 0) {
+      if (Date.now() > deadline) {
+        throw new Error(`${reader.hungReads} stuck reads did not return once released`);
+      }
+      for (const f of fifos) release(f);
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   it('reads files whole, big and small, and rethrows file-system errors with their code', () => {
@@ -65,68 +104,88 @@ describe('GuardedFileReader', () => {
     expect(() => reader.read(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }) as Error);
   });
 
-  it('times out a stuck read, keeps serving other files, fails the stuck path at once, recovers', async () => {
-    const t0 = Date.now();
-    expect(() => reader.read(fifo)).toThrow(
-      new PmapError(
-        'TIMED_OUT',
-        `reading ${fifo} did not return within 200 ms (the process is probably stuck in uninterruptible sleep)`,
-      ),
-    );
-    expect(Date.now() - t0).toBeGreaterThanOrEqual(190);
-    expect(reader.hungReads).toBe(1);
-    // a fresh worker serves the next read; the stuck path is refused without another wait
-    expect(reader.read(plain).toString()).toBe('hello\n');
-    expect(() => reader.read(fifo)).toThrow(
-      /an earlier read of .*stuck has not returned for \d+ ms/,
-    );
-    expect(events).toEqual(['hung stuck 1']);
-    release(fifo);
-    await until(() => reader.hungReads === 0);
-    expect(reader.hungReads).toBe(0);
-    expect(events).toEqual(['hung stuck 1', 'recovered stuck 0']);
-  });
-
-  it('beyond maxHung stuck reads, every read fails at once', async () => {
-    const second = path.join(dir, 'stuck2');
-    execFileSync('mkfifo', [second]);
-    expect(() => reader.read(fifo)).toThrow(/did not return/);
-    expect(() => reader.read(second)).toThrow(/did not return/);
-    expect(() => reader.read(plain)).toThrow(
-      new PmapError('TIMED_OUT', `2 reads of /proc are stuck in the kernel; not reading ${plain}`),
-    );
-    release(fifo);
-    release(second);
-    await until(() => reader.hungReads === 0);
-    expect(reader.read(plain).toString()).toBe('hello\n');
-  });
-
-  it('behind ProcReader: a process whose maps read is stuck is TIMED_OUT, listed without rollup', async () => {
-    // A captured /proc tree: pid 4242 is this process (stat/status/cgroup copied), with its
-    // cmdline and maps as FIFOs nobody writes.
-    const proc = path.join(dir, 'proc');
-    const pdir = path.join(proc, '4242');
-    fs.mkdirSync(pdir, { recursive: true });
-    for (const f of ['stat', 'status', 'cgroup']) {
-      fs.writeFileSync(path.join(pdir, f), fs.readFileSync(`/proc/self/${f}`));
+  it('takes its timeout per path from a function, checked like a fixed one', () => {
+    expect(() => new GuardedFileReader({ timeoutMs: 0 })).toThrow(RangeError);
+    const bad = new GuardedFileReader({ timeoutMs: (p) => (p === plain ? 1.5 : ANSWER_MS) });
+    try {
+      expect(() => bad.read(plain)).toThrow(
+        new RangeError('timeoutMs must be a positive integer, got 1.5'),
+      );
+      expect(bad.read('/proc/self/status').toString()).toMatch(/^Name:/);
+    } finally {
+      bad.close();
     }
-    fs.writeFileSync(path.join(proc, 'stat'), fs.readFileSync('/proc/stat'));
-    execFileSync('mkfifo', [path.join(pdir, 'maps'), path.join(pdir, 'cmdline')]);
-    const procReader = new ProcReader({ procRoot: proc, lockedRead: (p) => reader.read(p) });
-    // the header's cmdline read is the first to get stuck
-    expect(() => procReader.readMemoryMap(4242, { detail: 'maps' })).toThrow(
-      new PmapError(
-        'TIMED_OUT',
-        `reading ${pdir}/cmdline did not return within 200 ms (the process is probably stuck in uninterruptible sleep)`,
-      ),
-    );
-    const { processes, unreadable } = procReader.listProcesses({});
-    expect(processes.map((p) => p.pid)).toEqual([4242]);
-    expect(processes[0].cmdline).toBe('');
-    expect(processes[0].rollupError).toMatch(/has not returned|did not return/);
-    expect(unreadable).toBe(1);
-    release(path.join(pdir, 'maps'));
-    release(path.join(pdir, 'cmdline'));
-    await until(() => reader.hungReads === 0);
   });
+
+  it(
+    'times out a stuck read, keeps serving other files, fails the stuck path at once, recovers',
+    async () => {
+      expect(() => reader.read(fifo)).toThrow(
+        new PmapError(
+          'TIMED_OUT',
+          `reading ${fifo} did not return within ${STUCK_MS} ms (the process is probably stuck in uninterruptible sleep)`,
+        ),
+      );
+      expect(reader.hungReads).toBe(1);
+      // a fresh worker serves the next read; the stuck path is refused without another wait
+      expect(reader.read(plain).toString()).toBe('hello\n');
+      expect(() => reader.read(fifo)).toThrow(
+        /an earlier read of .*stuck has not returned for \d+ ms/,
+      );
+      expect(events).toEqual(['hung stuck 1']);
+      await releaseUntilRecovered();
+      expect(reader.hungReads).toBe(0);
+      expect(events).toEqual(['hung stuck 1', 'recovered stuck 0']);
+    },
+    TEST_MS,
+  );
+
+  it(
+    'beyond maxHung stuck reads, every read fails at once',
+    async () => {
+      const second = path.join(dir, 'stuck2');
+      mkfifo(second);
+      expect(() => reader.read(fifo)).toThrow(/did not return/);
+      expect(() => reader.read(second)).toThrow(/did not return/);
+      expect(() => reader.read(plain)).toThrow(
+        new PmapError(
+          'TIMED_OUT',
+          `2 reads of /proc are stuck in the kernel; not reading ${plain}`,
+        ),
+      );
+      await releaseUntilRecovered();
+      expect(reader.read(plain).toString()).toBe('hello\n');
+    },
+    TEST_MS,
+  );
+
+  it(
+    'behind ProcReader: a process whose maps read is stuck is TIMED_OUT, listed without rollup',
+    () => {
+      // A captured /proc tree: pid 4242 is this process (stat/status/cgroup copied), with its
+      // cmdline and maps as FIFOs nobody writes.
+      const proc = path.join(dir, 'proc');
+      const pdir = path.join(proc, '4242');
+      fs.mkdirSync(pdir, { recursive: true });
+      for (const f of ['stat', 'status', 'cgroup']) {
+        fs.writeFileSync(path.join(pdir, f), fs.readFileSync(`/proc/self/${f}`));
+      }
+      fs.writeFileSync(path.join(proc, 'stat'), fs.readFileSync('/proc/stat'));
+      mkfifo(path.join(pdir, 'maps'), path.join(pdir, 'cmdline'));
+      const procReader = new ProcReader({ procRoot: proc, lockedRead: (p) => reader.read(p) });
+      // the header's cmdline read is the first to get stuck
+      expect(() => procReader.readMemoryMap(4242, { detail: 'maps' })).toThrow(
+        new PmapError(
+          'TIMED_OUT',
+          `reading ${pdir}/cmdline did not return within ${STUCK_MS} ms (the process is probably stuck in uninterruptible sleep)`,
+        ),
+      );
+      const { processes, unreadable } = procReader.listProcesses({});
+      expect(processes.map((p) => p.pid)).toEqual([4242]);
+      expect(processes[0].cmdline).toBe('');
+      expect(processes[0].rollupError).toMatch(/has not returned|did not return/);
+      expect(unreadable).toBe(1);
+    },
+    TEST_MS,
+  );
 });

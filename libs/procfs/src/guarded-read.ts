@@ -29,8 +29,12 @@ import {
 import { PmapError } from '@app/domain';
 
 export interface GuardedReadOptions {
-  /** How long one read may take before it is declared hung (ms). */
-  timeoutMs: number;
+  /**
+   * How long one read may take before it is declared hung (ms): one value for every path, or a
+   * function giving each path its own (a positive integer each time; tests give the files that
+   * answer a long timeout and the one that blocks a short one).
+   */
+  timeoutMs: number | ((path: string) => number);
   /** Stuck reads kept at most; beyond that guarded reads fail at once (default 8). */
   maxHung?: number;
   /** A read was declared hung. */
@@ -99,19 +103,29 @@ function systemError(code: string | undefined, message: string): Error {
   return Object.assign(new Error(message), { code });
 }
 
+function checkedTimeout(ms: number): number {
+  if (!Number.isInteger(ms) || ms <= 0) {
+    throw new RangeError(`timeoutMs must be a positive integer, got ${ms}`);
+  }
+  return ms;
+}
+
 export class GuardedFileReader {
   private slot: Slot | undefined;
   /** path -> when its read started, for reads that did not return in time. */
   private readonly hung = new Map<string, number>();
-  private readonly timeoutMs: number;
+  private readonly timeoutOf: (path: string) => number;
   private readonly maxHung: number;
   private closed = false;
 
   constructor(private readonly opts: GuardedReadOptions) {
-    if (!Number.isInteger(opts.timeoutMs) || opts.timeoutMs <= 0) {
-      throw new RangeError(`timeoutMs must be a positive integer, got ${opts.timeoutMs}`);
+    const { timeoutMs } = opts;
+    if (typeof timeoutMs === 'function') {
+      this.timeoutOf = (path) => checkedTimeout(timeoutMs(path));
+    } else {
+      checkedTimeout(timeoutMs);
+      this.timeoutOf = () => timeoutMs;
     }
-    this.timeoutMs = opts.timeoutMs;
     this.maxHung = opts.maxHung ?? 8;
   }
 
@@ -141,6 +155,7 @@ export class GuardedFileReader {
         `${this.hung.size} reads of /proc are stuck in the kernel; not reading ${path}`,
       );
     }
+    const timeoutMs = this.timeoutOf(path);
     const slot = this.current();
     const { read, written } = encoder.encodeInto(path, slot.path);
     if (read !== path.length) {
@@ -150,13 +165,13 @@ export class GuardedFileReader {
     slot.ctl[1] = written;
     Atomics.store(slot.ctl, 0, REQUESTED);
     Atomics.notify(slot.ctl, 0);
-    Atomics.wait(slot.ctl, 0, REQUESTED, this.timeoutMs);
+    Atomics.wait(slot.ctl, 0, REQUESTED, timeoutMs);
     const got = receiveMessageOnPort(slot.port);
     if (got === undefined) {
       this.setAside(slot, path, started);
       throw new PmapError(
         'TIMED_OUT',
-        `reading ${path} did not return within ${this.timeoutMs} ms ` +
+        `reading ${path} did not return within ${timeoutMs} ms ` +
           '(the process is probably stuck in uninterruptible sleep)',
       );
     }

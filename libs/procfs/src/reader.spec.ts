@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'child_process';
+import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -127,6 +127,17 @@ describe('ProcReader on a captured proc tree', () => {
     fs.rmSync(root, { recursive: true, force: true });
   });
 
+  /**
+   * The writer of a FIFO the test reads on this (its only) thread, synchronously: `sh -c script`
+   * with the FIFO as $1 and `args` after it. Once the script is done, the shell stays on as a
+   * writer that comes and goes every second, so a read of the FIFO the test did not expect (a
+   * change reading the file twice) ends at EOF instead of blocking jest forever. Kill it when done.
+   */
+  function fifoWriter(script: string, fifo: string, ...args: string[]): ChildProcess {
+    const linger = 'while sleep 1; do exec 3>"$1"; exec 3>&-; done';
+    return spawn('sh', ['-c', `${script}; ${linger}`, 'sh', fifo, ...args], { stdio: 'ignore' });
+  }
+
   it('reads the header from cmdline, stat and status', () => {
     const h = reader.readHeader(4541);
     expect(h).toMatchObject({
@@ -243,19 +254,11 @@ describe('ProcReader on a captured proc tree', () => {
     fs.writeFileSync(half, text.slice(0, text.indexOf('\n', text.length >> 1) + 1));
     const fifo = path.join(dir, 'smaps');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const writer = spawn(
-      'sh',
-      [
-        '-c',
-        'exec 3>"$1"; cat "$2" >&3; rm "$3"; exec 3>&-',
-        'sh',
-        fifo,
-        half,
-        path.join(dir, 'stat'),
-      ],
-      {
-        stdio: 'ignore',
-      },
+    const writer = fifoWriter(
+      'exec 3>"$1"; cat "$2" >&3; rm "$3"; exec 3>&-',
+      fifo,
+      half,
+      path.join(dir, 'stat'),
     );
     try {
       expect(() => reader.readMemoryMap(800, { detail: 'smaps' })).toThrow(
@@ -279,10 +282,11 @@ describe('ProcReader on a captured proc tree', () => {
     fs.writeFileSync(exiting, statLine({ pid: 810, comm: 'exiting', state: 'R', flags: 0x4 }));
     const fifo = path.join(dir, 'maps');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const writer = spawn(
-      'sh',
-      ['-c', 'exec 3>"$1"; cp "$2" "$3"; exec 3>&-', 'sh', fifo, exiting, path.join(dir, 'stat')],
-      { stdio: 'ignore' },
+    const writer = fifoWriter(
+      'exec 3>"$1"; cp "$2" "$3"; exec 3>&-',
+      fifo,
+      exiting,
+      path.join(dir, 'stat'),
     );
     try {
       expect(() => reader.readMemoryMap(810, { detail: 'maps' })).toThrow(
@@ -391,7 +395,7 @@ describe('ProcReader on the live /proc', () => {
 
   it('a live zombie has an empty map', async () => {
     // the backgrounded sleep exits after the shell exec'd the outer sleep, which never reaps it
-    const sh = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 5'], {
+    const sh = spawn('sh', ['-c', 'sleep 0.1 & echo $!; exec sleep 30'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
     try {
@@ -407,7 +411,7 @@ describe('ProcReader on the live /proc', () => {
     } finally {
       sh.kill('SIGKILL');
     }
-  });
+  }, 30_000); // spawning processes on a loaded machine: far above the usual 100 ms
 });
 
 describe('errno mapping', () => {

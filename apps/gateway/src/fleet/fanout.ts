@@ -40,7 +40,7 @@ export class Semaphore {
 
 /** What a node task gets: the absolute deadline of this node and the request's abort signal. */
 export interface NodeCtx {
-  /** Date.now() value after which the node counts as failed (DEADLINE_EXCEEDED). */
+  /** Epoch ms (FanOutOptions.now) after which the node counts as failed (DEADLINE_EXCEEDED). */
   deadline: number;
   /** Milliseconds left until the deadline (at least 1). */
   remaining(): number;
@@ -74,6 +74,8 @@ export interface FanOutOptions<T> {
   retryDelayMs?: number;
   /** Called as each node completes (success or failure), in completion order. */
   onNode?: (outcome: NodeOutcome<T>, done: number, total: number) => void;
+  /** The clock of the deadlines, epoch ms (default Date.now; tests give their own). */
+  now?: () => number;
 }
 
 export interface FanOutResult<T> {
@@ -115,9 +117,9 @@ function sleep(ms: number): Promise<void> {
  * The node's deadline is enforced here too, whatever the task does: a task still running at the
  * deadline is abandoned (its gRPC calls carry the same deadline and end by themselves).
  */
-function withDeadline<T>(p: Promise<T>, deadline: number): Promise<T> {
+function withDeadline<T>(p: Promise<T>, deadline: number, now: () => number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError()), Math.max(0, deadline - Date.now()));
+    const timer = setTimeout(() => reject(new DeadlineError()), Math.max(0, deadline - now()));
     p.then(
       (v) => {
         clearTimeout(timer);
@@ -148,11 +150,12 @@ export async function fanOut<T>(
   const outcomes: NodeOutcome<T>[] = [];
   const total = nodes.length;
   const retryDelay = opts.retryDelayMs ?? 100;
+  const now = opts.now ?? Date.now;
 
   const runNode = async (node: string): Promise<void> => {
     const release = await sem.acquire();
     const t0 = performance.now();
-    const deadline = Date.now() + opts.timeoutMs;
+    const deadline = now() + opts.timeoutMs;
     let attempts = 0;
     let outcome: NodeOutcome<T>;
     try {
@@ -160,18 +163,18 @@ export async function fanOut<T>(
         attempts++;
         const ctx: NodeCtx = {
           deadline,
-          remaining: () => Math.max(1, deadline - Date.now()),
+          remaining: () => Math.max(1, deadline - now()),
           signal: opts.signal,
           attempt: attempts,
         };
         try {
           if (opts.signal?.aborted) throw new Error('client went away');
-          const value = await withDeadline(task(node, ctx), deadline);
+          const value = await withDeadline(task(node, ctx), deadline, now);
           outcome = { node, ok: true, value, attempts, durationMs: 0 };
           break;
         } catch (e) {
           // Retry only UNAVAILABLE, once, and only if the deadline leaves room for it.
-          if (attempts === 1 && isUnavailable(e) && deadline - Date.now() > retryDelay + 10) {
+          if (attempts === 1 && isUnavailable(e) && deadline - now() > retryDelay + 10) {
             await sleep(retryDelay);
             continue;
           }
