@@ -30,6 +30,10 @@ const FORBIDDEN: { what: string; needle: string }[] = [
   { what: "this clone's absolute path", needle: REPO_ROOT + '/' },
 ];
 
+const SHARED_SEGMENTS = new RegExp(
+  `['"\`]${'sha' + 'red'}['"\`]\\s*,\\s*['"\`](fixtures|docs|seeds)['"\`]`,
+);
+
 describe('the repository is self-contained', () => {
   const files = trackedFiles();
 
@@ -48,6 +52,9 @@ describe('the repository is self-contained', () => {
         for (const { what, needle } of FORBIDDEN) {
           if (line.includes(needle)) hits.push(`${f}:${i + 1}: ${what} (${needle})`);
         }
+        // the same folder as path segments, as in a join() of '..', the folder name, 'fixtures'
+        if (SHARED_SEGMENTS.test(line))
+          hits.push(`${f}:${i + 1}: the reference folder as segments`);
       });
     }
     expect(hits).toEqual([]);
