@@ -16,7 +16,7 @@ import {
 } from '@app/proto';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { collectSettled, deadlineIn, healthCheck, unary } from './helpers/grpc';
-import { killAndReap, spawnZoo, type Zoo } from './helpers/processes';
+import { killAndReap, spawnZoo, startAll, type Zoo } from './helpers/processes';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 250);
 
@@ -70,7 +70,7 @@ describe('gRPC fuzz against a real agent', () => {
   let pidArb: fc.Arbitrary<number>;
 
   beforeAll(async () => {
-    [agent, zoo] = await Promise.all([
+    [agent, zoo] = await startAll([
       startAgent({ host: '127.0.0.43', nodeName: 'fz', extraArgs: ['--no-ve'] }),
       spawnZoo(),
     ]);
@@ -89,9 +89,7 @@ describe('gRPC fuzz against a real agent', () => {
   });
 
   afterAll(async () => {
-    await killAndReap(longCmd);
-    await agent?.stop();
-    await zoo?.stop();
+    await Promise.all([longCmd && killAndReap(longCmd), agent?.stop(), zoo?.stop()]);
   });
 
   const codeOf = async (p: Promise<unknown>): Promise<number> => {
@@ -103,15 +101,21 @@ describe('gRPC fuzz against a real agent', () => {
     }
   };
 
-  test('a catastrophic regex on a 50,000-character command line answers at once', async () => {
-    const t0 = performance.now();
-    const res = await unary(
-      agent.client,
-      agent.client.listProcesses,
-      ListProcessesRequest.fromPartial({ nameRegex: '(a+)+$', skipRollup: true }),
-      { deadline: deadlineIn(10000) },
-    );
-    expect(performance.now() - t0).toBeLessThan(3000);
+  test('a catastrophic regex on a 50,000-character command line answers, and the agent with it', async () => {
+    // Backtracking, `(a+)+$` on 50,000 'a's and a '!' would take longer than the universe's age,
+    // blocking the agent's one thread: the call would end at its (client-side) deadline and a
+    // health check sent right behind it would get no answer either. Both deadlines are far from
+    // the milliseconds the linear-time engine needs.
+    const [res, health] = await Promise.all([
+      unary(
+        agent.client,
+        agent.client.listProcesses,
+        ListProcessesRequest.fromPartial({ nameRegex: '(a+)+$', skipRollup: true }),
+        { deadline: deadlineIn(10000) },
+      ),
+      healthCheck(agent.address),
+    ]);
+    expect(health).toBe('SERVING');
     expect(res.processes.map((p) => p.pid)).not.toContain(longCmd.pid);
     const hit = await unary(
       agent.client,
@@ -237,11 +241,13 @@ describe('gRPC fuzz against a real agent', () => {
     expect(listed.processes.map((p) => p.pid)).toEqual([agent.pid]);
     expect(seen.get('GetMemoryMap:INVALID_ARGUMENT') ?? 0).toBeGreaterThan(0);
     expect(agent.child.exitCode).toBeNull();
-    expect(await healthCheck(agent.address)).toBe('SERVING');
-    const t0 = performance.now();
-    const info = await unary(c, c.getNodeInfo, {}, { deadline: deadlineIn(2000) });
+    // responsive: both answer before deadlines far beyond what they take (a frozen agent would not)
+    const [health, info] = await Promise.all([
+      healthCheck(agent.address),
+      unary(c, c.getNodeInfo, {}, { deadline: deadlineIn(10000) }),
+    ]);
+    expect(health).toBe('SERVING');
     expect(info.node?.nodeName).toBe('fz');
-    expect(performance.now() - t0).toBeLessThan(1000);
     expect(agent.logs.join('\n')).not.toMatch(/"internal error"/);
   }, 150000);
 });

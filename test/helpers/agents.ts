@@ -55,7 +55,10 @@ export interface AgentHandle {
   /** Every stderr line the agent printed so far (JSON log lines). */
   logs: string[];
   kill(signal?: NodeJS.Signals): void;
-  /** Closes the client, SIGTERMs the agent (SIGKILL after 5 s) and resolves once it is reaped. */
+  /**
+   * Closes the client, SIGTERMs the agent (and SIGCONTs it, should it be stopped; SIGKILL after
+   * 5 s) and resolves once it is reaped.
+   */
   stop(): Promise<void>;
   /** Resolves with the exit code / signal once the process exits. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -114,6 +117,8 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
     if (child.exitCode !== null || child.signalCode !== null) return;
     const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
     child.kill('SIGTERM');
+    // A stopped (SIGSTOP) agent acts on the SIGTERM only once continued.
+    child.kill('SIGCONT');
     await exited;
     clearTimeout(timer);
   };

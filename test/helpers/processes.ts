@@ -103,6 +103,35 @@ export async function waitForState(pid: number, states: string, timeoutMs = 5000
   }
 }
 
+/** Anything startAll can stop again: an AgentHandle, a Zoo, a GatewayHandle. */
+export interface Stoppable {
+  stop(): Promise<void>;
+}
+
+/**
+ * Promise.all for starting processes side by side (agents, zoos...; undefined for "none"): waits
+ * for every start to settle and, when one failed, stops the ones that started before rethrowing,
+ * so that a failed start leaves no process behind to keep jest alive.
+ *
+ *   const [agent, zoo] = await startAll([startAgent(...), spawnZoo()]);
+ */
+export async function startAll<T extends readonly Promise<Stoppable | undefined>[] | []>(
+  starts: T,
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const all: readonly Promise<Stoppable | undefined>[] = starts;
+  const settled = await Promise.allSettled(all);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) {
+    await Promise.all(
+      settled.flatMap((s) => (s.status === 'fulfilled' && s.value ? [s.value.stop()] : [])),
+    );
+    throw failed.reason;
+  }
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
+}
+
 /** Sends a signal (ignoring ESRCH) and resolves when the child has been reaped. */
 export function killAndReap(
   child: ChildProcess,
