@@ -12,17 +12,14 @@
  *     deadline.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Metadata, status } from '@grpc/grpc-js';
 import { DetailLevel, type GetMemoryMapRequest } from '@app/proto';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
 import { collectSettled, deadlineIn } from './helpers/grpc';
 import { sleep, spawnZoo, startAll, type Zoo } from './helpers/processes';
+import { makeStalledProc, type StalledProc } from './helpers/stalled-proc';
 
 interface Res {
   status: number;
@@ -65,18 +62,11 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
   let big: Zoo;
   let gw: GatewayHandle;
   let port: number;
-  let dir: string;
+  let stalled: StalledProc;
 
   beforeAll(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'pmapd-faults-'));
-    const stalled = join(dir, 'proc');
-    const pdir = join(stalled, '4242');
-    mkdirSync(pdir, { recursive: true });
-    for (const f of ['stat', 'status', 'cmdline', 'cgroup']) {
-      writeFileSync(join(pdir, f), readFileSync(`/proc/self/${f}`));
-    }
-    writeFileSync(join(stalled, 'stat'), readFileSync('/proc/stat'));
-    execFileSync('mkfifo', [join(pdir, 'smaps_rollup'), join(pdir, 'maps')]);
+    // pid 4242's maps and smaps_rollup block every read (FIFOs nobody writes)
+    stalled = makeStalledProc(['smaps_rollup', 'maps']);
     const started = await startAll([
       startAgent({ host: '127.0.0.44', nodeName: 'k1' }),
       startAgent({ host: '127.0.0.45', nodeName: 'k2' }),
@@ -86,7 +76,7 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
         nodeName: 'stalled',
         extraArgs: [
           '--proc-root',
-          stalled,
+          stalled.procRoot,
           '--proc-read-timeout-ms',
           '500',
           '--metrics-listen',
@@ -113,11 +103,10 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
 
   afterAll(async () => {
     if (gw) await gw.stop('SIGKILL');
-    // blocked in a FIFO read: SIGTERM would wait for the 5 s shutdown grace
-    agents.stalled?.kill('SIGKILL');
+    // the stalled agent's reads are still blocked in the kernel: it ends on SIGTERM by the signal
     await Promise.all(Object.values(agents).map((a) => a.stop()));
     await big?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    stalled?.remove();
   }, 30000);
 
   /**
