@@ -397,31 +397,36 @@ describe('fleet queries over six agents (fan-out, partial results, selectors, cg
   );
 
   test('watch (SSE): snapshot, heartbeats, change with rollup deltas; exited ends the stream', async () => {
-    // A process that maps and touches 48 MiB after 600 ms, then lives on until killed.
+    // A process that maps and touches 48 MiB when told to (a line on its stdin), then lives on
+    // until killed: the test tells it once the snapshot is in, so the growth is certainly a change.
     const proc = spawn(
       process.execPath,
       [
         '-e',
-        'setTimeout(() => { globalThis.b = Buffer.alloc(48 << 20, 1); }, 600); setInterval(() => {}, 1000);',
+        "process.stdin.once('data', () => { globalThis.b = Buffer.alloc(48 << 20, 1); }); setInterval(() => {}, 1000);",
       ],
-      { stdio: 'ignore' },
+      { stdio: ['pipe', 'ignore', 'ignore'] },
     );
     let text = '';
+    let told = false;
     let killed = false;
     let stream: http.ClientRequest | undefined;
     try {
       await new Promise((r) => proc.once('spawn', r));
-      await sleep(200);
       const { res, req } = await openStream(
         `${gw.url}/v1/nodes/n1/processes/${proc.pid}/maps/watch?interval=200`,
       );
       stream = req;
       expect(res.statusCode).toBe(200);
       expect(res.headers['content-type']).toMatch(/^text\/event-stream/);
-      const t0 = Date.now();
+      const giveUp = Date.now() + 60000; // only bounds the wait; the events are what is asserted
       for await (const chunk of res) {
         text += (chunk as Buffer).toString();
         const evs = parseSse(text);
+        if (!told && evs.some((e) => e.event === 'snapshot')) {
+          told = true;
+          proc.stdin.write('grow\n');
+        }
         const grew = evs.some(
           (e) => e.event === 'change' && e.data.rollupDelta.rss > 32 * 1024 * 1024,
         );
@@ -429,7 +434,7 @@ describe('fleet queries over six agents (fan-out, partial results, selectors, cg
           killed = true;
           proc.kill('SIGKILL');
         }
-        if (Date.now() - t0 > 30000) break;
+        if (Date.now() > giveUp) break;
       }
     } finally {
       stream?.destroy();
