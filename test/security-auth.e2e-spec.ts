@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { TestPki, type CertFiles } from './helpers/certs';
 import { GATEWAY_MAIN, startGateway, type GatewayHandle } from './helpers/gateway';
-import { killAndReap, sleep } from './helpers/processes';
+import { eventually, killAndReap, sleep } from './helpers/processes';
 import { hashToken } from '../apps/gateway/src/security/tokens';
 
 const GATEWAY_SAN = 'URI:spiffe://pmapd/gateway';
@@ -287,9 +287,9 @@ describe('token misuse', () => {
 
   it('denials are logged with the reason but never the token', async () => {
     await get(gw, '/v1/nodes/n1', 'secret-wrong-token-xyz');
-    await sleep(100);
-    const lines = gw.logs.filter((l) => l.includes('request denied'));
-    expect(lines.length).toBeGreaterThan(0);
+    await eventually('the denial log line', () =>
+      gw.logs.some((l) => l.includes('request denied')),
+    );
     expect(gw.logs.join('\n')).not.toContain('secret-wrong-token-xyz');
     expect(gw.logs.join('\n')).not.toContain(tok('reader'));
   });
@@ -353,18 +353,19 @@ describe('observability', () => {
     });
     expect(r.status).toBe(200);
     expect(r.headers.get('x-request-id')).toBe('rid-audit-1');
-    await sleep(200);
-    const agentLine = agents[0].logs
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((o) => o.requestId === 'rid-audit-1');
+    const parsed = (logs: string[]) => logs.map((l) => JSON.parse(l) as Record<string, unknown>);
+    // log lines come through pipes: wait for them to arrive, then check what they say
+    const agentLine = await eventually('the agent rpc line', () =>
+      parsed(agents[0].logs).find((o) => o.requestId === 'rid-audit-1'),
+    );
     expect(agentLine).toMatchObject({ rpc: 'GetMemoryMap', code: 'OK' });
-    const audit = gw.logs
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((o) => o.audit === true && o.requestId === 'rid-audit-1');
+    const audit = await eventually('the audit line', () =>
+      parsed(gw.logs).find((o) => o.audit === true && o.requestId === 'rid-audit-1'),
+    );
     expect(audit).toMatchObject({ who: 'reader', node: 'n1', pid, rpc: 'GetMemoryMap' });
-    const access = gw.logs
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((o) => o.msg === 'request' && o.requestId === 'rid-audit-1');
+    const access = await eventually('the access line', () =>
+      parsed(gw.logs).find((o) => o.msg === 'request' && o.requestId === 'rid-audit-1'),
+    );
     expect(access).toMatchObject({ status: 200, who: 'reader' });
   });
 

@@ -13,7 +13,7 @@ import { PmapServiceClient, type GetNodeInfoResponse } from '@app/proto';
 import { runAgentOnce, startAgent, type AgentHandle } from './helpers/agents';
 import { TestPki, type CertFiles } from './helpers/certs';
 import { deadlineIn, healthCheck, unary } from './helpers/grpc';
-import { sleep } from './helpers/processes';
+import { eventually, sleep } from './helpers/processes';
 
 const HOST = '127.0.0.6';
 const GATEWAY_SAN = 'URI:spiffe://pmapd/gateway';
@@ -202,12 +202,13 @@ describe('mutual TLS', () => {
     const md = new grpc.Metadata();
     md.set('x-request-id', 'req-tls-42');
     await nodeInfo(creds(ca, gw), md);
-    await sleep(100);
-    const line = agent.logs
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-      .find((o) => o.requestId === 'req-tls-42');
+    const line = await eventually('the rpc log line', () =>
+      agent.logs
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((o) => o.requestId === 'req-tls-42'),
+    );
     expect(line).toMatchObject({ msg: 'rpc', rpc: 'GetNodeInfo', code: 'OK' });
-    expect(line!.client).toContain(GATEWAY_SAN);
+    expect(line.client).toContain(GATEWAY_SAN);
   });
 
   it('reloads the server certificate when its files change', async () => {

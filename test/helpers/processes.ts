@@ -91,8 +91,27 @@ export function procState(pid: number): string | undefined {
   }
 }
 
+/**
+ * Polls `probe` (every 50 ms) until it returns something other than undefined/false, and resolves
+ * with that: for what arrives asynchronously (a log line through a pipe, a health check's verdict).
+ * The bound only ends a wait that would never succeed; it is generous, and nothing asserts time.
+ */
+export async function eventually<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 20000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > until) throw new Error(`still waiting after ${timeoutMs} ms for ${what}`);
+    await sleep(50);
+  }
+}
+
 /** Polls until /proc/PID/stat shows one of `states` (e.g. 'T' for stopped). */
-export async function waitForState(pid: number, states: string, timeoutMs = 5000): Promise<void> {
+export async function waitForState(pid: number, states: string, timeoutMs = 20000): Promise<void> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const s = procState(pid);
