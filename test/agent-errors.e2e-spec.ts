@@ -307,11 +307,11 @@ describe('configuration and lifecycle', () => {
       const a = await startAgent({
         host: '127.0.0.6',
         nodeName: 'stuck-node',
-        extraArgs: ['--proc-root', tree.procRoot, '--proc-read-timeout-ms', '500'],
+        extraArgs: ['--proc-root', tree.procRoot, '--proc-read-timeout-ms', '5000'],
       });
       const err = await mapError(a, { pid: STALLED_PID, detail: DetailLevel.DETAIL_LEVEL_MAPS });
       expect(err.code).toBe(status.DEADLINE_EXCEEDED);
-      expect(err.details).toMatch(/4242\/maps did not return within 500 ms/);
+      expect(err.details).toMatch(/4242\/maps did not return within 5000 ms/);
       a.kill('SIGTERM');
       // the agent's worker thread is still blocked in open(2) of the FIFO: a plain exit would
       // join it forever, and this wait would end only at the test's timeout

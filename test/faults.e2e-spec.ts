@@ -78,7 +78,7 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
           '--proc-root',
           stalled.procRoot,
           '--proc-read-timeout-ms',
-          '500',
+          '5000',
           '--metrics-listen',
           '127.0.0.47:0',
         ],
@@ -209,12 +209,13 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
   test('stalled /proc: the stuck read fails alone (504), the agent keeps serving, the fleet answers whole', async () => {
     // 4242's maps and smaps_rollup are FIFOs nobody writes: a read of them blocks in the kernel,
     // as a read of a process stuck holding its mmap_lock does.
-    // The agent's own 500 ms read timeout answers, far ahead of the gateway's 20 s deadline, whose
+    // The agent's own 5 s read timeout answers (every read that returns is far within it), well
+    // ahead of the gateway's 20 s deadline, whose
     // 504 would say "did not answer within 20000 ms" instead.
     const r = await get(port, '/v1/nodes/stalled/processes/4242/maps?timeout=20000');
     expect(r.status).toBe(504);
     expect(r.body).toMatchObject({ statusCode: 504, node: 'stalled' });
-    expect(r.body.message).toMatch(/proc\/4242\/maps did not return within 500 ms/);
+    expect(r.body.message).toMatch(/proc\/4242\/maps did not return within 5000 ms/);
     // the same stuck path again: refused at once, no second blocked read
     const again = await get(port, '/v1/nodes/stalled/processes/4242/maps?timeout=20000');
     expect(again.status).toBe(504);

@@ -42,7 +42,7 @@ async function nodeInfo(
   const client = new PmapServiceClient(agent.address, c);
   try {
     return await new Promise<GetNodeInfoResponse>((resolve, reject) => {
-      client.getNodeInfo({}, md ?? new grpc.Metadata(), { deadline: deadlineIn(3000) }, (e, r) =>
+      client.getNodeInfo({}, md ?? new grpc.Metadata(), { deadline: deadlineIn(30000) }, (e, r) =>
         e ? reject(e) : resolve(r),
       );
     });
@@ -230,7 +230,7 @@ describe('side ports', () => {
   it('--health-listen serves plaintext grpc.health.v1 and nothing else', async () => {
     expect(await healthCheck(healthAddress)).toBe('SERVING');
     const client = new PmapServiceClient(healthAddress, grpc.credentials.createInsecure());
-    const e = await unary(client, client.getNodeInfo, {}, { deadline: deadlineIn(3000) }).catch(
+    const e = await unary(client, client.getNodeInfo, {}, { deadline: deadlineIn(30000) }).catch(
       (x: grpc.ServiceError) => x,
     );
     client.close();

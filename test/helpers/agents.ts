@@ -71,6 +71,10 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
   const nodeName = opts.nodeName ?? `node-${host}`;
   const args = [AGENT_MAIN, '--listen', `${host}:0`, '--node-name', nodeName];
   if (opts.insecure !== false) args.push('--insecure');
+  // Reads that return must never hit the stuck-read timeout on a busy machine (a 30,000-VMA
+  // smaps, a fresh worker thread): tests of stuck reads give their own, for FIFOs that never return.
+  if (!opts.extraArgs?.includes('--proc-read-timeout-ms'))
+    args.push('--proc-read-timeout-ms', '60000');
   args.push(...(opts.extraArgs ?? []));
   const [cmd, ...cmdArgs] = opts.wrapper
     ? [...opts.wrapper, process.execPath, ...args]

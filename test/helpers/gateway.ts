@@ -38,9 +38,17 @@ export interface StartGatewayOptions {
  */
 export async function spawnGateway(opts: StartGatewayOptions = {}): Promise<GatewayHandle> {
   if (!existsSync(GATEWAY_MAIN)) throw new Error(`${GATEWAY_MAIN} missing: npm run build`);
+  // Calls that should answer must never meet a deadline on a busy machine: a health check gets
+  // 10 s and a call without ?timeout= 60 s unless the test says otherwise (tests of deadlines
+  // give their own timeout, against an agent that certainly does not answer).
+  const args = opts.args ?? [];
+  const defaults = [
+    ...(has(args, '--health-timeout-ms') ? [] : ['--health-timeout-ms', '10000']),
+    ...(has(args, '--request-timeout-ms') ? [] : ['--request-timeout-ms', '60000']),
+  ];
   const child = spawn(
     process.execPath,
-    [GATEWAY_MAIN, '--listen', '127.0.0.1:0', ...(opts.args ?? [])],
+    [GATEWAY_MAIN, '--listen', '127.0.0.1:0', ...defaults, ...args],
     { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } },
   );
   const logs: string[] = [];
@@ -63,6 +71,10 @@ export async function spawnGateway(opts: StartGatewayOptions = {}): Promise<Gate
     await killAndReap(child);
     throw new Error(`${(e as Error).message}\n${logs.join('\n')}`);
   }
+}
+
+function has(args: string[], flag: string): boolean {
+  return args.some((a) => a === flag || a.startsWith(flag + '='));
 }
 
 /**

@@ -87,7 +87,7 @@ export function healthCheck(address: string, service = ''): Promise<string> {
     (client as unknown as { check: UnaryMethod<{ service: string }, { status: string }> }).check(
       { service },
       new grpc.Metadata(),
-      { deadline: deadlineIn(5000) },
+      { deadline: deadlineIn(30000) },
       (err, res) => {
         client.close();
         if (err) reject(err);

@@ -22,9 +22,14 @@ export interface SseEvent {
   data?: any;
 }
 
+/**
+ * The complete events in `text` (a stream read so far): a chunk may end in the middle of an event,
+ * so only what precedes the last blank line is parsed.
+ */
 export function parseSse(text: string): SseEvent[] {
   const out: SseEvent[] = [];
-  for (const block of text.split('\n\n')) {
+  const complete = text.slice(0, text.lastIndexOf('\n\n') + 1);
+  for (const block of complete.split('\n\n')) {
     const ev: SseEvent = {};
     for (const line of block.split('\n')) {
       if (line.startsWith('id: ')) ev.id = line.slice(4);
