@@ -184,7 +184,7 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
     await expectServedAgain('k2');
   });
 
-  test('processes exiting while their maps stream: a complete map or 404, never 5xx or a hang', async () => {
+  test('processes exiting while their maps stream: a complete map (empty for a zombie) or 404, never 5xx, a truncated map or a hang', async () => {
     const seen: number[] = [];
     for (let i = 0; i < 3; i++) {
       const victim = await spawnZoo({ vmas: 20000 });
@@ -201,7 +201,12 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
       // a hang would be the gateway's 504 at its deadline (or the client's timeout, status 0)
       if (r.status === 404) expect(r.body.message).toMatch(/no such process|exited/);
       else expect(r.status).toBe(200);
-      if (r.status === 200) expect(r.body.vmas.length).toBeGreaterThan(20000);
+      // 200: the whole map, or none at all when the read began on the zombie the kill left
+      // before it was reaped (pmap prints no rows for a zombie either) — never a truncated one
+      if (r.status === 200) {
+        const n: number = r.body.vmas.length;
+        expect([n, n === 0 || n > 20000]).toEqual([n, true]);
+      }
     }
     expect(seen.length).toBe(3);
   });
