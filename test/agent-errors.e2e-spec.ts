@@ -303,8 +303,9 @@ describe('configuration and lifecycle', () => {
 
   it('ends on SIGTERM even with a read stuck in the kernel (by the signal: exit would wait forever)', async () => {
     const tree = makeStalledProc(['maps']);
+    let a: AgentHandle | undefined;
     try {
-      const a = await startAgent({
+      a = await startAgent({
         host: '127.0.0.6',
         nodeName: 'stuck-node',
         extraArgs: ['--proc-root', tree.procRoot, '--proc-read-timeout-ms', '5000'],
@@ -317,8 +318,8 @@ describe('configuration and lifecycle', () => {
       // join it forever, and this wait would end only at the test's timeout
       expect(await a.exited).toEqual({ code: null, signal: 'SIGTERM' });
       expect(a.logs.join('\n')).toMatch(/"stuckReads":1.*ending with reads still stuck/);
-      await a.stop();
     } finally {
+      await a?.stop();
       tree.remove();
     }
   });

@@ -569,9 +569,11 @@ describe('gateway (spawned) over three agents', () => {
       // start the call; longer on each attempt, for a busy machine).
       frozen.kill('SIGSTOP');
       let after = before;
+      let attempts = 0;
       try {
         await waitForState(frozen.pid, 'T');
         for (const wait of [300, 1500, 5000]) {
+          attempts++;
           const req = http.get(new URL(path, gwUrl));
           req.on('error', () => undefined);
           await sleep(wait);
@@ -585,7 +587,10 @@ describe('gateway (spawned) over three agents', () => {
       } finally {
         frozen.kill('SIGCONT');
       }
-      expect(after).toBe(before + 1);
+      // one cancelled call per client that hung up after the gateway had called the agent (an
+      // earlier attempt's may be counted late, during a later one)
+      expect(after - before).toBeGreaterThanOrEqual(1);
+      expect(after - before).toBeLessThanOrEqual(attempts);
       // The gateway and the agent are fine afterwards.
       await request(gwUrl).get(path).expect(200);
     });

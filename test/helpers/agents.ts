@@ -33,7 +33,7 @@ export interface StartAgentOptions {
    * agent; `process.execPath` and the agent arguments are appended.
    */
   wrapper?: string[];
-  /** Default 15 s. */
+  /** Default 60 s (only a start that fails waits that long). */
   startTimeoutMs?: number;
   /** false: no --insecure (give the TLS flags in extraArgs). Default true. */
   insecure?: boolean;
@@ -100,7 +100,7 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
       child,
       'stderr',
       (o) => typeof o.listening === 'string',
-      opts.startTimeoutMs ?? 15000,
+      opts.startTimeoutMs ?? 60000,
     );
   } catch (e) {
     await killAndReap(child);

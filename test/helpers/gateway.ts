@@ -58,7 +58,7 @@ export async function spawnGateway(opts: StartGatewayOptions = {}): Promise<Gate
       child,
       'stdout',
       (o) => typeof o.listening === 'string',
-      20000,
+      60000, // the gateway listens after its first health round; only a failing start waits this long
     );
     return {
       url: `http://${line.listening}`,

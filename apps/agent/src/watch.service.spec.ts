@@ -120,7 +120,7 @@ describe('WatchSession on live processes', () => {
    */
   async function settled(pid: number): Promise<void> {
     let prev = '';
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 1000; i++) {
       const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
       const state = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0];
       if (state === 'S' && maps === prev) return;
@@ -182,7 +182,7 @@ describe('WatchSession on live processes', () => {
       const toChild = parent.stdio[3] as Writable;
       try {
         let child = 0;
-        for (let i = 0; i < 100 && child === 0; i++) {
+        for (let i = 0; i < 2000 && child === 0; i++) {
           await new Promise((r) => setTimeout(r, 10));
           try {
             const kids = readFileSync(`/proc/${parent.pid}/task/${parent.pid}/children`, 'utf8');
@@ -199,7 +199,7 @@ describe('WatchSession on live processes', () => {
         );
         expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
         toChild.write('exit now\n');
-        for (let i = 0; i < 100 && reader.readStat(child).state !== 'Z'; i++) {
+        for (let i = 0; i < 1000 && reader.readStat(child).state !== 'Z'; i++) {
           await new Promise((r) => setTimeout(r, 20));
         }
         expect(reader.readStat(child).state).toBe('Z');

@@ -377,9 +377,11 @@ describe('ProcReader on the live /proc', () => {
     expect(processes).toHaveLength(1);
     expect(processes[0].rollup!.rss).toBeGreaterThan(0n);
     expect(processes[0].user).toBe(os.userInfo().username);
+    // node's uptime starts a little after the kernel's start time (exec, then node's own start-up,
+    // slower on a busy machine): a generous bound still catches a unit or clock-tick error
     expect(
       Math.abs(processes[0].startTimeMs - (Date.now() - process.uptime() * 1000)),
-    ).toBeLessThan(5000);
+    ).toBeLessThan(30_000);
     expect(
       reader.listProcesses({ includeKernelThreads: true }).processes.some((p) => p.kernelThread),
     ).toBe(true);

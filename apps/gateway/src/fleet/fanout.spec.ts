@@ -58,7 +58,7 @@ describe('fanOut', () => {
         active--;
         return node.toUpperCase();
       },
-      { concurrency: 4, timeoutMs: 1000 },
+      { concurrency: 4, timeoutMs: 60_000 }, // a deadline no task comes near
     );
     expect(peak).toBe(4);
     expect(res.queried).toBe(10);
@@ -153,7 +153,7 @@ describe('fanOut', () => {
       },
       {
         concurrency: 3,
-        timeoutMs: 1000,
+        timeoutMs: 60_000, // a deadline no task comes near
         onNode: (o, done, total) => seen.push([o.node, done, total]),
       },
     );
