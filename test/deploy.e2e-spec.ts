@@ -227,7 +227,7 @@ describe('runtime and image', () => {
 
   it('both apps answer --version with the package version and the Node.js running them', () => {
     for (const [main, program, extra] of [
-      [AGENT_MAIN, 'pmapd-agent', ['--listen', 'nonsense']],
+      [AGENT_MAIN, 'pmapd-agent', ['--bogus', '1']],
       [GATEWAY_MAIN, 'pmapd-gateway', ['--bogus', '1']],
     ] as const) {
       for (const argv of [['--version'], [...extra, '--version']]) {

@@ -76,5 +76,6 @@ describe('loadConfig', () => {
   it('returns version for --version, before any validation', () => {
     expect(loadConfig(['--version'], {})).toBe('version');
     expect(loadConfig(['--listen', 'nonsense', '--version'], {})).toBe('version');
+    expect(loadConfig(['--bogus', '--version'], { PMAPD_BATCH_SIZE: 'x' })).toBe('version');
   });
 });

@@ -220,6 +220,7 @@ export function loadConfig(
   argv: string[],
   env: NodeJS.ProcessEnv,
 ): AgentConfig | 'help' | 'version' {
+  if (argv.includes('--version')) return 'version';
   const raw = new Map<string, string>();
   const byFlag = new Map(Object.entries(OPTIONS).map(([k, o]) => [o.flag, [k, o] as const]));
   for (const [key, o] of Object.entries(OPTIONS)) {
@@ -229,7 +230,6 @@ export function loadConfig(
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === '--help' || arg === '-h') return 'help';
-    if (arg === '--version') return 'version';
     const eq = arg.indexOf('=');
     const flag = eq > 0 ? arg.slice(0, eq) : arg;
     const entry = byFlag.get(flag);
