@@ -14,7 +14,7 @@ import {
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ProcReader } from '@app/procfs';
 import type { Logger } from './logger';
-import { parseSubjectAltNames } from './tls';
+import { clientCertificate, parseSubjectAltNames } from './tls';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -113,6 +113,8 @@ export function rpcLogInterceptor(log: Logger, metrics: AgentMetrics): ServerInt
     const health = method.path.startsWith('/grpc.health.');
     const t0 = performance.now();
     let requestId: string | undefined;
+    // read while the connection is certainly there: at sendStatus the client may be gone
+    const sans = parseSubjectAltNames(clientCertificate(call)?.subjectaltname);
     return new ServerInterceptingCall(call, {
       start: (next) => {
         next({
@@ -128,9 +130,6 @@ export function rpcLogInterceptor(log: Logger, metrics: AgentMetrics): ServerInt
         const code = GrpcStatus[st.code] ?? String(st.code);
         metrics.rpcs.inc({ rpc, code });
         metrics.rpcDuration.observe({ rpc }, seconds);
-        const sans = parseSubjectAltNames(
-          call.getAuthContext()?.sslPeerCertificate?.subjectaltname,
-        );
         const line = {
           rpc,
           requestId,

@@ -8,8 +8,10 @@ import {
   ServerInterceptingCall,
   status,
   type ServerCredentials,
+  type ServerInterceptingCallInterface,
   type ServerInterceptor,
 } from '@grpc/grpc-js';
+import type { PeerCertificate } from 'node:tls';
 import type { ReloadingCertificateProvider } from '@app/tls';
 import type { Logger } from './logger';
 
@@ -18,6 +20,22 @@ export function mtlsServerCredentials(provider: ReloadingCertificateProvider): S
   // Same provider for CA and identity (the argument names of this experimental API are swapped
   // in grpc-js 1.14, so one provider for both avoids depending on their order).
   return experimental.createCertificateProviderServerCredentials(provider, provider, true);
+}
+
+/**
+ * The client certificate of a call, or undefined when none was presented — or when the
+ * connection is already gone: grpc-js reads it from the TLS socket on every call of
+ * getAuthContext() and throws once that socket is destroyed (a client that went away while the
+ * agent was stopped or busy), which must cost that call's log line its client, not the agent.
+ */
+export function clientCertificate(
+  call: Pick<ServerInterceptingCallInterface, 'getAuthContext'>,
+): PeerCertificate | undefined {
+  try {
+    return call.getAuthContext()?.sslPeerCertificate;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -57,7 +75,7 @@ export function clientIdentityInterceptor(
 ): ServerInterceptor {
   const refusedPeers = new Set<string>();
   return (_method, call) => {
-    const cert = call.getAuthContext()?.sslPeerCertificate;
+    const cert = clientCertificate(call);
     const sans = parseSubjectAltNames(cert?.subjectaltname);
     if (cert && sanAllowed(allow, sans)) return new ServerInterceptingCall(call);
     return new ServerInterceptingCall(call, {
