@@ -2,8 +2,8 @@
  * A /proc tree with one process whose reads block in the kernel, for real: pid 4242 has this
  * process's stat/status/cmdline/cgroup, and the files named in `stuck` are FIFOs nobody writes —
  * opening one for reading blocks until a writer comes, the same shape as a read of a process
- * stuck holding its mmap_lock. `release()` lets every blocked read end (a writer comes and goes),
- * so no thread is left blocked when the test ends; `remove()` releases and deletes the tree.
+ * stuck holding its mmap_lock. Used by the e2e specs (an agent's --proc-root) and by the procfs
+ * unit specs (a ProcReader's procRoot).
  */
 import { execFileSync } from 'node:child_process';
 import {
@@ -21,17 +21,21 @@ import { join } from 'node:path';
 
 export const STALLED_PID = 4242;
 
-export interface StalledProc {
-  /** Pass as the agent's --proc-root. */
-  procRoot: string;
-  /** Unblocks every read waiting on one of the FIFOs (readers that come later block again). */
-  release(): void;
-  remove(): void;
+/**
+ * Unblocks the reads waiting on FIFO `file`: a writer comes and goes, each blocked read sees EOF.
+ * Non-blocking, so a FIFO nobody waits on (ENXIO) is left alone instead of blocking the caller;
+ * readers that come later block again.
+ */
+export function releaseFifo(file: string): void {
+  try {
+    closeSync(openSync(file, constants.O_WRONLY | constants.O_NONBLOCK));
+  } catch (e) {
+    if ((e as { code?: string }).code !== 'ENXIO') throw e;
+  }
 }
 
-export function makeStalledProc(stuck: string[]): StalledProc {
-  const dir = mkdtempSync(join(tmpdir(), 'pmapd-stalled-'));
-  const procRoot = join(dir, 'proc');
+/** Writes the tree into `procRoot` (created); returns the FIFOs' paths. */
+export function writeStalledProc(procRoot: string, stuck: string[]): string[] {
   const pdir = join(procRoot, String(STALLED_PID));
   mkdirSync(pdir, { recursive: true });
   for (const f of ['stat', 'status', 'cmdline', 'cgroup']) {
@@ -40,16 +44,24 @@ export function makeStalledProc(stuck: string[]): StalledProc {
   writeFileSync(join(procRoot, 'stat'), readFileSync('/proc/stat'));
   const fifos = stuck.map((f) => join(pdir, f));
   execFileSync('mkfifo', fifos);
-  const release = (): void => {
-    for (const f of fifos) {
-      try {
-        // non-blocking: ENXIO when nobody waits on it, then there is nothing to release
-        closeSync(openSync(f, constants.O_WRONLY | constants.O_NONBLOCK));
-      } catch (e) {
-        if ((e as { code?: string }).code !== 'ENXIO') throw e;
-      }
-    }
-  };
+  return fifos;
+}
+
+export interface StalledProc {
+  /** Pass as the agent's --proc-root. */
+  procRoot: string;
+  /** Unblocks every read waiting on one of the FIFOs (readers that come later block again). */
+  release(): void;
+  /** Releases, then deletes the tree. */
+  remove(): void;
+}
+
+/** The tree in a temporary directory of its own. */
+export function makeStalledProc(stuck: string[]): StalledProc {
+  const dir = mkdtempSync(join(tmpdir(), 'pmapd-stalled-'));
+  const procRoot = join(dir, 'proc');
+  const fifos = writeStalledProc(procRoot, stuck);
+  const release = (): void => fifos.forEach(releaseFifo);
   return {
     procRoot,
     release,

@@ -4,6 +4,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { PmapError } from '@app/domain';
 import { GuardedFileReader, ProcReader } from '@app/procfs';
+import { releaseFifo, STALLED_PID, writeStalledProc } from '../../../test/helpers/stalled-proc';
 
 /** The timeout of a read that blocks (a FIFO nobody writes): it always runs out. */
 const STUCK_MS = 250;
@@ -64,18 +65,6 @@ describe('GuardedFileReader', () => {
   }, TEST_MS);
 
   /**
-   * Unblocks a stuck FIFO open: a writer comes and goes, the blocked read sees EOF. Non-blocking,
-   * so a FIFO nobody is waiting on (ENXIO) is left alone instead of blocking the test.
-   */
-  function release(file: string): void {
-    try {
-      fs.closeSync(fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK));
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ENXIO') throw e;
-    }
-  }
-
-  /**
    * Releases every FIFO until no read is stuck any more. Again and again: a timed-out read's
    * worker may not have reached its open() yet (a worker starting on a loaded machine), and a
    * release before that finds nobody waiting.
@@ -86,7 +75,7 @@ describe('GuardedFileReader', () => {
       if (Date.now() > deadline) {
         throw new Error(`${reader.hungReads} stuck reads did not return once released`);
       }
-      for (const f of fifos) release(f);
+      for (const f of fifos) releaseFifo(f);
       await new Promise((r) => setTimeout(r, 10));
     }
   }
@@ -163,25 +152,20 @@ describe('GuardedFileReader', () => {
     'behind ProcReader: a process whose maps read is stuck is TIMED_OUT, listed without rollup',
     () => {
       // A captured /proc tree: pid 4242 is this process (stat/status/cgroup copied), with its
-      // cmdline and maps as FIFOs nobody writes.
+      // cmdline and maps as FIFOs nobody writes (released by afterEach like the test's own).
       const proc = path.join(dir, 'proc');
-      const pdir = path.join(proc, '4242');
-      fs.mkdirSync(pdir, { recursive: true });
-      for (const f of ['stat', 'status', 'cgroup']) {
-        fs.writeFileSync(path.join(pdir, f), fs.readFileSync(`/proc/self/${f}`));
-      }
-      fs.writeFileSync(path.join(proc, 'stat'), fs.readFileSync('/proc/stat'));
-      mkfifo(path.join(pdir, 'maps'), path.join(pdir, 'cmdline'));
+      for (const f of writeStalledProc(proc, ['maps', 'cmdline'])) fifos.add(f);
+      const pdir = path.join(proc, String(STALLED_PID));
       const procReader = new ProcReader({ procRoot: proc, lockedRead: (p) => reader.read(p) });
       // the header's cmdline read is the first to get stuck
-      expect(() => procReader.readMemoryMap(4242, { detail: 'maps' })).toThrow(
+      expect(() => procReader.readMemoryMap(STALLED_PID, { detail: 'maps' })).toThrow(
         new PmapError(
           'TIMED_OUT',
           `reading ${pdir}/cmdline did not return within ${STUCK_MS} ms (the process is probably stuck in uninterruptible sleep)`,
         ),
       );
       const { processes, unreadable } = procReader.listProcesses({});
-      expect(processes.map((p) => p.pid)).toEqual([4242]);
+      expect(processes.map((p) => p.pid)).toEqual([STALLED_PID]);
       expect(processes[0].cmdline).toBe('');
       expect(processes[0].rollupError).toMatch(/has not returned|did not return/);
       expect(unreadable).toBe(1);
