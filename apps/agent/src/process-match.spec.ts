@@ -1,4 +1,4 @@
-import type { ProcessInfo } from '@app/domain';
+import { compileSafeRegex, type ProcessInfo } from '@app/domain';
 import { loadConfig, type AgentConfig } from './config';
 import { processMatcher } from './process-match';
 
@@ -23,11 +23,12 @@ function proc(over: Partial<ProcessInfo>): ProcessInfo {
 
 describe('processMatcher (ListProcesses filters on built ProcessInfo, e.g. VE processes)', () => {
   const p = proc({});
-  it('matches the name regex against comm or cmdline, also with a global regex', () => {
-    expect(processMatcher({ nameRegex: /^dgemm$/ })(p)).toBe(true);
-    expect(processMatcher({ nameRegex: /-n 4/ })(p)).toBe(true);
-    expect(processMatcher({ nameRegex: /^p$/ })(p)).toBe(false);
-    const g = processMatcher({ nameRegex: /dgemm/g });
+  it('matches the name regex against comm or cmdline, the same answer every time', () => {
+    const re = (src: string) => compileSafeRegex(src, 'name_regex');
+    expect(processMatcher({ nameRegex: re('^dgemm$') })(p)).toBe(true);
+    expect(processMatcher({ nameRegex: re('-n 4') })(p)).toBe(true);
+    expect(processMatcher({ nameRegex: re('^p$') })(p)).toBe(false);
+    const g = processMatcher({ nameRegex: re('(?i)DGEMM') });
     expect([g(p), g(p), g(p)]).toEqual([true, true, true]);
   });
   it('matches user by name or uid, pids, cgroup, Slurm job and pod', () => {

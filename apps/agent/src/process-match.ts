@@ -25,12 +25,7 @@ export function processMatcher(filter: ProcessFilter): (p: ProcessInfo) => boole
     if (p.kernelThread && !filter.includeKernelThreads) return false;
     if (wantUid !== undefined && p.uid !== wantUid) return false;
     if (userName !== undefined && p.user !== userName) return false;
-    if (re) {
-      re.lastIndex = 0;
-      const byComm = re.test(p.comm);
-      re.lastIndex = 0;
-      if (!byComm && !re.test(p.cmdline)) return false;
-    }
+    if (re && !re.test(p.comm) && !re.test(p.cmdline)) return false;
     if (filter.cgroup !== undefined && !p.cgroup.includes(filter.cgroup)) return false;
     if (inJob !== undefined && !inJob(p.cgroup)) return false;
     if (inPod !== undefined && !inPod(p.cgroup)) return false;

@@ -352,10 +352,7 @@ export class ProcReader {
           stuck = e.message;
         }
         if (filter.nameRegex) {
-          filter.nameRegex.lastIndex = 0;
-          const byComm = filter.nameRegex.test(stat.comm);
-          filter.nameRegex.lastIndex = 0;
-          if (!byComm && !filter.nameRegex.test(cmdline)) continue;
+          if (!filter.nameRegex.test(stat.comm) && !filter.nameRegex.test(cmdline)) continue;
         }
         let cgroup = '';
         try {

@@ -1,4 +1,5 @@
 /** Types produced by the /proc parsers and readers (libs/procfs). */
+import type { SafeRegex } from '@app/domain';
 
 /** /proc/PID/stat, the fields pmapd uses. Small counts are numbers; addresses and sizes bigint. */
 export interface ProcStat {
@@ -86,8 +87,8 @@ export interface NumaMapsEntry {
  * Which processes `listProcesses` returns. Every given criterion must match.
  */
 export interface ProcessFilter {
-  /** Tested against comm and the cmdline. */
-  nameRegex?: RegExp;
+  /** Tested against comm and the cmdline (a client's pattern: compileSafeRegex of @app/domain). */
+  nameRegex?: SafeRegex;
   /** A user name or a numeric uid (real uid). */
   user?: string;
   /** Substring of the cgroup path. */

@@ -1,7 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { setMaxListeners } from 'node:events';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { compileSafeRegex, type AddressRange, type MemoryRollup, type VmaKind } from '@app/domain';
+import {
+  compileSafeRegex,
+  type AddressRange,
+  type MemoryRollup,
+  type SafeRegex,
+  type VmaKind,
+} from '@app/domain';
 import {
   DetailLevel,
   kindFromProto,
@@ -16,6 +22,7 @@ import {
 import { AgentCallError } from '../cluster/agent-connection';
 import { ClusterService, type NodeState } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
+import { REGEX_ALLOWED } from '../common/dto/query-fields';
 import { parseRangeParam } from '../common/range-param';
 import { rangeBoundsJson, vmaBaseJson, type VmaBaseJson } from '../maps/map-json';
 import { size, type JsonSize } from '../common/json';
@@ -90,7 +97,7 @@ export interface MapsSearchResult extends FleetEnvelope {
 export interface PreparedSearch {
   q: MapsSearchQuery;
   range?: AddressRange;
-  mapping?: RegExp;
+  mapping?: SafeRegex;
   nodes: NodeState[];
   timeoutMs: number;
 }
@@ -491,7 +498,7 @@ export class FleetService {
   // ----------------------------------------------------------------------------------------------
   // maps search
 
-  parseSearch(q: MapsSearchQuery): { range?: AddressRange; mapping?: RegExp } {
+  parseSearch(q: MapsSearchQuery): { range?: AddressRange; mapping?: SafeRegex } {
     if (q.range === undefined && q.mapping === undefined) {
       throw new ApiError(400, 'range or mapping is required', {
         parameter: 'range',
@@ -499,15 +506,15 @@ export class FleetService {
       });
     }
     const range = parseRangeParam({ range: q.range });
-    let mapping: RegExp | undefined;
+    let mapping: SafeRegex | undefined;
     if (q.mapping !== undefined) {
       try {
-        // matched here against every mapping name of every process: linear time or refused
+        // matched here against every mapping name of every process: RE2, linear time or refused
         mapping = compileSafeRegex(q.mapping, 'mapping');
       } catch (e) {
         throw new ApiError(400, (e as Error).message, {
           parameter: 'mapping',
-          allowed: 'an ECMAScript regular expression',
+          allowed: REGEX_ALLOWED,
         });
       }
     }
@@ -520,7 +527,7 @@ export class FleetService {
     ctx: NodeCtx,
     req: ListProcessesRequest,
     range: AddressRange | undefined,
-    mapping: RegExp | undefined,
+    mapping: SafeRegex | undefined,
   ): Promise<NodeMapsResult> {
     const list = await this.call(node, ctx, (c, cc) =>
       c.listProcesses({ ...req, skipRollup: true }, cc),
@@ -554,10 +561,7 @@ export class FleetService {
         const vmas: VmaBrief[] = [];
         for (const chunk of chunks) {
           for (const v of chunk.vmas) {
-            if (mapping) {
-              mapping.lastIndex = 0;
-              if (!mapping.test(v.name)) continue;
-            }
+            if (mapping && !mapping.test(v.name)) continue;
             vmas.push(vmaBrief(v));
           }
         }

@@ -15,15 +15,17 @@ import {
   Min,
   Validate,
   ValidatorConstraint,
+  type ValidationArguments,
   type ValidatorConstraintInterface,
 } from 'class-validator';
+import { compileSafeRegex, isPmapError, MAX_SAFE_REGEX_LENGTH } from '@app/domain';
 import { Param } from '../param-doc';
 import { ToBool, ToInt } from '../transforms';
 
 export const BOOL_VALUES = ['true', 'false', '1', '0'];
 export const RANGE_ALLOWED =
   'LOW[,HIGH] in hexadecimal (0x optional, at most 64 bits), LOW <= HIGH';
-export const REGEX_ALLOWED = 'an ECMAScript regular expression';
+export const REGEX_ALLOWED = `an RE2 regular expression of at most ${MAX_SAFE_REGEX_LENGTH} characters (no lookaround, no backreferences; flags inline, e.g. (?i))`;
 
 /** What a parameter's documentation may say besides its description. */
 export interface ParamText {
@@ -53,19 +55,27 @@ function optionalDoc(text: ParamText): PropertyDecorator {
   });
 }
 
+/** Why `value` is not a pattern compileSafeRegex accepts for `field`, or undefined when it is. */
+function regexRefusal(value: unknown, field: string): string | undefined {
+  if (typeof value !== 'string') return `${field} must be a string`;
+  try {
+    compileSafeRegex(value, field);
+    return undefined;
+  } catch (e) {
+    if (isPmapError(e)) return e.message;
+    throw e;
+  }
+}
+
+/** The client pattern check: the same compiler (RE2, caps) as where the pattern is matched. */
 @ValidatorConstraint({ name: 'isRegex' })
 export class IsRegexConstraint implements ValidatorConstraintInterface {
-  validate(value: unknown): boolean {
-    if (typeof value !== 'string') return false;
-    try {
-      new RegExp(value);
-      return true;
-    } catch {
-      return false;
-    }
+  validate(value: unknown, args?: ValidationArguments): boolean {
+    return regexRefusal(value, args?.property ?? 'value') === undefined;
   }
-  defaultMessage(args?: { property: string }): string {
-    return `${args?.property ?? 'value'} must be a valid regular expression (ECMAScript syntax)`;
+  defaultMessage(args?: ValidationArguments): string {
+    const field = args?.property ?? 'value';
+    return regexRefusal(args?.value, field) ?? `${field} must be a valid RE2 regular expression`;
   }
 }
 
@@ -94,13 +104,12 @@ export const PatternParam = (
 export const RangeParam = (description: string, example?: string): PropertyDecorator =>
   TextParam({ description, example, allowed: RANGE_ALLOWED }, 64);
 
-/** A regular expression (ECMAScript syntax) of at most 1024 characters. */
+/** A client regular expression: RE2 syntax, compileSafeRegex's caps (checked by it). */
 export const RegexParam = (description: string, example: string): PropertyDecorator =>
   field(() => [
     optionalDoc({ description, example, allowed: REGEX_ALLOWED }),
     IsOptional(),
     IsString(),
-    MaxLength(1024),
     Validate(IsRegexConstraint),
   ]);
 
@@ -164,7 +173,7 @@ export const IntParam = (
 
 export const NameFilterParam = (example: string): PropertyDecorator =>
   RegexParam(
-    'Regular expression (ECMAScript syntax) matched against the command name and the command line',
+    'Regular expression (RE2 syntax, linear-time: no lookaround or backreferences) matched against the command name and the first 65,536 characters of the command line',
     example,
   );
 

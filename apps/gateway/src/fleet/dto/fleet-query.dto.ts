@@ -97,7 +97,7 @@ export class MapsSearchQuery extends FleetQuery {
   range?: string;
 
   @RegexParam(
-    'Regular expression (ECMAScript) on the mapping name exactly as the kernel prints it, e.g. libssl.*\\(deleted\\) for every process still mapping a deleted libssl. With range, both must hold.',
+    'Regular expression (RE2 syntax, linear-time: no lookaround or backreferences) on the mapping name exactly as the kernel prints it, e.g. libssl.*\\(deleted\\) for every process still mapping a deleted libssl. With range, both must hold.',
     'libssl.*\\(deleted\\)',
   )
   mapping?: string;
