@@ -4,7 +4,7 @@
  * test/global-setup.ts into test/.build/zoo) is started with spawnZoo().
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -216,11 +216,15 @@ export interface ZooOptions {
   exitOnReadBy?: number;
   /** Default true: the zoo stops itself (SIGSTOP) after printing; resolves once it is stopped. */
   stop?: boolean;
+  /** A directory name inside the temp dir for the mapped files (so their paths contain it). */
+  subdir?: string;
 }
 
 /** Starts the mapping zoo and resolves with its region addresses once it is ready (stopped). */
 export async function spawnZoo(opts: ZooOptions = {}): Promise<Zoo> {
-  const dir = mkdtempSync(join(tmpdir(), 'pmapd-zoo-'));
+  const top = mkdtempSync(join(tmpdir(), 'pmapd-zoo-'));
+  const dir = opts.subdir !== undefined ? join(top, opts.subdir) : top;
+  if (opts.subdir !== undefined) mkdirSync(dir);
   const args = [dir];
   if (opts.vmas) args.push('--vmas', String(opts.vmas));
   if (opts.exitOnReadBy) args.push('--exit-on-read', String(opts.exitOnReadBy));
@@ -230,7 +234,7 @@ export async function spawnZoo(opts: ZooOptions = {}): Promise<Zoo> {
   const child = spawn(fixtureBinary('zoo'), args, spawnOpts);
   const cleanup = async (): Promise<void> => {
     await killAndReap(child, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(top, { recursive: true, force: true });
   };
   try {
     const regions = await waitForJsonLine<ZooRegions>(child, 'stdout', (o) => 'pid' in o);
