@@ -39,7 +39,7 @@ const CMD_LEN = 50_000;
 const LETTERS = ['a', 'x', 'Q'];
 const cmdline = (l) => `/usr/bin/python3 ${l.repeat(CMD_LEN - 18)}!`;
 const CMDS = Object.fromEntries(LETTERS.map((l) => [l, cmdline(l)]));
-const MAPPING = `/tmp/pmapd-zoo-Xy12Ab/${'Q'.repeat(200)}/shared.dat`;
+const MAPPING = `/srv/data/zoo-Xy12Ab/${'Q'.repeat(200)}/shared.dat`;
 /** A varied command line (words, options, paths): what defeats a DFA's cache, unlike one letter. */
 function mixedCmdline() {
   let seed = 7;

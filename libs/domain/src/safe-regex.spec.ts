@@ -20,7 +20,7 @@ function refusal(src: string, field: string): PmapError {
 
 /** A 50,000-character command line (the shape of the measured attack's input). */
 const CMDLINE = '/usr/bin/python3 ' + 'x'.repeat(50_000 - 17);
-const QS = '/tmp/' + 'Q'.repeat(200);
+const QS = '/srv/data/' + 'Q'.repeat(200);
 
 describe('compileSafeRegex (RE2)', () => {
   it('runs the measured hostile patterns in linear time, or refuses them naming the field', () => {

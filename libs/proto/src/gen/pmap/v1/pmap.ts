@@ -456,7 +456,10 @@ export interface VeNode {
 }
 
 export interface ListProcessesRequest {
-  /** Regular expression (ECMAScript syntax) matched against comm and the command line. */
+  /**
+   * Regular expression (RE2 syntax: no lookaround or backreferences; at most 1024 characters)
+   * matched against comm and the first 65,536 characters of the command line.
+   */
   nameRegex: string;
   /** User name or numeric uid. */
   user: string;
