@@ -1,6 +1,6 @@
 import { ApiError } from '../common/api-error';
 import {
-  globToRegExp,
+  globMatcher,
   parseLabelSelector,
   parseSelector,
   selectNodes,
@@ -19,9 +19,25 @@ const names = (q: Parameters<typeof parseSelector>[0]): string[] =>
 
 describe('node selectors', () => {
   test('globs: * and ? anchored; other characters literal', () => {
-    expect(globToRegExp('rack2-*').test('rack2-a')).toBe(true);
-    expect(globToRegExp('n?').test('n12')).toBe(false);
-    expect(globToRegExp('a.b').test('axb')).toBe(false);
+    expect(globMatcher('rack2-*').test('rack2-a')).toBe(true);
+    expect(globMatcher('n?').test('n12')).toBe(false);
+    expect(globMatcher('a.b').test('axb')).toBe(false);
+    expect(globMatcher('a.b').test('a.b')).toBe(true);
+    expect(globMatcher('h:1?').test('h:12')).toBe(true);
+    expect(globMatcher('**x**').test('axb')).toBe(true);
+  });
+
+  test('globs run in linear time: a backtracking glob over long names answers', () => {
+    // As an ECMAScript RegExp, ^.*a.*a…b$ over 250 a's would take longer than the test's life.
+    const hostile = globMatcher('*a'.repeat(60) + '*b');
+    const longName = 'a'.repeat(250);
+    expect(hostile.test(longName)).toBe(false);
+    expect(hostile.test(longName + 'b')).toBe(true);
+    // The longest pattern NODE_PATTERN lets through still compiles.
+    expect(globMatcher('?*'.repeat(126) + '?').test('x'.repeat(200))).toBe(true);
+    expect(
+      names({ nodes: '*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*?*X' }),
+    ).toEqual([]);
   });
 
   test('nodes: names and globs, any matches', () => {

@@ -2,11 +2,12 @@
  * Node selection for fleet queries: `nodes` (names and globs), `labels` (k=v, k!=v, k) and `arch`.
  * Pure functions over the cluster's node list.
  */
+import { compileSafeRegex, isPmapError, type SafeRegex } from '@app/domain';
 import { badParameter } from '../common/api-error';
 
 export interface NodeSelector {
   /** Any pattern matches (names; `*` and `?` globs). Undefined = every node. */
-  nodes?: RegExp[];
+  nodes?: SafeRegex[];
   /** Every label clause must hold. */
   labels?: LabelClause[];
   arch?: string;
@@ -27,30 +28,40 @@ export interface SelectableNode {
 const NODE_PATTERN = /^[A-Za-z0-9_.:*?-]{1,253}$/;
 const LABEL_KEY = /^[A-Za-z0-9_./-]{1,253}$/;
 
-/** A glob (`*` any run, `?` one character) as an anchored regular expression. */
-export function globToRegExp(glob: string): RegExp {
+const NODES_ALLOWED = 'comma-separated node names or globs (* and ?), e.g. n1,rack2-*';
+
+/**
+ * A glob (`*` any run, `?` one character) as an anchored pattern, compiled by compileSafeRegex
+ * (RE2): a client's `*a*a*a*…b` would backtrack for minutes as an ECMAScript RegExp. Runs of `*`
+ * are one `*`, so a NODE_PATTERN glob stays within the compiled-size cap.
+ */
+export function globMatcher(glob: string): SafeRegex {
   let re = '^';
+  let star = false;
   for (const ch of glob) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    if (ch === '*') {
+      if (!star) re += '.*';
+    } else if (ch === '?') re += '.';
+    else re += /[A-Za-z0-9_-]/.test(ch) ? ch : `\\${ch}`;
+    star = ch === '*';
   }
-  return new RegExp(re + '$');
+  try {
+    return compileSafeRegex(re + '$', 'nodes');
+  } catch (e) {
+    if (isPmapError(e)) throw badParameter('nodes', e.message, NODES_ALLOWED);
+    throw e;
+  }
 }
 
 /** `nodes=a,b*,c?` -> patterns; 400 naming `nodes` when a pattern is malformed. */
-export function parseNodePatterns(text: string): RegExp[] {
+export function parseNodePatterns(text: string): SafeRegex[] {
   const parts = text.split(',').map((p) => p.trim());
-  const out: RegExp[] = [];
+  const out: SafeRegex[] = [];
   for (const p of parts) {
     if (!NODE_PATTERN.test(p)) {
-      throw badParameter(
-        'nodes',
-        `nodes: '${p}' is not a node name or glob`,
-        'comma-separated node names or globs (* and ?), e.g. n1,rack2-*',
-      );
+      throw badParameter('nodes', `nodes: '${p}' is not a node name or glob`, NODES_ALLOWED);
     }
-    out.push(globToRegExp(p));
+    out.push(globMatcher(p));
   }
   return out;
 }
