@@ -361,7 +361,7 @@ async function endToEnd(worstLibrary) {
     ];
     const curlMedian = async (url) => {
       const t = [];
-      for (let i = 0; i < 3; i++) t.push((await curl(url)).ms);
+      for (let i = 0; i < 5; i++) t.push((await curl(url)).ms);
       return median(t);
     };
     // References: a plain pattern matching nothing, so the same work apart from the regex.
@@ -371,12 +371,12 @@ async function endToEnd(worstLibrary) {
     const refName = await curlMedian(byName(PLAIN_NAME));
     const refMap = await curlMedian(byMapping(PLAIN_MAPPING));
     console.log(
-      `\nend to end (curl -> gateway -> agent), medians of 3; reference: name=${PLAIN_NAME} ${refName.toFixed(1)} ms, ` +
+      `\nend to end (curl -> gateway -> agent), medians of 5; reference: name=${PLAIN_NAME} ${refName.toFixed(1)} ms, ` +
         `mapping=${PLAIN_MAPPING} ${refMap.toFixed(1)} ms`,
     );
     for (const [kind, url, pat] of attacks) {
       const rs = [];
-      for (let i = 0; i < 3; i++) rs.push(await curl(url(pat)));
+      for (let i = 0; i < 5; i++) rs.push(await curl(url(pat)));
       const t = median(rs.map((r) => r.ms));
       const ref = kind === 'name=' ? refName : refMap;
       console.log(
