@@ -16,7 +16,7 @@ export function compileNameRegex(src: string): RegExp {
   try {
     return compileSafeRegex(src, 'name_regex');
   } catch (e) {
-    if (isPmapError(e)) throw invalidArgument(e.message);
+    if (isPmapError(e)) throw invalidArgument('name_regex', e.message);
     throw e;
   }
 }
