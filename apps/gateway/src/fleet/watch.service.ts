@@ -21,6 +21,7 @@ import {
   type WatchMemoryMapResponse,
 } from '@app/proto';
 import type { FastifyReply } from 'fastify';
+import { trailersOf } from '../cluster/agent-connection';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { parseRangeParam } from '../common/range-param';
@@ -245,6 +246,7 @@ export class WatchService {
         node,
         code: GrpcStatus[e.code] ?? String(e.code),
         message: e.details ?? e.message,
+        reason: trailersOf(e.metadata).reason,
       }),
     );
   }
