@@ -181,8 +181,7 @@ export class WatchService {
       raw.off('close', onClose);
       if (earlyError) {
         const err = node.conn.toError(earlyError);
-        if (err.code === GrpcStatus.UNAVAILABLE)
-          this.cluster.markUnavailable(node.name, err.message);
+        if (err.unreachable) this.cluster.markUnavailable(node.name, err.message);
         throw err;
       }
       throw new ApiError(502, `node '${node.name}' ended the watch without an event`, {
