@@ -35,7 +35,10 @@ const BROTLI_OPTIONS = { params: { [zlibConstants.BROTLI_PARAM_QUALITY]: 4 } };
 
 const COMPRESSIBLE = new Set(['application/json', 'text/plain', 'application/x-ndjson']);
 
-/** JSON, text/plain and NDJSON (any parameters); not SSE, HTML or anything else. */
+/**
+ * JSON, text/plain and NDJSON (any parameters). For other types @fastify/compress falls back to
+ * mime-db's "compressible" (the /docs UI's HTML, CSS, scripts); text/event-stream is not in it.
+ */
 export function isCompressible(contentType: string): boolean {
   const semi = contentType.indexOf(';');
   const base = (semi < 0 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
