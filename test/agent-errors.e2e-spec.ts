@@ -1,11 +1,12 @@
 /**
- * The agent's failure modes end to end: gRPC status codes and messages for missing, unreadable and
- * exiting processes, bad requests, deadlines, unimplemented RPCs, configuration errors and
- * shutdown.
+ * The agent's failure modes end to end: gRPC status codes, machine-readable reasons (trailing
+ * metadata pmap-reason / pmap-field / pmap-pid, docs/agent.md) and messages for missing,
+ * unreadable and exiting processes, bad requests, deadlines, unimplemented RPCs, configuration
+ * errors and shutdown.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { status } from '@grpc/grpc-js';
+import { status, type ServiceError } from '@grpc/grpc-js';
 import {
   DetailLevel,
   GetHistogramRequest,
@@ -31,6 +32,20 @@ let zoo: Zoo;
 
 shareAgentAndZoo({ host: '127.0.0.4', nodeName: 'e2e-err' }, (s) => ({ agent, zoo } = s));
 
+/** The error's trailing metadata the agent's contract defines: {reason, field, pid}. */
+function trailers(e: ServiceError | undefined): { reason?: string; field?: string; pid?: string } {
+  const one = (k: string): string | undefined => {
+    const v = e?.metadata?.get(k)[0];
+    return typeof v === 'string' ? v : undefined;
+  };
+  const out: { reason?: string; field?: string; pid?: string } = {};
+  const [reason, field, pid] = [one('pmap-reason'), one('pmap-field'), one('pmap-pid')];
+  if (reason !== undefined) out.reason = reason;
+  if (field !== undefined) out.field = field;
+  if (pid !== undefined) out.pid = pid;
+  return out;
+}
+
 function mapError(a: AgentHandle, req: Partial<GetMemoryMapRequest>) {
   return grpcError(collect(a.client.getMemoryMap(memoryMapRequest(req))));
 }
@@ -48,6 +63,7 @@ describe('missing processes', () => {
     const err = await mapError(agent, { pid });
     expect(err.code).toBe(status.NOT_FOUND);
     expect(err.details).toBe(`no such process ${pid}`);
+    expect(trailers(err)).toEqual({ reason: 'PROCESS_NOT_FOUND', pid: String(pid) });
     const rollup = await unary(
       agent.client,
       agent.client.listProcesses,
@@ -82,6 +98,7 @@ describe('missing processes', () => {
       expect(messages).toEqual([]);
       expect(error?.code).toBe(status.NOT_FOUND);
       expect(error?.details).toBe(`process ${victim.pid} exited during the read`);
+      expect(trailers(error)).toEqual({ reason: 'PROCESS_EXITED', pid: String(victim.pid) });
       await new Promise((r) =>
         victim.child.exitCode !== null ? r(null) : victim.child.once('exit', r),
       );
@@ -144,6 +161,7 @@ describe('permissions', () => {
     const err = await mapError(a, { pid: zoo.pid });
     expect(err.code).toBe(status.PERMISSION_DENIED);
     expect(err.details).toContain('CAP_SYS_PTRACE');
+    expect(trailers(err)).toEqual({ reason: 'PERMISSION_DENIED', pid: String(zoo.pid) });
     const info = await unary(a.client, a.client.getNodeInfo, {});
     expect(info.node!.capabilities!.readOtherUsers).toBe(false);
     expect(info.node!.capabilities!.notes.join('\n')).toContain('CAP_SYS_PTRACE');
@@ -166,12 +184,14 @@ describe('bad requests', () => {
     const err = await mapError(agent, { pid });
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/^pid must be a positive integer/);
+    expect(trailers(err)).toEqual({ reason: 'INVALID_FIELD', field: 'pid' });
   });
 
   it('an unknown detail level -> INVALID_ARGUMENT naming detail', async () => {
     const err = await mapError(agent, { pid: zoo.pid, detail: 7 as DetailLevel });
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/^detail: /);
+    expect(trailers(err)).toEqual({ reason: 'INVALID_FIELD', field: 'detail' });
   });
 
   it('low above high -> INVALID_ARGUMENT naming range', async () => {
@@ -181,12 +201,14 @@ describe('bad requests', () => {
     });
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/^range: /);
+    expect(trailers(err)).toEqual({ reason: 'INVALID_FIELD', field: 'range' });
   });
 
   it('batch_size above 10000 -> INVALID_ARGUMENT naming batch_size', async () => {
     const err = await mapError(agent, { pid: zoo.pid, batchSize: 10001 });
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/^batch_size: /);
+    expect(trailers(err)).toEqual({ reason: 'INVALID_FIELD', field: 'batch_size' });
   });
 
   it('an invalid name regex -> INVALID_ARGUMENT "name_regex: ..."', async () => {
@@ -199,6 +221,7 @@ describe('bad requests', () => {
     );
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.details).toMatch(/^name_regex: /);
+    expect(trailers(err)).toEqual({ reason: 'INVALID_FIELD', field: 'name_regex' });
   });
 
   it('VE targets -> UNIMPLEMENTED', async () => {
@@ -208,6 +231,7 @@ describe('bad requests', () => {
     const reason =
       /^VE targets are not available on this agent: libveosinfo not found \(looked for \/.+\)$/;
     expect(err.details).toMatch(reason);
+    expect(trailers(err)).toEqual({ reason: 'UNSUPPORTED' });
     const err2 = await grpcError(
       unary(
         agent.client,
@@ -225,6 +249,7 @@ describe('bad requests', () => {
     );
     expect(h.code).toBe(status.INVALID_ARGUMENT);
     expect(h.details).toMatch(/^kind: required, one of order, physical, pagesize, numa/);
+    expect(trailers(h)).toEqual({ reason: 'INVALID_FIELD', field: 'kind' });
   });
 });
 
@@ -313,6 +338,7 @@ describe('configuration and lifecycle', () => {
       const err = await mapError(a, { pid: STALLED_PID, detail: DetailLevel.DETAIL_LEVEL_MAPS });
       expect(err.code).toBe(status.DEADLINE_EXCEEDED);
       expect(err.details).toMatch(/4242\/maps did not return within 5000 ms/);
+      expect(trailers(err)).toEqual({ reason: 'READ_STUCK', pid: String(STALLED_PID) });
       a.kill('SIGTERM');
       // the agent's worker thread is still blocked in open(2) of the FIFO: a plain exit would
       // join it forever, and this wait would end only at the test's timeout

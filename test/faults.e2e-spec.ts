@@ -158,6 +158,8 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
       // UNAVAILABLE: the gateway saw the connection drop; waiting for the 20 s deadline would
       // have been DEADLINE_EXCEEDED
       expect(r.body.failed).toEqual([expect.objectContaining({ node: 'k3', code: 'UNAVAILABLE' })]);
+      // the transport's failure: no agent reason
+      expect(r.body.failed[0].reason).toBeUndefined();
       expect(await nodeStatus('k3')).toBe('down');
     } finally {
       agents.k3.kill('SIGKILL'); // still stopped if the test failed before the kill
@@ -199,8 +201,10 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
       }
       seen.push(r.status);
       // a hang would be the gateway's 504 at its deadline (or the client's timeout, status 0)
-      if (r.status === 404) expect(r.body.message).toMatch(/no such process|exited/);
-      else expect(r.status).toBe(200);
+      if (r.status === 404) {
+        expect(r.body.message).toMatch(/no such process|exited/);
+        expect(['PROCESS_EXITED', 'PROCESS_NOT_FOUND']).toContain(r.body.reason);
+      } else expect(r.status).toBe(200);
       // 200: the whole map, or none at all when the read began on the zombie the kill left
       // before it was reaped (pmap prints no rows for a zombie either) — never a truncated one
       if (r.status === 200) {
@@ -209,6 +213,11 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
       }
     }
     expect(seen.length).toBe(3);
+    // a process gone before the read: 404 with the agent's reason
+    const gone = await spawnZoo({ vmas: 0 });
+    await gone.stop();
+    const r404 = await get(port, `/v1/nodes/k1/processes/${gone.pid}/maps`);
+    expect(r404.body).toMatchObject({ statusCode: 404, node: 'k1', reason: 'PROCESS_NOT_FOUND' });
   });
 
   test('stalled /proc: the stuck read fails alone (504), the agent keeps serving, the fleet answers whole', async () => {
@@ -219,11 +228,12 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
     // 504 would say "did not answer within 20000 ms" instead.
     const r = await get(port, '/v1/nodes/stalled/processes/4242/maps?timeout=20000');
     expect(r.status).toBe(504);
-    expect(r.body).toMatchObject({ statusCode: 504, node: 'stalled' });
+    expect(r.body).toMatchObject({ statusCode: 504, node: 'stalled', reason: 'READ_STUCK' });
     expect(r.body.message).toMatch(/proc\/4242\/maps did not return within 5000 ms/);
     // the same stuck path again: refused at once, no second blocked read
     const again = await get(port, '/v1/nodes/stalled/processes/4242/maps?timeout=20000');
     expect(again.status).toBe(504);
+    expect(again.body.reason).toBe('READ_STUCK');
     expect(again.body.message).toMatch(
       /an earlier read of .*4242\/maps has not returned for \d+ ms/,
     );
@@ -273,6 +283,7 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
     expect(codes.filter((x) => x === status.OK).length).toBe(2);
     const refused = res.find((s) => s.error?.code === status.RESOURCE_EXHAUSTED);
     expect(refused?.error?.details).toMatch(/^agent busy: 1 heavy reads running and 1 queued/);
+    expect(refused?.error?.metadata.get('pmap-reason')).toEqual(['AGENT_BUSY']);
 
     // a queued call whose deadline passes leaves the queue without its read
     const first = collectSettled(
@@ -283,6 +294,9 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
       c.getMemoryMap(mapRequest(big.pid), new Metadata(), { deadline: deadlineIn(30) }),
     );
     expect(late.error?.code).toBe(status.DEADLINE_EXCEEDED);
+    // the agent's queue gave up at the deadline (reason DEADLINE), or grpc-js ended the call at
+    // it first (no reason)
+    expect([['DEADLINE'], []]).toContainEqual(late.error?.metadata.get('pmap-reason'));
     expect(late.messages).toEqual([]);
     expect((await first).error).toBeUndefined();
 
@@ -294,6 +308,10 @@ describe('faults: dead, restarted and stalled agents, exiting processes, the rea
     );
     const st = http3.map((r) => r.status).sort();
     expect(st).toEqual([200, 200, 429]);
-    expect(http3.find((r) => r.status === 429)?.body.message).toMatch(/agent busy/);
+    expect(http3.find((r) => r.status === 429)?.body).toMatchObject({
+      statusCode: 429,
+      node: 'tight',
+      reason: 'AGENT_BUSY',
+    });
   });
 });

@@ -163,6 +163,8 @@ describe('GET /v1/histograms', () => {
         pid: pids[0],
         comm: NAME,
         code: 'NOT_FOUND',
+        // the agent's reason: gone before its scan (or during it)
+        reason: expect.stringMatching(/^PROCESS_(NOT_FOUND|EXITED)$/),
         message: expect.stringContaining(String(pids[0])),
       },
     ]);

@@ -106,12 +106,14 @@ export class HistogramService {
     const kind = histogramKindFromProto(req.kind);
     if (kind === undefined) {
       throw invalidArgument(
+        'kind',
         `kind: required, one of ${HISTOGRAM_KIND_NAMES.join(', ')} (got ${req.kind})`,
       );
     }
     const maxOrder = req.maxOrder ?? 9;
     if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > MAX_HISTOGRAM_ORDER) {
       throw invalidArgument(
+        'max_order',
         `max_order: an integer in 0..${MAX_HISTOGRAM_ORDER}, got ${req.maxOrder}`,
       );
     }
@@ -121,15 +123,15 @@ export class HistogramService {
         break;
       case HistogramCompat.HISTOGRAM_COMPAT_MEMHIST:
         if (kind !== 'order') {
-          throw invalidArgument('compat: memhist applies to the order histogram only');
+          throw invalidArgument('compat', 'compat: memhist applies to the order histogram only');
         }
         compat = 'memhist';
         break;
       default:
-        throw invalidArgument(`compat: unknown compat ${req.compat}`);
+        throw invalidArgument('compat', `compat: unknown compat ${req.compat}`);
     }
     if (req.runs && kind !== 'pagesize' && kind !== 'numa') {
-      throw invalidArgument('runs: only the pagesize and numa histograms have runs');
+      throw invalidArgument('runs', 'runs: only the pagesize and numa histograms have runs');
     }
     const range = validateRange(req.range);
     return {

@@ -30,7 +30,7 @@ const INT32_MAX = 2 ** 31 - 1;
 /** Throws INVALID_ARGUMENT "pid must be a positive integer" unless 0 < pid <= 2^31-1. */
 export function validatePid(pid: number): number {
   if (!Number.isInteger(pid) || pid <= 0 || pid > INT32_MAX) {
-    throw invalidArgument(`pid must be a positive integer, got ${pid}`);
+    throw invalidArgument('pid', `pid must be a positive integer, got ${pid}`);
   }
   return pid;
 }
@@ -40,6 +40,7 @@ export function validateRange(r: ProtoRange | undefined): AddressRange | undefin
   const range = rangeFromProto(r);
   if (range?.low !== undefined && range.high !== undefined && range.low > range.high) {
     throw invalidArgument(
+      'range',
       `range: low address 0x${range.low.toString(16)} is above high address 0x${range.high.toString(16)}`,
     );
   }
@@ -69,10 +70,13 @@ export class MemoryMapService {
         detail = 'smaps';
         break;
       default:
-        throw invalidArgument(`detail: unknown detail level ${req.detail}`);
+        throw invalidArgument('detail', `detail: unknown detail level ${req.detail}`);
     }
     if (req.batchSize > MAX_BATCH_SIZE) {
-      throw invalidArgument(`batch_size: at most ${MAX_BATCH_SIZE}, got ${req.batchSize}`);
+      throw invalidArgument(
+        'batch_size',
+        `batch_size: at most ${MAX_BATCH_SIZE}, got ${req.batchSize}`,
+      );
     }
     const range = validateRange(req.range);
     return {

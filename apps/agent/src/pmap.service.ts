@@ -2,12 +2,7 @@
  * The gRPC handlers of pmap.v1.PmapService: thin adapters between grpc-js calls and the services.
  * Every failure goes through toGrpcError (errors.ts), the one status mapping of the agent.
  */
-import {
-  status,
-  type sendUnaryData,
-  type ServerUnaryCall,
-  type ServerWritableStream,
-} from '@grpc/grpc-js';
+import { type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import {
   headerToProto,
   processToProto,
@@ -24,7 +19,7 @@ import {
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
-import { GrpcStatusError, toGrpcError, unimplemented } from './errors';
+import { deadlineExceeded, toGrpcError, unimplemented } from './errors';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
@@ -122,7 +117,7 @@ export class PmapGrpcService {
     }
     if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
       release();
-      throw new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the read');
+      throw deadlineExceeded('deadline exceeded before the read');
     }
     try {
       return await fn();

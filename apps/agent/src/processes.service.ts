@@ -36,7 +36,7 @@ export class ProcessesService {
   toFilter(req: ListProcessesRequest): ProcessFilter {
     if (req.veNode !== undefined && !this.ve) throw unimplemented(VE_NOT_AVAILABLE);
     if (req.sort !== ProcessSort.PROCESS_SORT_UNSPECIFIED && !SORT_KEYS.has(req.sort)) {
-      throw invalidArgument(`sort: unknown value ${req.sort}`);
+      throw invalidArgument('sort', `sort: unknown value ${req.sort}`);
     }
     const filter: ProcessFilter = {};
     if (req.nameRegex !== '') {
@@ -48,7 +48,8 @@ export class ProcessesService {
     if (req.k8sPod !== '') filter.k8sPod = req.k8sPod;
     if (req.pids.length > 0) {
       for (const pid of req.pids) {
-        if (pid <= 0) throw invalidArgument(`pids: pid must be a positive integer, got ${pid}`);
+        if (pid <= 0)
+          throw invalidArgument('pids', `pids: pid must be a positive integer, got ${pid}`);
       }
       filter.pids = [...req.pids];
     }

@@ -22,7 +22,7 @@
  * the read in progress ends.
  */
 import { status } from '@grpc/grpc-js';
-import { GrpcStatusError } from './errors';
+import { cancelled, deadlineExceeded, GrpcStatusError } from './errors';
 
 export const DEFAULT_MAX_HEAVY_READS = 2;
 export const DEFAULT_MAX_QUEUED_READS = 256;
@@ -90,7 +90,7 @@ export class ReadLimiter {
    */
   acquire(opts: AcquireOptions = {}): Promise<() => void> {
     if (opts.signal?.aborted) {
-      return Promise.reject(new GrpcStatusError(status.CANCELLED, 'cancelled while queued'));
+      return Promise.reject(cancelled('cancelled while queued'));
     }
     if (this.active < this.maxActive) {
       this.active++;
@@ -102,15 +102,14 @@ export class ReadLimiter {
         new GrpcStatusError(
           status.RESOURCE_EXHAUSTED,
           `agent busy: ${this.maxActive} heavy reads running and ${this.queue.length} queued (--max-heavy-reads, --max-queued-reads); retry later`,
+          'AGENT_BUSY',
         ),
       );
     }
     const remaining = opts.deadline !== undefined ? opts.deadline - this.now() : Infinity;
     if (remaining <= 0) {
       this.expired++;
-      return Promise.reject(
-        new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded while queued'),
-      );
+      return Promise.reject(deadlineExceeded('deadline exceeded while queued'));
     }
     return new Promise<() => void>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
@@ -132,15 +131,11 @@ export class ReadLimiter {
           reject(e);
         },
       };
-      const onAbort = (): void =>
-        waiter.fail(new GrpcStatusError(status.CANCELLED, 'cancelled while queued'));
+      const onAbort = (): void => waiter.fail(cancelled('cancelled while queued'));
       if (Number.isFinite(remaining)) {
         // setTimeout takes at most 2^31-1 ms.
         timer = setTimeout(
-          () =>
-            waiter.fail(
-              new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded while queued'),
-            ),
+          () => waiter.fail(deadlineExceeded('deadline exceeded while queued')),
           Math.min(remaining, 2 ** 31 - 1),
         );
       }
@@ -169,7 +164,7 @@ export class ReadLimiter {
       const now = this.now();
       let next = this.queue.shift();
       while (next && next.deadline <= now) {
-        next.fail(new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded while queued'));
+        next.fail(deadlineExceeded('deadline exceeded while queued'));
         next = this.queue.shift();
       }
       if (next) next.grant(this.releaser());

@@ -14,7 +14,7 @@ export function compileNameRegex(src: string): SafeRegex {
   try {
     return compileSafeRegex(src, 'name_regex');
   } catch (e) {
-    if (isPmapError(e)) throw invalidArgument(e.message);
+    if (isPmapError(e)) throw invalidArgument('name_regex', e.message);
     throw e;
   }
 }

@@ -13,6 +13,7 @@ import {
 } from '@grpc/grpc-js';
 import type { PeerCertificate } from 'node:tls';
 import type { ReloadingCertificateProvider } from '@app/tls';
+import { grpcStatus } from './errors';
 import type { Logger } from './logger';
 
 /** Server credentials that require a client certificate signed by the CA (both reloaded). */
@@ -88,10 +89,13 @@ export function clientIdentityInterceptor(
         }
         next({
           onReceiveMetadata: () => {
-            call.sendStatus({
-              code: status.PERMISSION_DENIED,
-              details: `client identity ${sans.join(', ') || '(no SAN)'} is not allowed by this agent (--allow-client)`,
-            });
+            call.sendStatus(
+              grpcStatus(
+                status.PERMISSION_DENIED,
+                `client identity ${sans.join(', ') || '(no SAN)'} is not allowed by this agent (--allow-client)`,
+                'CLIENT_NOT_ALLOWED',
+              ),
+            );
           },
         });
       },

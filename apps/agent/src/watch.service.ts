@@ -265,6 +265,7 @@ export class WatchService {
     const interval = req.intervalMs === 0 ? DEFAULT_WATCH_INTERVAL_MS : req.intervalMs;
     if (interval < MIN_WATCH_INTERVAL_MS || interval > MAX_WATCH_INTERVAL_MS) {
       throw invalidArgument(
+        'interval_ms',
         `interval_ms: must be ${MIN_WATCH_INTERVAL_MS}-${MAX_WATCH_INTERVAL_MS} (0 = ${DEFAULT_WATCH_INTERVAL_MS}), got ${req.intervalMs}`,
       );
     }

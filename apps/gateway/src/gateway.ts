@@ -3,6 +3,7 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { AppModule } from './app.module';
+import { registerCompression } from './common/compression';
 import { PinoNestLogger } from './common/logger';
 import { splitHostPort, type GatewayConfig } from './config/gateway-config';
 import { ClusterService } from './cluster/cluster.service';
@@ -27,6 +28,8 @@ export async function createGateway(
   const fastify = app.getHttpAdapter().getInstance();
   // platform-fastify bundles its own copy of fastify's types: same instance, other declarations.
   const instance = fastify as unknown as FastifyInstance;
+  // gzip/brotli by Accept-Encoding, Vary (common/compression.ts): before any route is registered
+  await registerCompression(instance);
   trackRoutes(instance);
   // Authentication, scopes, limits, request ids, access log (security/security.service.ts).
   const cluster = app.get(ClusterService);

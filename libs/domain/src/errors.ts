@@ -18,6 +18,8 @@ export class PmapError extends Error {
     message: string,
     /** For INVALID_ARGUMENT: the parameter at fault. */
     readonly field?: string,
+    /** The process the error is about, when one is (no such process, exited, denied). */
+    readonly pid?: number,
   ) {
     super(message);
     this.name = 'PmapError';

@@ -2,6 +2,7 @@ export * from './types';
 export * from './address';
 export * from './range';
 export * from './errors';
+export * from './error-reasons';
 export * from './safe-regex';
 export * from './size-key';
 export * from './histogram';

@@ -21,15 +21,17 @@ export function permissionDenied(pid: number, file: string): PmapError {
     'PERMISSION_DENIED',
     `permission denied reading ${file} of process ${pid}: another user's process; ` +
       'running the agent as root or with CAP_SYS_PTRACE allows it',
+    undefined,
+    pid,
   );
 }
 
 export function notFound(pid: number): PmapError {
-  return new PmapError('NOT_FOUND', `no such process ${pid}`);
+  return new PmapError('NOT_FOUND', `no such process ${pid}`, undefined, pid);
 }
 
 export function exited(pid: number): PmapError {
-  return new PmapError('EXITED', `process ${pid} exited during the read`);
+  return new PmapError('EXITED', `process ${pid} exited during the read`, undefined, pid);
 }
 
 /**

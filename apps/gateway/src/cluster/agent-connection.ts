@@ -23,30 +23,80 @@ import {
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
+import {
+  FIELD_METADATA_KEY,
+  parseErrorReason,
+  PID_METADATA_KEY,
+  REASON_METADATA_KEY,
+  type ErrorReason,
+} from '@app/domain';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 
-/** A failed call to an agent: the gRPC status, mapped to HTTP by the one exception filter. */
+/** What the agent said about an error beyond its code (its trailing metadata, docs/agent.md). */
+export interface AgentErrorTrailers {
+  /** The agent's reason; absent when the status did not come from the agent's handlers. */
+  reason?: ErrorReason;
+  /** The request field at fault (INVALID_FIELD), in the proto's spelling. */
+  field?: string;
+  pid?: number;
+}
+
+/** The reason, field and pid of a status's trailing metadata (anything malformed is left out). */
+export function trailersOf(md: Metadata | undefined): AgentErrorTrailers {
+  if (!md) return {};
+  const one = (key: string): string | undefined => {
+    const v = md.get(key)[0];
+    return typeof v === 'string' && v.length > 0 && v.length <= 64 ? v : undefined;
+  };
+  const out: AgentErrorTrailers = {};
+  const reason = parseErrorReason(one(REASON_METADATA_KEY));
+  if (reason) out.reason = reason;
+  const field = one(FIELD_METADATA_KEY);
+  if (field !== undefined && FIELD_NAME.test(field)) out.field = field;
+  const pid = one(PID_METADATA_KEY);
+  if (pid !== undefined && /^[1-9][0-9]{0,9}$/.test(pid)) out.pid = Number(pid);
+  return out;
+}
+
+const FIELD_NAME = /^[a-z][a-z0-9_.]{0,63}$/;
+
+/** A failed call to an agent: the gRPC status and the agent's reason, mapped by the one filter. */
 export class AgentCallError extends Error {
+  readonly reason?: ErrorReason;
+  readonly field?: string;
+  readonly pid?: number;
+
   constructor(
     readonly node: string,
     readonly address: string,
     readonly code: GrpcStatus,
     readonly details: string,
     readonly timeoutMs?: number,
+    trailers: AgentErrorTrailers = {},
   ) {
     super(`node '${node}' (${address}): ${GrpcStatus[code] ?? code}: ${details}`);
     this.name = 'AgentCallError';
+    this.reason = trailers.reason;
+    this.field = trailers.field;
+    this.pid = trailers.pid;
   }
 
   /**
-   * DEADLINE_EXCEEDED because the call's deadline passed (grpc-js's own "Deadline exceeded…"), as
-   * opposed to the agent answering DEADLINE_EXCEEDED itself with its reason (a /proc read stuck
-   * in the kernel), whose message is worth passing on.
+   * DEADLINE_EXCEEDED because the call's deadline passed in transit (the gateway's own deadline,
+   * or the agent's grpc-js ending the call at it): a status without a reason. The agent's own
+   * DEADLINE_EXCEEDED (READ_STUCK: a /proc read stuck in the kernel; DEADLINE: given up while
+   * queued) carries one, and its message is worth passing on.
    */
   get deadlinePassed(): boolean {
-    return (
-      this.code === GrpcStatus.DEADLINE_EXCEEDED && this.details.startsWith('Deadline exceeded')
-    );
+    return this.code === GrpcStatus.DEADLINE_EXCEEDED && this.reason === undefined;
+  }
+
+  /**
+   * UNAVAILABLE from the transport (no connection to the agent), as opposed to the agent answering
+   * UNAVAILABLE itself (reason READ_FAILED: one read failed, the agent is there).
+   */
+  get unreachable(): boolean {
+    return this.code === GrpcStatus.UNAVAILABLE && this.reason === undefined;
   }
 }
 
@@ -130,7 +180,7 @@ export class AgentConnection {
   }
 
   private error(
-    e: ServiceError | { code?: number; details?: string; message?: string },
+    e: ServiceError | { code?: number; details?: string; message?: string; metadata?: Metadata },
     ctx?: CallCtx,
   ): AgentCallError {
     const code = typeof e.code === 'number' ? (e.code as GrpcStatus) : GrpcStatus.UNKNOWN;
@@ -140,6 +190,7 @@ export class AgentConnection {
       code,
       e.details ?? e.message ?? 'unknown error',
       ctx?.timeoutMs,
+      trailersOf(e.metadata),
     );
   }
 

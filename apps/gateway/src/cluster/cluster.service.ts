@@ -12,7 +12,6 @@ import { LOGGER } from '../common/logger';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway-config';
 import { MetricsService } from '../metrics/metrics.service';
 import { SecurityService } from '../security/security.service';
-import { status as GrpcStatus } from '@grpc/grpc-js';
 import { AgentCallError, AgentConnection, type CallCtx } from './agent-connection';
 import { discover } from './dns-discovery';
 
@@ -204,7 +203,7 @@ export class ClusterService implements OnApplicationBootstrap, OnApplicationShut
     try {
       return await fn(n.conn);
     } catch (e) {
-      if (e instanceof AgentCallError && e.code === GrpcStatus.UNAVAILABLE) {
+      if (e instanceof AgentCallError && e.unreachable) {
         this.markUnavailable(n.name, e.message);
       }
       throw e;

@@ -11,6 +11,8 @@ export interface ErrorBody {
   allowed?: string[] | string;
   /** The node the request was for, when an agent answered the error. */
   node?: string;
+  /** The agent's machine-readable reason (AGENT_BUSY, READ_STUCK...), when an agent gave one. */
+  reason?: string;
 }
 
 export const HTTP_REASONS: Record<number, string> = {

@@ -15,6 +15,12 @@ export class ErrorDto {
   })
   allowed?: string[] | string;
   @ApiPropertyOptional({ description: 'The node whose agent answered the error' }) node?: string;
+  @ApiPropertyOptional({
+    description:
+      "The agent's machine-readable reason, when an agent answered the error (docs/agent.md): AGENT_BUSY, READ_STUCK, PROCESS_EXITED, PROCESS_NOT_FOUND, PERMISSION_DENIED, INVALID_FIELD, DEADLINE...",
+    example: 'READ_STUCK',
+  })
+  reason?: string;
 }
 
 const MEANING: Record<number, string> = {

@@ -6,28 +6,50 @@ import {
   Inject,
 } from '@nestjs/common';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { isPmapError, type PmapErrorCode } from '@app/domain';
+import { isPmapError, type ErrorReason, type PmapErrorCode } from '@app/domain';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import { AgentCallError } from '../cluster/agent-connection';
 import { ApiError, reason, type ErrorBody } from './api-error';
 import { LOGGER } from './logger';
 
-/** gRPC status from an agent -> HTTP status of the gateway's answer. */
-const GRPC_TO_HTTP: Partial<Record<GrpcStatus, number>> = {
-  [GrpcStatus.CANCELLED]: 499,
-  [GrpcStatus.INVALID_ARGUMENT]: 400,
-  [GrpcStatus.OUT_OF_RANGE]: 400,
-  [GrpcStatus.DEADLINE_EXCEEDED]: 504,
-  [GrpcStatus.NOT_FOUND]: 404,
-  [GrpcStatus.ALREADY_EXISTS]: 409,
-  [GrpcStatus.ABORTED]: 409,
-  [GrpcStatus.PERMISSION_DENIED]: 403,
-  [GrpcStatus.RESOURCE_EXHAUSTED]: 502,
-  [GrpcStatus.FAILED_PRECONDITION]: 412,
-  [GrpcStatus.UNIMPLEMENTED]: 501,
-  [GrpcStatus.UNAVAILABLE]: 503,
-};
+/**
+ * THE table of agent errors: (gRPC code, agent reason) -> HTTP status. A row with a reason wins
+ * over the code's row; a status without a reason (the transport's, or grpc-js's own deadline)
+ * takes the code's row. Reasons: libs/domain/src/error-reasons.ts (docs/agent.md).
+ */
+const AGENT_ERRORS: readonly [GrpcStatus, ErrorReason | undefined, number][] = [
+  [GrpcStatus.CANCELLED, undefined, 499],
+  [GrpcStatus.INVALID_ARGUMENT, undefined, 400],
+  [GrpcStatus.OUT_OF_RANGE, undefined, 400],
+  [GrpcStatus.DEADLINE_EXCEEDED, undefined, 504],
+  [GrpcStatus.NOT_FOUND, undefined, 404],
+  [GrpcStatus.ALREADY_EXISTS, undefined, 409],
+  [GrpcStatus.ABORTED, undefined, 409],
+  [GrpcStatus.PERMISSION_DENIED, undefined, 403],
+  // the gateway's own identity refused by the agent (--allow-client): not the client's doing
+  [GrpcStatus.PERMISSION_DENIED, 'CLIENT_NOT_ALLOWED', 502],
+  // the agent's heavy-read limiter refusing a call (its queue is full) is "retry later"; other
+  // RESOURCE_EXHAUSTED (a message over the size limit) are the gateway's problem
+  [GrpcStatus.RESOURCE_EXHAUSTED, undefined, 502],
+  [GrpcStatus.RESOURCE_EXHAUSTED, 'AGENT_BUSY', 429],
+  [GrpcStatus.FAILED_PRECONDITION, undefined, 412],
+  [GrpcStatus.UNIMPLEMENTED, undefined, 501],
+  [GrpcStatus.UNAVAILABLE, undefined, 503],
+];
+
+const AGENT_TO_HTTP = new Map(
+  AGENT_ERRORS.map(([code, why, http]) => [`${code}/${why ?? ''}`, http]),
+);
+
+/** The HTTP status of an agent's error: its (code, reason) row, else its code's, else 502. */
+export function agentHttpStatus(e: Pick<AgentCallError, 'code' | 'reason'>): number {
+  return (
+    (e.reason !== undefined ? AGENT_TO_HTTP.get(`${e.code}/${e.reason}`) : undefined) ??
+    AGENT_TO_HTTP.get(`${e.code}/`) ??
+    502
+  );
+}
 
 /** Domain errors raised in the gateway itself (range parsing...). */
 const PMAP_TO_HTTP: Record<PmapErrorCode, number> = {
@@ -71,13 +93,10 @@ export class AllExceptionsFilter implements ExceptionFilter {
   toBody(e: unknown): ErrorBody {
     if (e instanceof ApiError) return e.body;
     if (e instanceof AgentCallError) {
-      // The agent's heavy-read limiter refusing a call (its queue is full) is "retry later";
-      // other RESOURCE_EXHAUSTED (a message over the size limit) stay 502.
-      const busy = e.code === GrpcStatus.RESOURCE_EXHAUSTED && e.details.startsWith('agent busy');
-      const status = busy ? 429 : (GRPC_TO_HTTP[e.code] ?? 502);
+      const status = agentHttpStatus(e);
       const extra: Partial<ErrorBody> = { node: e.node };
-      const m = /^(?:invalid |bad )?([a-z_]+)(?: is invalid)?:/.exec(e.details);
-      if (status === 400 && m) extra.parameter = m[1];
+      if (e.reason !== undefined) extra.reason = e.reason;
+      if (status === 400 && e.field !== undefined) extra.parameter = e.field;
       return body(status, agentMessage(e), extra);
     }
     if (isPmapError(e)) {

@@ -120,6 +120,45 @@ describe('fanOut', () => {
     expect(res.outcomes.find((o) => o.node === 'down')?.attempts).toBe(2);
   });
 
+  test("an agent's own UNAVAILABLE (a reason) is not retried; failures carry the agent's reason", async () => {
+    const attempts = new Map<string, number>();
+    const res = await fanOut(
+      ['readfail', 'busy', 'late'],
+      async (node) => {
+        await sleep(1);
+        attempts.set(node, (attempts.get(node) ?? 0) + 1);
+        if (node === 'readfail') {
+          throw new AgentCallError(node, 'a:1', GrpcStatus.UNAVAILABLE, 'VE node 0 is OFFLINE', 9, {
+            reason: 'READ_FAILED',
+          });
+        }
+        if (node === 'busy') {
+          throw new AgentCallError(node, 'a:1', GrpcStatus.RESOURCE_EXHAUSTED, 'busy', 9, {
+            reason: 'AGENT_BUSY',
+          });
+        }
+        // no reason: the deadline passed in transit, whatever the wording
+        throw agentError(node, GrpcStatus.DEADLINE_EXCEEDED, 'some wording');
+      },
+      { concurrency: 3, timeoutMs: 2000, retryDelayMs: 5, now: manualClock().now },
+    );
+    expect(Object.fromEntries(attempts)).toEqual({ readfail: 1, busy: 1, late: 1 });
+    expect(res.failed).toEqual([
+      { node: 'busy', code: 'RESOURCE_EXHAUSTED', message: 'busy', reason: 'AGENT_BUSY' },
+      {
+        node: 'late',
+        code: 'DEADLINE_EXCEEDED',
+        message: 'the agent did not answer within 2000 ms',
+      },
+      {
+        node: 'readfail',
+        code: 'UNAVAILABLE',
+        message: 'VE node 0 is OFFLINE',
+        reason: 'READ_FAILED',
+      },
+    ]);
+  });
+
   test('the deadline counts from the start of each node, not from the queue', async () => {
     // concurrency 1: each node takes 80 ms by the clock; the second starts 80 ms after the first
     // and still gets its full 100 ms.

@@ -3,9 +3,10 @@
  * node its own deadline (counted from the moment its task starts, propagated to the agent as the
  * gRPC deadline), retries a node only when its agent answered UNAVAILABLE (once, after a short
  * pause, within the same deadline), and always completes with a partial result:
- * {queried, responded, failed: [{node, code, message}]}. Plain TypeScript: no Nest, testable alone.
+ * {queried, responded, failed: [{node, code, message, reason?}]}. Plain TypeScript: no Nest, testable alone.
  */
 import { status as GrpcStatus } from '@grpc/grpc-js';
+import type { ErrorReason } from '@app/domain';
 import { AgentCallError } from '../cluster/agent-connection';
 
 /** A counting semaphore: at most `limit` holders at once, FIFO. */
@@ -53,6 +54,8 @@ export interface NodeFailure {
   /** gRPC status name of the failure (UNAVAILABLE, DEADLINE_EXCEEDED, NOT_FOUND...), or INTERNAL. */
   code: string;
   message: string;
+  /** The agent's machine-readable reason (docs/agent.md), when the agent gave one. */
+  reason?: ErrorReason;
 }
 
 export interface NodeOutcome<T> {
@@ -93,7 +96,9 @@ export function failureOf(node: string, e: unknown, timeoutMs: number): NodeFail
     const message = e.deadlinePassed
       ? `the agent did not answer within ${timeoutMs} ms`
       : e.details;
-    return { node, code, message };
+    return e.reason !== undefined
+      ? { node, code, message, reason: e.reason }
+      : { node, code, message };
   }
   if (e instanceof DeadlineError) {
     return { node, code: 'DEADLINE_EXCEEDED', message: `no answer within ${timeoutMs} ms` };
@@ -134,7 +139,7 @@ function withDeadline<T>(p: Promise<T>, deadline: number, now: () => number): Pr
 }
 
 function isUnavailable(e: unknown): boolean {
-  return e instanceof AgentCallError && e.code === GrpcStatus.UNAVAILABLE;
+  return e instanceof AgentCallError && e.unreachable;
 }
 
 /**

@@ -35,6 +35,11 @@ const NODE_FATAL = new Set<GrpcStatus>([
   GrpcStatus.CANCELLED,
 ]);
 
+/** A stuck or failed read is that process's failure, whatever its code (the agent is there). */
+function nodeFatal(e: AgentCallError): boolean {
+  return NODE_FATAL.has(e.code) && e.reason !== 'READ_STUCK' && e.reason !== 'READ_FAILED';
+}
+
 interface NodeHistograms {
   matched: number;
   truncated: boolean;
@@ -99,9 +104,16 @@ export class FleetHistogramsService {
             );
             per[i] = { p, totals: this.histograms.assemble(node.name, chunks).totals };
           } catch (e) {
-            if (e instanceof AgentCallError && !NODE_FATAL.has(e.code)) {
+            if (e instanceof AgentCallError && !nodeFatal(e)) {
               const code = GrpcStatus[e.code] ?? String(e.code);
-              failures.push({ pid: p.pid, comm: p.comm, code, message: e.details });
+              const failure: ProcessHistogramFailureDto = {
+                pid: p.pid,
+                comm: p.comm,
+                code,
+                message: e.details,
+              };
+              if (e.reason !== undefined) failure.reason = e.reason;
+              failures.push(failure);
             } else if (e instanceof ApiError) {
               failures.push({ pid: p.pid, comm: p.comm, code: 'DATA_LOSS', message: e.message });
             } else {

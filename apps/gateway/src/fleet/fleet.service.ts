@@ -450,7 +450,7 @@ export class FleetService {
   /**
    * GetMemoryMap of one listed process at `detail`: its chunks, or 'vanished' when it exited since
    * the list (NOT_FOUND), 'unreadable' when the agent may not read it (PERMISSION_DENIED) or its
-   * read is stuck in the kernel (the agent's own DEADLINE_EXCEEDED): one stuck process does not
+   * read is stuck in the kernel (the agent's reason READ_STUCK): one stuck process does not
    * fail its node.
    */
   async processMap(
@@ -477,8 +477,7 @@ export class FleetService {
     } catch (e) {
       if (isCode(e, GrpcStatus.NOT_FOUND)) return 'vanished';
       if (isCode(e, GrpcStatus.PERMISSION_DENIED)) return 'unreadable';
-      const stuck = e instanceof AgentCallError && isCode(e, GrpcStatus.DEADLINE_EXCEEDED);
-      if (stuck && !e.deadlinePassed) return 'unreadable';
+      if (e instanceof AgentCallError && e.reason === 'READ_STUCK') return 'unreadable';
       throw e;
     }
   }

@@ -1,9 +1,14 @@
 import type { FastifyReply } from 'fastify';
+import { openResponseStream, type ResponseBody } from '../common/compression';
 
-/** Newline-delimited JSON on a hijacked reply: one object per line, flushed as written. */
+/**
+ * Newline-delimited JSON on a hijacked reply: one object per line, flushed as written (gzip or
+ * brotli by Accept-Encoding, common/compression.ts).
+ */
 export class NdjsonWriter {
   private started = false;
   private ended = false;
+  private body?: ResponseBody;
 
   constructor(private readonly reply: FastifyReply) {}
 
@@ -11,7 +16,7 @@ export class NdjsonWriter {
     if (this.started) return;
     this.started = true;
     void this.reply.hijack();
-    this.reply.raw.writeHead(200, {
+    this.body = openResponseStream(this.reply.request, this.reply.raw, {
       'content-type': 'application/x-ndjson; charset=utf-8',
       'cache-control': 'no-cache',
       'x-accel-buffering': 'no',
@@ -21,13 +26,13 @@ export class NdjsonWriter {
   line(obj: unknown): void {
     if (this.ended || this.reply.raw.destroyed) return;
     this.start();
-    this.reply.raw.write(JSON.stringify(obj) + '\n');
+    this.body?.write(JSON.stringify(obj) + '\n');
   }
 
   end(): void {
     if (this.ended) return;
     this.start();
     this.ended = true;
-    if (!this.reply.raw.destroyed) this.reply.raw.end();
+    this.body?.end();
   }
 }

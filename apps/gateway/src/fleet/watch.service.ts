@@ -21,6 +21,7 @@ import {
   type WatchMemoryMapResponse,
 } from '@app/proto';
 import type { FastifyReply } from 'fastify';
+import { trailersOf } from '../cluster/agent-connection';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { parseRangeParam } from '../common/range-param';
@@ -180,8 +181,7 @@ export class WatchService {
       raw.off('close', onClose);
       if (earlyError) {
         const err = node.conn.toError(earlyError);
-        if (err.code === GrpcStatus.UNAVAILABLE)
-          this.cluster.markUnavailable(node.name, err.message);
+        if (err.unreachable) this.cluster.markUnavailable(node.name, err.message);
         throw err;
       }
       throw new ApiError(502, `node '${node.name}' ended the watch without an event`, {
@@ -245,6 +245,7 @@ export class WatchService {
         node,
         code: GrpcStatus[e.code] ?? String(e.code),
         message: e.details ?? e.message,
+        reason: trailersOf(e.metadata).reason,
       }),
     );
   }

@@ -77,6 +77,12 @@ export class ProcessHistogramFailureDto {
   })
   code!: string;
   @ApiProperty() message!: string;
+  @ApiPropertyOptional({
+    description:
+      "The agent's machine-readable reason (docs/agent.md): PROCESS_EXITED, PROCESS_NOT_FOUND, PERMISSION_DENIED, READ_STUCK, FAILED_PRECONDITION...",
+    example: 'PROCESS_EXITED',
+  })
+  reason?: string;
 }
 
 export class ProcessHistogramDto extends PickType(NodeProcessDto, [

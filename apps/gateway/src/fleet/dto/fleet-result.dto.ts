@@ -14,6 +14,12 @@ export class NodeFailureDto {
   })
   code!: string;
   @ApiProperty({ example: 'the agent did not answer within 2000 ms' }) message!: string;
+  @ApiPropertyOptional({
+    description:
+      "The agent's machine-readable reason (docs/agent.md), when the agent answered the error itself: AGENT_BUSY, READ_STUCK, PROCESS_EXITED, INVALID_FIELD, DEADLINE...; absent for an unreachable agent or a deadline that passed in transit",
+    example: 'AGENT_BUSY',
+  })
+  reason?: string;
 }
 
 /** Fields every fleet answer has. */
