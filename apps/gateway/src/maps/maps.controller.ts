@@ -10,7 +10,8 @@ import {
 import type { FastifyReply } from 'fastify';
 import { ApiErrors } from '../common/api-errors.decorator';
 import { PidParams } from '../common/dto/params.dto';
-import { Accept, ClientGone, jsonOrText, wantsText } from '../common/request-context';
+import type { Readable } from 'node:stream';
+import { Accept, ClientGone, wantsText } from '../common/request-context';
 import { MapsQuery } from './dto/maps-query.dto';
 import { MapPairDto, MemoryMapDto } from './dto/memory-map.dto';
 import { MapsService } from './maps.service';
@@ -43,18 +44,14 @@ export class MapsController {
     @Accept() accept: string | undefined,
     @ClientGone() signal: AbortSignal,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<MemoryMapDto | MapPairDto | string> {
+  ): Promise<MapPairDto | Readable> {
+    const text = wantsText(query.format, accept);
     if (query.side === 'both') {
-      if (wantsText(query.format, accept)) throw bothIsJsonOnly();
+      if (text) throw bothIsJsonOnly();
       return this.maps.both(params.node, params.pid, query, signal);
     }
-    const m = await this.maps.fetch(params.node, params.pid, query, signal);
-    return jsonOrText(
-      query.format,
-      accept,
-      reply,
-      () => this.maps.toText(m, query),
-      () => this.maps.toJson(m),
-    );
+    const body = await this.maps.stream(params.node, params.pid, query, text, signal);
+    void reply.type(text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8');
+    return body;
   }
 }

@@ -1,15 +1,31 @@
-import { Injectable } from '@nestjs/common';
+import type { Readable } from 'node:stream';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { AddressRange, MemoryMap, Vma } from '@app/domain';
-import { renderIllumos, renderPmap } from '@app/pmap-format';
-import { DetailLevel, headerFromProto, rangeToProto, vmaFromProto } from '@app/proto';
+import {
+  DetailLevel,
+  headerFromProto,
+  PmapView,
+  rangeToProto,
+  vmaFromProto,
+  type GetMemoryMapRequest,
+} from '@app/proto';
+import type { Logger } from 'pino';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
+import { AllExceptionsFilter } from '../common/exception.filter';
 import { size } from '../common/json';
+import { LOGGER } from '../common/logger';
+import { MetricsService } from '../metrics/metrics.service';
+import { LIMIT_DEFAULTS } from '../security/security-config';
+import { SecurityService } from '../security/security.service';
 import type { MapsQuery, MapView } from './dto/maps-query.dto';
 import type { MapPairDto, MapTotalsDto, MemoryMapDto, VmaDto } from './dto/memory-map.dto';
 import { parseRangeParam } from '../common/range-param';
 import { headerJson, rangeJson, vmaBaseJson } from './map-json';
-import { checkVeView, isVeMap, mapLinks, noVeSide, renderVeText } from './ve-maps';
+import { MapJsonWriter } from './map-json-writer';
+import { streamMap, type MapBodyWriter } from './map-stream';
+import { MapTextWriter } from './map-text-writer';
+import { checkVeView, mapLinks, noVeSide } from './ve-maps';
 
 export interface FetchedMap {
   node: string;
@@ -21,6 +37,24 @@ export interface FetchedMap {
 
 const SMAPS_VIEWS = new Set<MapView>(['x', 'X', 'XX', 'illumos']);
 
+/** The pmap text the agent renders for each view (text answers). */
+const TEXT_VIEWS: Record<MapView, PmapView> = {
+  default: PmapView.PMAP_VIEW_DEFAULT,
+  x: PmapView.PMAP_VIEW_EXTENDED,
+  X: PmapView.PMAP_VIEW_SMAPS,
+  XX: PmapView.PMAP_VIEW_SMAPS_ALL,
+  d: PmapView.PMAP_VIEW_DEVICE,
+  illumos: PmapView.PMAP_VIEW_ILLUMOS,
+};
+
+/** What a maps request asks of the agent. */
+interface MapRequest {
+  view: MapView;
+  detail: 'maps' | 'smaps';
+  range?: AddressRange;
+  req: GetMemoryMapRequest;
+}
+
 /** `links` of a VE process or a VE pseudo process (nothing for other processes). */
 function withLinks(m: FetchedMap): Pick<MemoryMapDto, 'links'> {
   const links = mapLinks(m.node, m.map);
@@ -29,9 +63,72 @@ function withLinks(m: FetchedMap): Pick<MemoryMapDto, 'links'> {
 
 @Injectable()
 export class MapsService {
-  constructor(private readonly cluster: ClusterService) {}
+  constructor(
+    private readonly cluster: ClusterService,
+    private readonly metrics: MetricsService,
+    private readonly errors: AllExceptionsFilter,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Optional() private readonly security?: SecurityService,
+  ) {}
 
   /** range/clip parameters -> AddressRange through the one range parser (400 naming `range`). */
+  private request(pid: number, q: MapsQuery, text: boolean): MapRequest {
+    const view = q.view ?? 'default';
+    const range = parseRangeParam(q, view === 'illumos');
+    // A VE map is one ve_map_info call with every figure: always smaps level.
+    if (q.ve !== undefined) checkVeView(view);
+    const detail = SMAPS_VIEWS.has(view) || q.ve !== undefined ? 'smaps' : 'maps';
+    const req: GetMemoryMapRequest = {
+      pid,
+      veNode: q.ve,
+      range: rangeToProto(range),
+      detail: detail === 'smaps' ? DetailLevel.DETAIL_LEVEL_SMAPS : DetailLevel.DETAIL_LEVEL_MAPS,
+      batchSize: 0,
+      threadStacks: false,
+    };
+    if (text) {
+      req.textView = TEXT_VIEWS[view];
+      req.quiet = q.quiet ?? false;
+      req.showPath = q.showPath ?? false;
+      req.kernelNames = q.kernelNames ?? false;
+    }
+    return { view, detail, range, req };
+  }
+
+  /**
+   * The map as the HTTP body, written as the agent sends it (map-stream.ts): pmap text the agent
+   * rendered (byte-identical to pmap on that node), or MemoryMapDto JSON written incrementally.
+   * Errors before the first byte are thrown (404, 413, 504...).
+   */
+  async stream(
+    nodeName: string,
+    pid: number,
+    q: MapsQuery,
+    text: boolean,
+    signal?: AbortSignal,
+  ): Promise<Readable> {
+    const node = this.cluster.get(nodeName);
+    const r = this.request(pid, q, text);
+    const ctx = this.cluster.ctx(q.timeout, signal);
+    const writer: MapBodyWriter = text
+      ? new MapTextWriter()
+      : new MapJsonWriter({ node: node.name, view: r.view, detail: r.detail, range: r.range });
+    return this.cluster.call(node, (conn) =>
+      streamMap(conn.openMemoryMap(r.req, ctx), writer, {
+        node: node.name,
+        pid,
+        maxBytes: (this.security?.limits ?? LIMIT_DEFAULTS).maxResponseBytes,
+        timeoutMs: ctx.timeoutMs,
+        toError: (e) => conn.toError(e, ctx),
+        toBody: (e) => this.errors.toBody(e),
+        onPause: () => this.metrics.mapStreamPaused(),
+        onCut: (reason) => this.metrics.mapStreamCut(reason),
+        log: this.logger,
+      }),
+    );
+  }
+
+  /** The whole map (side=both). */
   async fetch(
     nodeName: string,
     pid: number,
@@ -39,24 +136,9 @@ export class MapsService {
     signal?: AbortSignal,
   ): Promise<FetchedMap> {
     const node = this.cluster.get(nodeName);
-    const view = q.view ?? 'default';
-    const range = parseRangeParam(q, view === 'illumos');
-    // A VE map is one ve_map_info call with every figure: always smaps level.
-    if (q.ve !== undefined) checkVeView(view);
-    const detail = SMAPS_VIEWS.has(view) || q.ve !== undefined ? 'smaps' : 'maps';
+    const { view, detail, range, req } = this.request(pid, q, false);
     const chunks = await this.cluster.call(node, (c) =>
-      c.getMemoryMap(
-        {
-          pid,
-          veNode: q.ve,
-          range: rangeToProto(range),
-          detail:
-            detail === 'smaps' ? DetailLevel.DETAIL_LEVEL_SMAPS : DetailLevel.DETAIL_LEVEL_MAPS,
-          batchSize: 0,
-          threadStacks: false,
-        },
-        this.cluster.ctx(q.timeout, signal),
-      ),
+      c.getMemoryMap(req, this.cluster.ctx(q.timeout, signal)),
     );
     const first = chunks.find((c) => c.header !== undefined);
     if (!first?.header) {
@@ -75,26 +157,7 @@ export class MapsService {
     };
   }
 
-  /** Text byte-identical to `pmap` (or illumos `pmap -x`) on that node for the same flags. */
-  toText(m: FetchedMap, q: MapsQuery): string {
-    if (isVeMap(m.map)) return renderVeText(m.map, m.view, q.quiet);
-    if (m.view === 'illumos') {
-      return renderIllumos(m.map, {
-        mode: 'x',
-        quiet: q.quiet,
-        range: m.range,
-        pageSize: m.map.header.pageSize,
-      });
-    }
-    return renderPmap(m.map, {
-      mode: m.view,
-      quiet: q.quiet,
-      showPath: q.showPath,
-      kernelNames: q.kernelNames,
-      range: m.range,
-    });
-  }
-
+  /** The DTO of a whole map (what MapJsonWriter writes incrementally). */
   toJson(m: FetchedMap): MemoryMapDto {
     const vmas = m.map.vmas.map((v) => this.vmaJson(v));
     return {
