@@ -44,11 +44,13 @@ export class MapsController {
     @Accept() accept: string | undefined,
     @ClientGone() signal: AbortSignal,
     @Res({ passthrough: true }) reply: FastifyReply,
-  ): Promise<MapPairDto | Readable> {
+  ): Promise<Readable | string> {
     const text = wantsText(query.format, accept);
     if (query.side === 'both') {
       if (text) throw bothIsJsonOnly();
-      return this.maps.both(params.node, params.pid, query, signal);
+      const pair = await this.maps.both(params.node, params.pid, query, signal);
+      void reply.type('application/json; charset=utf-8');
+      return pair;
     }
     const body = await this.maps.stream(params.node, params.pid, query, text, signal);
     void reply.type(text ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8');
