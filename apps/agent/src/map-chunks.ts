@@ -8,7 +8,7 @@ import type { MemoryMap } from '@app/domain';
 import { headerToProto, SmapsLayoutEncoder, type GetMemoryMapResponse } from '@app/proto';
 
 /** Bytes of text per chunk: far below gRPC's message limit, big enough to cost little. */
-export const TEXT_CHUNK_BYTES = 64 * 1024;
+export const TEXT_CHUNK_BYTES = 256 * 1024;
 
 function chunk(fields: Partial<GetMemoryMapResponse>): GetMemoryMapResponse {
   return {

@@ -82,6 +82,9 @@ export interface CallCtx {
 const CHANNEL_OPTIONS = {
   // Maps arrive in batches; a batch of detailed VMAs stays far below this.
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  // HTTP/2 flow-control window per stream (and connection): a map streams in a few round trips
+  // instead of one per 64 KiB, and what an unread stream can hold stays bounded (docs/wire.md).
+  'grpc-node.flow_control_window': 1024 * 1024,
   'grpc.keepalive_time_ms': 30_000,
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.initial_reconnect_backoff_ms': 200,
