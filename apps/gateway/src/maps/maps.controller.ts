@@ -26,7 +26,7 @@ export class MapsController {
   @ApiOperation({
     summary: 'The memory map of one process',
     description:
-      'JSON by default: header, VMAs (addresses "0x…", sizes in bytes) and totals over the returned VMAs. Text (format=text or Accept: text/plain): byte-identical to pmap on that node for the same view and flags (view=x is pmap -x, quiet is -q, showPath -p, kernelNames -k, range -A). ve=N: the VE process of that pid on VE node N (views default and XX, text as the VE pmap /opt/nec/ve/bin/pmap prints it); the host map of a ve_exec pseudo process marks VE memory (kind ve_memory, veNode) and both link to each other (links); side=both returns the two maps together.',
+      'JSON by default: header, VMAs (addresses "0x…", sizes in bytes) and totals over the returned VMAs. Text (format=text or Accept: text/plain): byte-identical to pmap on that node for the same view and flags (view=x is pmap -x, quiet is -q, showPath -p, kernelNames -k, range -A). ve=N: the VE process of that pid on VE node N (views default and XX, text as the VE pmap /opt/nec/ve/bin/pmap prints it); the host map of a ve_exec pseudo process marks VE memory (kind ve_memory, veNode) and both link to each other (links); side=both returns the two maps together. The answer streams (docs/wire.md): a slow client pauses the agent; past limits.maxResponseBytes it is a 413 before the first byte when the agent already knows the size, otherwise the stream is cut and ends with one JSON error line {statusCode, error, message} (also past the deadline or on an agent failure).',
   })
   @ApiProduces('application/json', 'text/plain')
   @ApiOkResponse({
