@@ -3,7 +3,8 @@
  * extra VMAs, stopped): a client that stops reading makes the gateway pause the agent's stream
  * instead of buffering the map (the gateway's pause counter and the bytes it let out say so); the
  * size limit answers 413 before the first byte when the agent's figures exceed it, and cuts a
- * started answer with one JSON error line when the JSON grows past it.
+ * started answer with one JSON error line when the JSON grows past it; past the deadline a started
+ * answer ends with a 504 error line.
  */
 import * as http from 'node:http';
 import { startAgent, type AgentHandle } from './helpers/agents';
@@ -83,6 +84,30 @@ describe('map answers stream with backpressure', () => {
     expect(map.vmas.length).toBeGreaterThan(30000);
     expect(map.totals.vmas).toBe(map.vmas.length);
     expect(map.totals.rss).toBeGreaterThan(0);
+  });
+
+  it('past the deadline a started answer is cut: logged, and it ends with a 504 error line', async () => {
+    // 5 s: the first chunk (one read of a 30,000-VMA smaps) comes long before; the client then
+    // stops reading until the gateway has cut the answer.
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) =>
+      http.get(mapUrl(gw, 'view=XX&timeout=5000'), resolve).on('error', reject),
+    );
+    expect(res.statusCode).toBe(200);
+    const parts: Buffer[] = [await new Promise<Buffer>((r) => res.once('data', r))];
+    res.pause();
+    await eventually(
+      'the gateway cutting the answer at its deadline',
+      () => gw.logs.some((l) => l.includes('"map stream cut"') && l.includes('"deadline"')),
+      60000,
+    );
+    res.on('data', (d: Buffer) => parts.push(d));
+    res.resume();
+    await new Promise((r) => res.once('end', r));
+    const text = Buffer.concat(parts).toString();
+    const lines = text.split('\n');
+    const err = JSON.parse(lines[lines.length - 2]) as { statusCode: number; message: string };
+    expect(err.statusCode).toBe(504);
+    expect(err.message).toMatch(/within 5000 ms/);
   });
 
   it('text is piped as the agent rendered it, identical to the JSON view of the same map', async () => {

@@ -167,18 +167,34 @@ describe('streamMap', () => {
     expect(text).toMatch(/ended the memory map early"[^\n]*\n$/);
   });
 
-  it('past the deadline a stalled answer is closed and the agent call cancelled', async () => {
-    const agent = new AgentStream(textChunks(100));
+  it('past the deadline the answer ends with an error line; a stalled client is then closed', async () => {
+    const reader = new AgentStream(textChunks(100));
+    const read = await open(reader, new MapTextWriter(), { timeoutMs: 200, cutGraceMs: 60000 });
+    // Reads slowly: one piece per 20 ms, so the deadline passes while it reads.
+    const parts: Buffer[] = [];
+    for await (const p of read) {
+      parts.push(p as Buffer);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const text = Buffer.concat(parts).toString();
+    expect(JSON.parse(text.slice(text.lastIndexOf('\n', text.length - 2) + 1))).toMatchObject({
+      statusCode: 504,
+    });
+    expect(reader.cancelled).toBe(true);
+
+    const stalled = new AgentStream(textChunks(100));
     let cut = '';
-    const body = await open(agent, new MapTextWriter(), {
+    const body = await open(stalled, new MapTextWriter(), {
       timeoutMs: 200,
+      cutGraceMs: 50,
       onCut: (r) => (cut = r),
     });
     await new Promise<void>((resolve) => body.once('close', resolve));
     expect(cut).toBe('deadline');
     expect(body.destroyed).toBe(true);
-    expect(agent.cancelled).toBe(true);
-    expect(agent.produced).toBeLessThan(100);
+    expect(body.readableEnded).toBe(false);
+    expect(stalled.cancelled).toBe(true);
+    expect(stalled.produced).toBeLessThan(100);
   });
 
   it('destroying the body (the client went away) cancels the agent call', async () => {

@@ -5,8 +5,8 @@
  *   - the answer's size is checked on the first chunk (413 before any byte when the agent's figure
  *     already exceeds the limit) and counted while streaming (past it: cut);
  *   - past the deadline, on an agent error, or over the limit, the body is cut: one JSON error line
- *     {statusCode, error, message, node?} ends it (or, with a client that stopped reading, the
- *     connection is closed) and the cut is logged.
+ *     {statusCode, error, message, node?} ends it, and the cut is logged; after a deadline cut a
+ *     client that has not read the rest within cutGraceMs has its connection closed.
  * Errors before the first chunk are thrown (the exception filter answers them as usual).
  */
 import { Readable } from 'node:stream';
@@ -39,6 +39,8 @@ export interface MapStreamOptions {
   toError(e: ServiceError): Error;
   /** The JSON error body of an error (the exception filter's mapping). */
   toBody(e: unknown): ErrorBody;
+  /** After a deadline cut: how long a client gets to read the rest before it is disconnected. */
+  cutGraceMs?: number;
   /** Told each time the agent call is paused for a slow client. */
   onPause?(): void;
   /** Told when a started answer is cut (reason: 'deadline' | 'limit' | 'agent'). */
@@ -47,6 +49,7 @@ export interface MapStreamOptions {
 }
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
+export const DEFAULT_CUT_GRACE_MS = 5000;
 
 /** The HTTP body of a map stream: pulling from it resumes the paused agent call. */
 class MapBody extends Readable {
@@ -128,12 +131,14 @@ export function streamMap(
       done = true;
       clearTimeout(timer);
       call.cancel();
-      if (reason === 'deadline' && body.readableLength > 0) {
-        body.destroy(); // the client is not reading: no point waiting for it
-        return;
-      }
       body.push('\n' + JSON.stringify(line) + '\n');
       body.push(null);
+      if (reason === 'deadline') {
+        // A client that still has not read the rest a grace period later loses the connection.
+        setTimeout(() => {
+          if (!body.readableEnded) body.destroy();
+        }, opts.cutGraceMs ?? DEFAULT_CUT_GRACE_MS).unref();
+      }
     };
     const timer = setTimeout(() => {
       const e = new ApiError(
