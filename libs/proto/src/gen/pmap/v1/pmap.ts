@@ -627,8 +627,8 @@ export interface GetMemoryMapRequest {
   /**
    * The fields below are optional so that older callers need not name them (absent = false/none).
    * Set: the agent renders the map as that pmap view's text and streams it in `text` chunks (no
-   * VMAs). The detail level must be what the view reads (SMAPS for EXTENDED, SMAPS, SMAPS_ALL and
-   * ILLUMOS; any for DEFAULT and DEVICE). VE processes (ve_node): DEFAULT and SMAPS_ALL only.
+   * VMAs). The agent reads what the view needs (smaps for EXTENDED, SMAPS, SMAPS_ALL and ILLUMOS,
+   * whatever `detail` says). VE processes (ve_node): DEFAULT and SMAPS_ALL only.
    */
   textView?:
     | PmapView
@@ -6048,7 +6048,11 @@ export const PmapServiceService = {
       Buffer.from(ListProcessesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListProcessesResponse => ListProcessesResponse.decode(value),
   },
-  /** One process's memory map, streamed in batches of VMAs. The first chunk carries the header. */
+  /**
+   * One process's memory map, streamed in batches of VMAs (compact smaps figures: smaps_layouts
+   * and smaps_values) or as the pmap text the agent renders (text_view). The first chunk carries
+   * the header and the map's size.
+   */
   getMemoryMap: {
     path: "/pmap.v1.PmapService/GetMemoryMap" as const,
     requestStream: false as const,
@@ -6089,7 +6093,11 @@ export interface PmapServiceServer extends UntypedServiceImplementation {
   getNodeInfo: handleUnaryCall<GetNodeInfoRequest, GetNodeInfoResponse>;
   /** The node's processes with their memory rollup, filtered. */
   listProcesses: handleUnaryCall<ListProcessesRequest, ListProcessesResponse>;
-  /** One process's memory map, streamed in batches of VMAs. The first chunk carries the header. */
+  /**
+   * One process's memory map, streamed in batches of VMAs (compact smaps figures: smaps_layouts
+   * and smaps_values) or as the pmap text the agent renders (text_view). The first chunk carries
+   * the header and the map's size.
+   */
   getMemoryMap: handleServerStreamingCall<GetMemoryMapRequest, GetMemoryMapResponse>;
   /** Per-VMA histograms of one process (contiguity, physical runs, page sizes, NUMA). */
   getHistogram: handleServerStreamingCall<GetHistogramRequest, GetHistogramResponse>;
@@ -6130,7 +6138,11 @@ export interface PmapServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListProcessesResponse) => void,
   ): ClientUnaryCall;
-  /** One process's memory map, streamed in batches of VMAs. The first chunk carries the header. */
+  /**
+   * One process's memory map, streamed in batches of VMAs (compact smaps figures: smaps_layouts
+   * and smaps_values) or as the pmap text the agent renders (text_view). The first chunk carries
+   * the header and the map's size.
+   */
   getMemoryMap(
     request: GetMemoryMapRequest,
     options?: Partial<CallOptions>,
