@@ -4,7 +4,7 @@
  * docs/wire.md has the measurements behind rendering here.
  */
 import type { AddressRange, MemoryMap } from '@app/domain';
-import { renderIllumos, renderPmap, renderVePmap, type PmapMode } from '@app/pmap-format';
+import { renderIllumos, renderPmapBytes, renderVePmap, type PmapMode } from '@app/pmap-format';
 import { PmapView } from '@app/proto';
 import { invalidArgument } from './errors';
 
@@ -70,27 +70,24 @@ export function viewNeedsSmaps(view: PmapView): boolean {
 
 /** The text of a (range-filtered) map as pmap prints it for the view, as UTF-8 bytes. */
 export function renderText(map: MemoryMap, q: TextQuery, range: AddressRange | undefined): Buffer {
-  let text: string;
   if (map.header.veNode !== undefined) {
-    text = renderVePmap(map, {
-      mode: q.view === PmapView.PMAP_VIEW_SMAPS_ALL ? 'XX' : 'default',
-      quiet: q.quiet,
-    });
-  } else if (q.view === PmapView.PMAP_VIEW_ILLUMOS) {
-    text = renderIllumos(map, {
+    const mode = q.view === PmapView.PMAP_VIEW_SMAPS_ALL ? 'XX' : 'default';
+    return Buffer.from(renderVePmap(map, { mode, quiet: q.quiet }), 'utf8');
+  }
+  if (q.view === PmapView.PMAP_VIEW_ILLUMOS) {
+    const text = renderIllumos(map, {
       mode: 'x',
       quiet: q.quiet,
       range,
       pageSize: map.header.pageSize,
     });
-  } else {
-    text = renderPmap(map, {
-      mode: PROCPS_MODES[q.view]!,
-      quiet: q.quiet,
-      showPath: q.showPath,
-      kernelNames: q.kernelNames,
-      range,
-    });
+    return Buffer.from(text, 'utf8');
   }
-  return Buffer.from(text, 'utf8');
+  return renderPmapBytes(map, {
+    mode: PROCPS_MODES[q.view]!,
+    quiet: q.quiet,
+    showPath: q.showPath,
+    kernelNames: q.kernelNames,
+    range,
+  });
 }

@@ -8,6 +8,15 @@ import type { PmapRenderOptions } from './types';
  * here: -X/-XX honour -A, and every footer totals exactly the printed VMAs).
  */
 export function renderPmap(map: MemoryMap, opts: PmapRenderOptions): string {
+  return renderPmapOut(map, opts).toString();
+}
+
+/** renderPmap as UTF-8 bytes (no string made: what an agent streams). */
+export function renderPmapBytes(map: MemoryMap, opts: PmapRenderOptions): Buffer {
+  return renderPmapOut(map, opts).bytes();
+}
+
+function renderPmapOut(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   switch (opts.mode) {
     case 'default':
       return renderDefault(map, opts);
@@ -34,7 +43,7 @@ function mode5(perms: string): string {
   return perms.slice(0, 3) + (p3 === 'p' ? '-' : p3) + '-';
 }
 
-function renderDefault(map: MemoryMap, opts: PmapRenderOptions): string {
+function renderDefault(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   const vmas = selected(map.vmas, opts);
   const out = new ByteOut(256 + vmas.length * 48);
   out.text(pmapFirstLine(map.header));
@@ -57,10 +66,10 @@ function renderDefault(map: MemoryMap, opts: PmapRenderOptions): string {
     out.num(Number(total >> 10n), 16);
     out.text('K\n');
   }
-  return out.toString();
+  return out;
 }
 
-function renderDevice(map: MemoryMap, opts: PmapRenderOptions): string {
+function renderDevice(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   const vmas = selected(map.vmas, opts);
   const out = new ByteOut(256 + vmas.length * 80);
   out.text(pmapFirstLine(map.header));
@@ -104,7 +113,7 @@ function renderDevice(map: MemoryMap, opts: PmapRenderOptions): string {
     out.text(dec(shared >> 10n));
     out.text('K\n');
   }
-  return out.toString();
+  return out;
 }
 
 /** Index of the field called `name`, trying the hint position first. */
@@ -129,7 +138,7 @@ function extendedColumns(out: ByteOut, sizeBytes: bigint, rssKb: number, dirtyKb
   out.num(dirtyKb, 7);
 }
 
-function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
+function renderExtended(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   const vmas = selected(map.vmas, opts);
   const out = new ByteOut(256 + vmas.length * 72);
   out.text(pmapFirstLine(map.header));
@@ -170,7 +179,7 @@ function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
     extendedColumns(out, totalSize, totalRss, totalDirty);
     out.byte(10);
   }
-  return out.toString();
+  return out;
 }
 
 /** smaps fields hidden by -X (shown by -XX). */
@@ -215,7 +224,7 @@ function devString(major: number, minor: number): string {
  * longest value over ALL VMAs (procps measures before filtering), at least the header unless -q;
  * each field column max(header, digits of the range's total) or, with -q, its longest in-range value.
  */
-function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
+function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   const header = pmapFirstLine(map.header);
   const all = map.vmas;
   const quiet = !!opts.quiet;
@@ -314,7 +323,11 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
   }
   const showFlags = xx && hasFlags;
 
-  if (n === 0) return header;
+  if (n === 0) {
+    const only = new ByteOut(header.length * 3);
+    only.text(header);
+    return only;
+  }
   let rowLen = 64 + (xx ? 24 : 0);
   for (let c = 0; c < ncol; c++) rowLen += widths[c] + 1;
   const out = new ByteOut(256 + header.length * 2 + n * rowLen);
@@ -392,5 +405,5 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
     }
     out.text('KB \n');
   }
-  return out.toString();
+  return out;
 }

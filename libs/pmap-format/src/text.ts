@@ -171,4 +171,9 @@ export class ByteOut {
   toString(): string {
     return this.buf.toString('utf8', 0, this.pos);
   }
+
+  /** The bytes written (a view of the buffer: no copy). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
 }
