@@ -10,7 +10,7 @@ import {
   DetailLevel,
   headerFromProto,
   rollupFromProto,
-  vmaFromProto,
+  SmapsLayoutDecoder,
   GetMemoryMapRequest,
   ListProcessesRequest,
   type GetMemoryMapResponse,
@@ -39,7 +39,14 @@ async function getMap(
   req: Partial<GetMemoryMapRequest>,
 ): Promise<{ messages: GetMemoryMapResponse[]; vmas: Vma[] }> {
   const messages = await collect(client.getMemoryMap(memoryMapRequest(req)));
-  return { messages, vmas: messages.flatMap((m) => m.vmas.map(vmaFromProto)) };
+  // The compact wire: each chunk's new smaps layouts, then its VMAs against them.
+  const wire = new SmapsLayoutDecoder();
+  const vmas: Vma[] = [];
+  for (const m of messages) {
+    wire.add(m);
+    for (const v of m.vmas) vmas.push(wire.toDomain(v));
+  }
+  return { messages, vmas };
 }
 
 function addr(hex: string): bigint {
@@ -302,7 +309,7 @@ describe('GetMemoryMap against /proc and pmap', () => {
     expect(exactRows).toBeGreaterThan(10);
   });
 
-  it('streams in batches: header only first, last flag and total on the last', async () => {
+  it('streams in batches: header only first, last flag, the total on the first and the last', async () => {
     const { messages, vmas } = await getMap(agent.client, { pid: zoo.pid, batchSize: 5 });
     const n = vmas.length;
     expect(messages.length).toBe(Math.ceil(n / 5));
@@ -311,7 +318,7 @@ describe('GetMemoryMap against /proc and pmap', () => {
       expect(m.vmas.length).toBe(i < messages.length - 1 ? 5 : n - 5 * (messages.length - 1));
       expect(m.header !== undefined).toBe(i === 0);
       expect(m.last).toBe(i === messages.length - 1);
-      expect(m.totalVmas).toBe(i === messages.length - 1 ? n : 0);
+      expect(m.totalVmas).toBe(i === messages.length - 1 || i === 0 ? n : 0);
     });
     const h = headerFromProto(messages[0].header!);
     expect(h.pid).toBe(zoo.pid);

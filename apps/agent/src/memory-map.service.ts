@@ -2,7 +2,7 @@
  * GetMemoryMap: request validation and the read (ProcReader.readMemoryMap + the one range filter
  * of @app/domain). Streaming (batches, backpressure, cancellation) is the handler's job.
  */
-import { filterVmasByRange, type AddressRange, type MemoryMap } from '@app/domain';
+import { filterVmasByRange, redactMap, type AddressRange, type MemoryMap } from '@app/domain';
 import type { ProcReader } from '@app/procfs';
 import {
   DetailLevel,
@@ -12,6 +12,7 @@ import {
 } from '@app/proto';
 import { MAX_BATCH_SIZE } from './config';
 import { invalidArgument, unimplemented } from './errors';
+import { textQuery, viewNeedsSmaps, type TextQuery } from './map-text';
 import { VE_NOT_AVAILABLE } from './processes.service';
 import type { VeService } from './ve.service';
 
@@ -23,6 +24,10 @@ export interface MemoryMapQuery {
   batchSize: number;
   /** A VE process on this VE node (VeService.readMap) instead of a host process. */
   veNode?: number;
+  /** Rendered as pmap text (map-text.ts) instead of sent as VMAs. */
+  text?: TextQuery;
+  /** Command line and mapping paths redacted (@app/domain redactMap) before anything is sent. */
+  redact?: boolean;
 }
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -79,6 +84,9 @@ export class MemoryMapService {
       );
     }
     const range = validateRange(req.range);
+    const text = textQuery(req, req.veNode !== undefined);
+    // A text view reads what it shows.
+    if (text && viewNeedsSmaps(text.view)) detail = 'smaps';
     return {
       pid,
       detail,
@@ -86,6 +94,8 @@ export class MemoryMapService {
       range,
       batchSize: req.batchSize === 0 ? this.defaultBatchSize : req.batchSize,
       ...(req.veNode !== undefined ? { veNode: req.veNode } : {}),
+      ...(text ? { text } : {}),
+      ...(req.redact ? { redact: true } : {}),
     };
   }
 
@@ -94,6 +104,11 @@ export class MemoryMapService {
    * process that exited during the read as EXITED rather than a truncated map).
    */
   read(q: MemoryMapQuery): MemoryMap {
+    const map = this.readMap(q);
+    return q.redact ? redactMap(map) : map;
+  }
+
+  private readMap(q: MemoryMapQuery): MemoryMap {
     if (q.veNode !== undefined && this.ve) return this.ve.readMap(q.veNode, q.pid, q.range);
     const map = this.reader.readMemoryMap(q.pid, {
       detail: q.detail,

@@ -4,9 +4,7 @@
  */
 import { type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import {
-  headerToProto,
   processToProto,
-  vmaToProto,
   type GetHistogramRequest,
   type GetHistogramResponse,
   type GetMemoryMapRequest,
@@ -22,7 +20,9 @@ import {
 import { deadlineExceeded, toGrpcError, unimplemented } from './errors';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
-import type { MemoryMapService } from './memory-map.service';
+import { textChunks, vmaChunks } from './map-chunks';
+import { renderText } from './map-text';
+import type { MemoryMapQuery, MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import type { ProcessesService } from './processes.service';
 import { callAcquireOptions, type ReadLimiter } from './read-limiter';
@@ -143,31 +143,23 @@ export class PmapGrpcService {
 
   private async sendMemoryMap(
     call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>,
-    query: ReturnType<MemoryMapService['toQuery']>,
+    query: MemoryMapQuery,
   ): Promise<void> {
     if (call.cancelled) return;
     const map = this.maps.read(query);
-    const header = headerToProto(map.header);
-    const { vmas } = map;
-    const n = vmas.length;
+    const chunks = query.text
+      ? textChunks(map, renderText(map, query.text, query.range))
+      : vmaChunks(map, query.batchSize);
     let sent = 0;
-    do {
+    for (const chunk of chunks) {
       if (call.cancelled) {
-        this.log.debug({ pid: query.pid, sent, total: n }, 'GetMemoryMap cancelled');
+        this.log.debug({ pid: query.pid, sent, total: map.vmas.length }, 'GetMemoryMap cancelled');
         return;
       }
-      const end = Math.min(n, sent + query.batchSize);
-      const batch = vmas.slice(sent, end).map(vmaToProto);
-      const last = end === n;
-      const ok = call.write({
-        header: sent === 0 ? header : undefined,
-        vmas: batch,
-        last,
-        totalVmas: last ? n : 0,
-      });
-      sent = end;
-      if (!ok && !last) await whenWritable(call);
-    } while (sent < n);
+      const ok = call.write(chunk);
+      sent++;
+      if (!ok && !chunk.last) await whenWritable(call);
+    }
     call.end();
   }
 

@@ -34,11 +34,12 @@ export class AppModule {
       providers: [
         { provide: GATEWAY_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
-        { provide: APP_FILTER, useClass: AllExceptionsFilter },
+        AllExceptionsFilter,
+        { provide: APP_FILTER, useExisting: AllExceptionsFilter },
         { provide: APP_PIPE, useFactory: createValidationPipe },
         SecurityService,
       ],
-      exports: [GATEWAY_CONFIG, LOGGER, SecurityService],
+      exports: [GATEWAY_CONFIG, LOGGER, SecurityService, AllExceptionsFilter],
     };
   }
 }

@@ -1,5 +1,5 @@
 export * from './types';
-export { renderPmap } from './procps';
+export { renderPmap, renderPmapBytes } from './procps';
 export { renderVePmap } from './ve';
 export { renderIllumos } from './illumos';
 export {

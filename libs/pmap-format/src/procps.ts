@@ -1,6 +1,6 @@
 import { vmaOverlaps, type MemoryMap, type SmapsField, type Vma } from '@app/domain';
 import { extendedMappingName, pmapDisplayName, pmapFirstLine } from './names';
-import { ByteOut, dec, equalsRun, padLeft, zeroPad } from './text';
+import { ByteOut, dec, equalsRun, zeroPad } from './text';
 import type { PmapRenderOptions } from './types';
 
 /**
@@ -8,6 +8,15 @@ import type { PmapRenderOptions } from './types';
  * here: -X/-XX honour -A, and every footer totals exactly the printed VMAs).
  */
 export function renderPmap(map: MemoryMap, opts: PmapRenderOptions): string {
+  return renderPmapOut(map, opts).toString();
+}
+
+/** renderPmap as UTF-8 bytes (no string made: what an agent streams). */
+export function renderPmapBytes(map: MemoryMap, opts: PmapRenderOptions): Buffer {
+  return renderPmapOut(map, opts).bytes();
+}
+
+function renderPmapOut(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   switch (opts.mode) {
     case 'default':
       return renderDefault(map, opts);
@@ -28,49 +37,50 @@ function selected(vmas: Vma[], opts: PmapRenderOptions): Vma[] {
   return vmas.filter((v) => vmaOverlaps(v, r));
 }
 
-/** Address as "%016lx". */
-function addr16(v: bigint): string {
-  return zeroPad(v.toString(16), 16);
-}
-
 /** "r-xp" -> "r-x--": the p becomes '-', plus a fifth '-' (pmap's Solaris-style mode). */
 function mode5(perms: string): string {
   const p3 = perms.length > 3 ? perms[3] : '-';
   return perms.slice(0, 3) + (p3 === 'p' ? '-' : p3) + '-';
 }
 
-function renderDefault(map: MemoryMap, opts: PmapRenderOptions): string {
-  const parts: string[] = [pmapFirstLine(map.header)];
+function renderDefault(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
+  const vmas = selected(map.vmas, opts);
+  const out = new ByteOut(256 + vmas.length * 48);
+  out.text(pmapFirstLine(map.header));
   let total = 0n;
   const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
-  for (const v of selected(map.vmas, opts)) {
+  for (const v of vmas) {
     const size = v.end - v.start;
     total += size;
-    parts.push(
-      addr16(v.start),
-      ' ',
-      padLeft(dec(size >> 10n), 6),
-      'K ',
-      mode5(v.perms),
-      ' ',
-      pmapDisplayName(v, map.header, names),
-      '\n',
-    );
+    out.hex(v.start, 16);
+    out.byte(32);
+    out.num(Number(size >> 10n), 6);
+    out.text('K ');
+    out.text(mode5(v.perms));
+    out.byte(32);
+    out.text(pmapDisplayName(v, map.header, names));
+    out.byte(10);
   }
-  if (!opts.quiet) parts.push(' total ', padLeft(dec(total >> 10n), 16), 'K\n');
-  return parts.join('');
+  if (!opts.quiet) {
+    out.text(' total ');
+    out.num(Number(total >> 10n), 16);
+    out.text('K\n');
+  }
+  return out;
 }
 
-function renderDevice(map: MemoryMap, opts: PmapRenderOptions): string {
-  const parts: string[] = [pmapFirstLine(map.header)];
+function renderDevice(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
+  const vmas = selected(map.vmas, opts);
+  const out = new ByteOut(256 + vmas.length * 80);
+  out.text(pmapFirstLine(map.header));
   if (!opts.quiet) {
-    parts.push('Address           Kbytes Mode  Offset           Device    Mapping\n');
+    out.text('Address           Kbytes Mode  Offset           Device    Mapping\n');
   }
   let shared = 0n;
   let writeable = 0n;
   let readonly = 0n;
   const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
-  for (const v of selected(map.vmas, opts)) {
+  for (const v of vmas) {
     const size = v.end - v.start;
     const p1 = v.perms[1];
     const p3 = v.perms[3];
@@ -79,35 +89,31 @@ function renderDevice(map: MemoryMap, opts: PmapRenderOptions): string {
       if (p1 === 'w') writeable += size;
       else readonly += size;
     }
-    parts.push(
-      addr16(v.start),
-      ' ',
-      padLeft(dec(size >> 10n), 7),
-      ' ',
-      mode5(v.perms),
-      ' ',
-      zeroPad(v.offset.toString(16), 16),
-      ' ',
-      zeroPad(v.devMajor.toString(16), 3),
-      ':',
-      zeroPad(v.devMinor.toString(16), 5),
-      ' ',
-      pmapDisplayName(v, map.header, names),
-      '\n',
-    );
+    out.hex(v.start, 16);
+    out.byte(32);
+    out.num(Number(size >> 10n), 7);
+    out.byte(32);
+    out.text(mode5(v.perms));
+    out.byte(32);
+    out.hex(v.offset, 16);
+    out.byte(32);
+    out.hex(BigInt(v.devMajor), 3);
+    out.byte(58);
+    out.hex(BigInt(v.devMinor), 5);
+    out.byte(32);
+    out.text(pmapDisplayName(v, map.header, names));
+    out.byte(10);
   }
   if (!opts.quiet) {
-    parts.push(
-      'mapped: ',
-      dec((shared + writeable + readonly) >> 10n),
-      'K    writeable/private: ',
-      dec(writeable >> 10n),
-      'K    shared: ',
-      dec(shared >> 10n),
-      'K\n',
-    );
+    out.text('mapped: ');
+    out.text(dec((shared + writeable + readonly) >> 10n));
+    out.text('K    writeable/private: ');
+    out.text(dec(writeable >> 10n));
+    out.text('K    shared: ');
+    out.text(dec(shared >> 10n));
+    out.text('K\n');
   }
-  return parts.join('');
+  return out;
 }
 
 /** Index of the field called `name`, trying the hint position first. */
@@ -132,7 +138,7 @@ function extendedColumns(out: ByteOut, sizeBytes: bigint, rssKb: number, dirtyKb
   out.num(dirtyKb, 7);
 }
 
-function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
+function renderExtended(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   const vmas = selected(map.vmas, opts);
   const out = new ByteOut(256 + vmas.length * 72);
   out.text(pmapFirstLine(map.header));
@@ -159,7 +165,7 @@ function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
     totalSize += size;
     totalRss += rss;
     totalDirty += dirty;
-    out.text(addr16(v.start));
+    out.hex(v.start, 16);
     out.byte(32);
     extendedColumns(out, size, rss, dirty);
     out.byte(32);
@@ -173,7 +179,7 @@ function renderExtended(map: MemoryMap, opts: PmapRenderOptions): string {
     extendedColumns(out, totalSize, totalRss, totalDirty);
     out.byte(10);
   }
-  return out.toString();
+  return out;
 }
 
 /** smaps fields hidden by -X (shown by -XX). */
@@ -197,6 +203,15 @@ function digits(v: number): number {
   return d;
 }
 
+/** Characters of "%0*lx" of v: its hex digits, at least `min`. */
+function hexWidth(v: bigint, min: number): number {
+  let d = 1;
+  if (v < 9007199254740992n) {
+    for (let t = Number(v); t >= 16; t = Math.floor(t / 16)) d++;
+  } else d = v.toString(16).length;
+  return d > min ? d : min;
+}
+
 /** smaps "%02x:%02x". */
 function devString(major: number, minor: number): string {
   if (major === 0 && minor === 0) return '00:00';
@@ -209,7 +224,7 @@ function devString(major: number, minor: number): string {
  * longest value over ALL VMAs (procps measures before filtering), at least the header unless -q;
  * each field column max(header, digits of the range's total) or, with -q, its longest in-range value.
  */
-function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
+function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   const header = pmapFirstLine(map.header);
   const all = map.vmas;
   const quiet = !!opts.quiet;
@@ -240,9 +255,11 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
   // Pass 1: raw strings, widths, totals.
   const n = all.length;
   const vals = new Float64Array(n * ncol);
-  const addrS = new Array<string>(n);
-  const offS = new Array<string>(n);
+  // Hex columns are written from the numbers in pass 2: only their widths here.
+  const addrLen = new Uint8Array(n);
+  const offLen = new Uint8Array(n);
   const devS = new Array<string>(n);
+  const devCache = new Map<number, string>();
   const inoS = new Array<string>(n);
   const flagS = new Array<string>(n);
   const inRange = new Uint8Array(n);
@@ -255,17 +272,22 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
   let hasFlags = false;
   for (let k = 0; k < n; k++) {
     const v = all[k];
-    const a = zeroPad(v.start.toString(16), 8);
-    const o = v.offset === 0n ? '00000000' : zeroPad(v.offset.toString(16), 8);
-    const d = devString(v.devMajor, v.devMinor);
+    const a = hexWidth(v.start, 8);
+    const o = hexWidth(v.offset, 8);
+    const devKey = v.devMajor * 0x100000 + v.devMinor;
+    let d = devCache.get(devKey);
+    if (d === undefined) {
+      d = devString(v.devMajor, v.devMinor);
+      devCache.set(devKey, d);
+    }
     const ino = dec(v.inode);
-    addrS[k] = a;
-    offS[k] = o;
+    addrLen[k] = a;
+    offLen[k] = o;
     devS[k] = d;
     inoS[k] = ino;
-    if (a.length > w1) w1 = a.length;
+    if (a > w1) w1 = a;
     if (v.perms.length > w2) w2 = v.perms.length;
-    if (o.length > w3) w3 = o.length;
+    if (o > w3) w3 = o;
     if (d.length > w4) w4 = d.length;
     if (ino.length > w5) w5 = ino.length;
     const fl = v.vmFlags;
@@ -301,7 +323,11 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
   }
   const showFlags = xx && hasFlags;
 
-  if (n === 0) return header;
+  if (n === 0) {
+    const only = new ByteOut(header.length * 3);
+    only.text(header);
+    return only;
+  }
   let rowLen = 64 + (xx ? 24 : 0);
   for (let c = 0; c < ncol; c++) rowLen += widths[c] + 1;
   const out = new ByteOut(256 + header.length * 2 + n * rowLen);
@@ -339,11 +365,13 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
   for (let k = 0; k < n; k++) {
     if (!inRange[k]) continue;
     const v = all[k];
-    out.right(addrS[k], w1);
+    out.spaces(w1 - addrLen[k]);
+    out.hex(v.start, 8);
     out.byte(32);
     out.right(v.perms, w2);
     out.byte(32);
-    out.right(offS[k], w3);
+    out.spaces(w3 - offLen[k]);
+    out.hex(v.offset, 8);
     out.byte(32);
     out.right(devS[k], w4);
     out.byte(32);
@@ -377,5 +405,5 @@ function renderSmapsColumns(map: MemoryMap, opts: PmapRenderOptions): string {
     }
     out.text('KB \n');
   }
-  return out.toString();
+  return out;
 }

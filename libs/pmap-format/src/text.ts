@@ -142,7 +142,38 @@ export class ByteOut {
     this.pos = p;
   }
 
+  /** A non-negative 64-bit value as lower-case hex, zero-padded to `width` (printf "%0*lx"). */
+  hex(v: bigint, width: number): void {
+    if (v >= 9007199254740992n || v < 0n) {
+      this.text(zeroPad(v.toString(16), width));
+      return;
+    }
+    const n = Number(v);
+    let d = 1;
+    for (let t = n; t >= 16; t = Math.floor(t / 16)) d++;
+    const total = d > width ? d : width;
+    this.grow(total);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = d; i < width; i++) b[p++] = 48;
+    let q = p + d;
+    p = q;
+    let t = n;
+    do {
+      const next = Math.floor(t / 16);
+      const digit = t - next * 16;
+      b[--q] = digit < 10 ? 48 + digit : 87 + digit;
+      t = next;
+    } while (t > 0);
+    this.pos = p;
+  }
+
   toString(): string {
     return this.buf.toString('utf8', 0, this.pos);
+  }
+
+  /** The bytes written (a view of the buffer: no copy). */
+  bytes(): Buffer {
+    return this.buf.subarray(0, this.pos);
   }
 }

@@ -83,6 +83,8 @@ export function vmaToProto(v: DomainVma): Vma {
     hasSmaps: v.fields !== undefined,
     notProvided: v.notProvided ?? [],
     veNode: v.veNode,
+    smapsLayout: 0,
+    smapsValues: [],
   };
 }
 

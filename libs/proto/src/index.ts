@@ -1,2 +1,3 @@
 export * from './gen/pmap/v1/pmap';
 export * from './convert';
+export * from './map-wire';

@@ -12,6 +12,7 @@ import {
   status as GrpcStatus,
 } from '@grpc/grpc-js';
 import {
+  expandMapChunks,
   PmapServiceClient,
   type GetHistogramRequest,
   type GetHistogramResponse,
@@ -131,6 +132,9 @@ export interface CallCtx {
 const CHANNEL_OPTIONS = {
   // Maps arrive in batches; a batch of detailed VMAs stays far below this.
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
+  // HTTP/2 flow-control window per stream (and connection): a map streams in a few round trips
+  // instead of one per 64 KiB, and what an unread stream can hold stays bounded (docs/wire.md).
+  'grpc-node.flow_control_window': 1024 * 1024,
   'grpc.keepalive_time_ms': 30_000,
   'grpc.keepalive_timeout_ms': 10_000,
   'grpc.initial_reconnect_backoff_ms': 200,
@@ -283,8 +287,41 @@ export class AgentConnection {
     });
   }
 
-  getMemoryMap(req: GetMemoryMapRequest, ctx: CallCtx): Promise<GetMemoryMapResponse[]> {
-    return this.collect((o) => this.pmap.getMemoryMap(req, new Metadata(), o), ctx);
+  /** A whole map, collected; smaps figures expanded into each VMA's `fields` (map-wire.ts). */
+  async getMemoryMap(req: GetMemoryMapRequest, ctx: CallCtx): Promise<GetMemoryMapResponse[]> {
+    const chunks = await this.collect((o) => this.pmap.getMemoryMap(req, new Metadata(), o), ctx);
+    try {
+      return expandMapChunks(chunks);
+    } catch (e) {
+      throw this.error({ code: GrpcStatus.INTERNAL, details: (e as Error).message }, ctx);
+    }
+  }
+
+  /**
+   * GetMemoryMap as the open stream, for callers that write it out as it arrives (the maps
+   * route): the ctx deadline applies, the HTTP client going away cancels it; errors arrive as
+   * ServiceErrors (toError(e, ctx) maps them). The compact VMAs are left as sent.
+   */
+  openMemoryMap(
+    req: GetMemoryMapRequest,
+    ctx: CallCtx,
+  ): ClientReadableStream<GetMemoryMapResponse> {
+    const call = this.pmap.getMemoryMap(req, new Metadata(), {
+      deadline: Date.now() + ctx.timeoutMs,
+    });
+    const signal = ctx.signal;
+    if (signal) {
+      const onAbort = (): void => {
+        this.onClientGone();
+        call.cancel();
+      };
+      if (signal.aborted) onAbort();
+      else {
+        signal.addEventListener('abort', onAbort, { once: true });
+        call.once('close', () => signal.removeEventListener('abort', onAbort));
+      }
+    }
+    return call;
   }
 
   getHistogram(req: GetHistogramRequest, ctx: CallCtx): Promise<GetHistogramResponse[]> {
@@ -300,7 +337,7 @@ export class AgentConnection {
   }
 
   /** A stream's ServiceError as the AgentCallError the exception filter maps to HTTP. */
-  toError(e: ServiceError): AgentCallError {
-    return this.error(e);
+  toError(e: ServiceError, ctx?: CallCtx): AgentCallError {
+    return this.error(e, ctx);
   }
 }

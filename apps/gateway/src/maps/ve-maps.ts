@@ -1,10 +1,10 @@
 /**
  * Vector Engine parts of the maps endpoint: which views a VE process has (the VE pmap's plain and
- * -XX output), its text rendering, and the links between a VE process and its host pseudo process
+ * -XX output; the agent renders their text), and the links between a VE process and its host pseudo process
  * (same pid: `ve_exec … -- ./prog`).
  */
 import type { MemoryMap } from '@app/domain';
-import { renderVePmap, type VePmapMode } from '@app/pmap-format';
+import type { VePmapMode } from '@app/pmap-format';
 import { ApiError } from '../common/api-error';
 import type { MapView } from './dto/maps-query.dto';
 
@@ -22,16 +22,6 @@ export function checkVeView(view: MapView): VePmapMode {
     );
   }
   return v;
-}
-
-/** A map read from a VE node (its header names the VE node). */
-export function isVeMap(map: MemoryMap): boolean {
-  return map.header.veNode !== undefined;
-}
-
-/** VE pmap text (`VE Node: N` first), byte-identical to /opt/nec/ve/bin/pmap [-XX]. */
-export function renderVeText(map: MemoryMap, view: MapView, quiet?: boolean): string {
-  return renderVePmap(map, { mode: checkVeView(view), quiet });
 }
 
 export interface MapLinks {

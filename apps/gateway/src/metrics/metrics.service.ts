@@ -41,6 +41,18 @@ export class MetricsService {
     registers: [this.registry],
   });
 
+  private readonly mapPauses = new Counter({
+    name: 'pmapd_gateway_map_stream_pauses_total',
+    help: 'Times a map answer paused its agent call because the HTTP client read slower',
+    registers: [this.registry],
+  });
+  private readonly mapCuts = new Counter({
+    name: 'pmapd_gateway_map_streams_cut_total',
+    help: 'Map answers cut after they started, by reason (deadline, limit, agent)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'pmapd_gateway_' });
   }
@@ -58,6 +70,14 @@ export class MetricsService {
 
   clientGone(node: string): void {
     this.cancelled.inc({ node });
+  }
+
+  mapStreamPaused(): void {
+    this.mapPauses.inc();
+  }
+
+  mapStreamCut(reason: string): void {
+    this.mapCuts.inc({ reason });
   }
 
   removeAgent(node: string): void {

@@ -7,7 +7,11 @@
  *     column pmap prints without -p); bracketed names ([heap], [anon:x]) and anonymous mappings
  *     are kept.
  * Addresses, sizes, permissions and kinds are kept: they are what a memory map is for.
+ * The rules themselves are @app/domain's (redactPath, redactCmdline): pmap text the agent renders
+ * is redacted by the agent (GetMemoryMapRequest.redact, set by the agent interceptor of
+ * security.service.ts), with the same rules.
  */
+import { redactCmdline, redactPath } from '@app/domain';
 import type {
   GetHistogramResponse,
   GetMemoryMapResponse,
@@ -17,18 +21,7 @@ import type {
   WatchMemoryMapResponse,
 } from '@app/proto';
 
-export function redactPath(name: string): string {
-  if (!name.startsWith('/')) return name;
-  const deleted = name.endsWith(' (deleted)') ? ' (deleted)' : '';
-  const path = deleted ? name.slice(0, -deleted.length) : name;
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  return base === '' ? name : base + deleted;
-}
-
-export function redactCmdline(cmdline: string, comm: string): string {
-  if (cmdline.startsWith('[') && cmdline.endsWith(']')) return cmdline;
-  return comm;
-}
+export { redactCmdline, redactPath };
 
 function header(h: ProcessHeader | undefined): void {
   if (h) h.cmdline = redactCmdline(h.cmdline, h.comm);

@@ -454,6 +454,9 @@ export class SecurityService implements OnApplicationShutdown {
           });
         },
         sendMessage: (message: unknown, next: (m: unknown) => void) => {
+          // pmap text is rendered by the agent: it must redact it itself (the answers' VMAs are
+          // redacted below as well).
+          if (redact && rpc === 'GetMemoryMap') (message as { redact?: boolean }).redact = true;
           if (AUDITED_RPCS.has(rpc)) {
             const m = message as { pid?: number; veNode?: number; detail?: number; kind?: number };
             this.logger.info(

@@ -141,6 +141,77 @@ export function detailLevelToJSON(object: DetailLevel): string {
   }
 }
 
+/** The pmap outputs an agent renders (GetMemoryMapRequest.text_view). */
+export enum PmapView {
+  /** PMAP_VIEW_UNSPECIFIED - no text: VMAs */
+  PMAP_VIEW_UNSPECIFIED = 0,
+  /** PMAP_VIEW_DEFAULT - pmap */
+  PMAP_VIEW_DEFAULT = 1,
+  /** PMAP_VIEW_EXTENDED - pmap -x */
+  PMAP_VIEW_EXTENDED = 2,
+  /** PMAP_VIEW_SMAPS - pmap -X */
+  PMAP_VIEW_SMAPS = 3,
+  /** PMAP_VIEW_SMAPS_ALL - pmap -XX */
+  PMAP_VIEW_SMAPS_ALL = 4,
+  /** PMAP_VIEW_DEVICE - pmap -d */
+  PMAP_VIEW_DEVICE = 5,
+  /** PMAP_VIEW_ILLUMOS - illumos pmap -x */
+  PMAP_VIEW_ILLUMOS = 6,
+  UNRECOGNIZED = -1,
+}
+
+export function pmapViewFromJSON(object: any): PmapView {
+  switch (object) {
+    case 0:
+    case "PMAP_VIEW_UNSPECIFIED":
+      return PmapView.PMAP_VIEW_UNSPECIFIED;
+    case 1:
+    case "PMAP_VIEW_DEFAULT":
+      return PmapView.PMAP_VIEW_DEFAULT;
+    case 2:
+    case "PMAP_VIEW_EXTENDED":
+      return PmapView.PMAP_VIEW_EXTENDED;
+    case 3:
+    case "PMAP_VIEW_SMAPS":
+      return PmapView.PMAP_VIEW_SMAPS;
+    case 4:
+    case "PMAP_VIEW_SMAPS_ALL":
+      return PmapView.PMAP_VIEW_SMAPS_ALL;
+    case 5:
+    case "PMAP_VIEW_DEVICE":
+      return PmapView.PMAP_VIEW_DEVICE;
+    case 6:
+    case "PMAP_VIEW_ILLUMOS":
+      return PmapView.PMAP_VIEW_ILLUMOS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PmapView.UNRECOGNIZED;
+  }
+}
+
+export function pmapViewToJSON(object: PmapView): string {
+  switch (object) {
+    case PmapView.PMAP_VIEW_UNSPECIFIED:
+      return "PMAP_VIEW_UNSPECIFIED";
+    case PmapView.PMAP_VIEW_DEFAULT:
+      return "PMAP_VIEW_DEFAULT";
+    case PmapView.PMAP_VIEW_EXTENDED:
+      return "PMAP_VIEW_EXTENDED";
+    case PmapView.PMAP_VIEW_SMAPS:
+      return "PMAP_VIEW_SMAPS";
+    case PmapView.PMAP_VIEW_SMAPS_ALL:
+      return "PMAP_VIEW_SMAPS_ALL";
+    case PmapView.PMAP_VIEW_DEVICE:
+      return "PMAP_VIEW_DEVICE";
+    case PmapView.PMAP_VIEW_ILLUMOS:
+      return "PMAP_VIEW_ILLUMOS";
+    case PmapView.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum VmaKind {
   VMA_KIND_UNSPECIFIED = 0,
   VMA_KIND_FILE = 1,
@@ -556,6 +627,32 @@ export interface GetMemoryMapRequest {
   batchSize: number;
   /** Identify thread stacks from each thread's stack pointer (reads /proc/PID/task/*). */
   threadStacks: boolean;
+  /**
+   * The fields below are optional so that older callers need not name them (absent = false/none).
+   * Set: the agent renders the map as that pmap view's text and streams it in `text` chunks (no
+   * VMAs). The agent reads what the view needs (smaps for EXTENDED, SMAPS, SMAPS_ALL and ILLUMOS,
+   * whatever `detail` says). VE processes (ve_node): DEFAULT and SMAPS_ALL only.
+   */
+  textView?:
+    | PmapView
+    | undefined;
+  /** Text views: pmap -q (no header, no footer). */
+  quiet?:
+    | boolean
+    | undefined;
+  /** Text views: pmap -p (full paths in the mapping column). */
+  showPath?:
+    | boolean
+    | undefined;
+  /** Text views: pmap -k (kernel names as they are). */
+  kernelNames?:
+    | boolean
+    | undefined;
+  /**
+   * Redact what the answer shows (text and VMAs alike): the command line becomes the command name
+   * and mapping paths their last component (a gateway token without the `unredacted` scope).
+   */
+  redact?: boolean | undefined;
 }
 
 export interface SmapsField {
@@ -587,7 +684,10 @@ export interface Vma {
   threadId?:
     | number
     | undefined;
-  /** smaps detail: every "Name: number" field in the kernel's order. */
+  /**
+   * smaps detail, in WatchMemoryMap: every "Name: number" field in the kernel's order.
+   * GetMemoryMap sends smaps_layout + smaps_values instead.
+   */
   fields: SmapsField[];
   /** smaps detail: the VmFlags line's value ("rd wr mr mw me ac sd"), empty when absent. */
   vmFlags: string;
@@ -595,7 +695,24 @@ export interface Vma {
   /** VE only: the fields VEOS never fills ("not provided", not zero). */
   notProvided: string[];
   /** VE pseudo process: the VE node whose memory this reservation mirrors. */
-  veNode?: number | undefined;
+  veNode?:
+    | number
+    | undefined;
+  /**
+   * smaps detail, in GetMemoryMap (has_smaps): the index of this VMA's field names among the
+   * stream's smaps_layouts (numbered from 0 in the order they were sent).
+   */
+  smapsLayout: number;
+  /** smaps detail, in GetMemoryMap: the numbers of that layout's fields, in its order. */
+  smapsValues: bigint[];
+}
+
+/** The names (and kB units) of a VMA's smaps fields, sent once per stream instead of once per VMA. */
+export interface SmapsLayout {
+  /** As the kernel spells them, in its order: "Size", "Rss", "Pss_Dirty", "THPeligible"... */
+  names: string[];
+  /** Per name: the kernel printed " kB" after the number. */
+  kb: boolean[];
 }
 
 export interface ProcessHeader {
@@ -622,9 +739,16 @@ export interface GetMemoryMapResponse {
   /** Set in the first chunk only. */
   header: ProcessHeader | undefined;
   vmas: Vma[];
-  /** Set in the last chunk: how many VMAs were sent in all. */
+  /** Set in the last chunk. */
   last: boolean;
+  /** How many VMAs the map has (after the range): in the first chunk and in the last. */
   totalVmas: number;
+  /** SMAPS detail: the field layouts first used by this chunk's VMAs, appended to the stream's list. */
+  smapsLayouts: SmapsLayout[];
+  /** text_view requests: the next piece of the pmap text (UTF-8, split anywhere). */
+  text: Buffer;
+  /** text_view requests, first chunk: the length of the whole text in bytes. */
+  textBytes: bigint;
 }
 
 export interface GetHistogramRequest {
@@ -2845,7 +2969,19 @@ export const AddressRange: MessageFns<AddressRange> = {
 };
 
 function createBaseGetMemoryMapRequest(): GetMemoryMapRequest {
-  return { pid: 0, veNode: undefined, range: undefined, detail: 0, batchSize: 0, threadStacks: false };
+  return {
+    pid: 0,
+    veNode: undefined,
+    range: undefined,
+    detail: 0,
+    batchSize: 0,
+    threadStacks: false,
+    textView: undefined,
+    quiet: undefined,
+    showPath: undefined,
+    kernelNames: undefined,
+    redact: undefined,
+  };
 }
 
 export const GetMemoryMapRequest: MessageFns<GetMemoryMapRequest> = {
@@ -2867,6 +3003,21 @@ export const GetMemoryMapRequest: MessageFns<GetMemoryMapRequest> = {
     }
     if (message.threadStacks !== false) {
       writer.uint32(48).bool(message.threadStacks);
+    }
+    if (message.textView !== undefined) {
+      writer.uint32(56).int32(message.textView);
+    }
+    if (message.quiet !== undefined) {
+      writer.uint32(64).bool(message.quiet);
+    }
+    if (message.showPath !== undefined) {
+      writer.uint32(72).bool(message.showPath);
+    }
+    if (message.kernelNames !== undefined) {
+      writer.uint32(80).bool(message.kernelNames);
+    }
+    if (message.redact !== undefined) {
+      writer.uint32(88).bool(message.redact);
     }
     return writer;
   },
@@ -2932,6 +3083,46 @@ export const GetMemoryMapRequest: MessageFns<GetMemoryMapRequest> = {
             message.threadStacks = reader.bool();
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.textView = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.quiet = reader.bool();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.showPath = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.kernelNames = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.redact = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2964,6 +3155,23 @@ export const GetMemoryMapRequest: MessageFns<GetMemoryMapRequest> = {
         : isSet(object.thread_stacks)
         ? globalThis.Boolean(object.thread_stacks)
         : false,
+      textView: isSet(object.textView)
+        ? pmapViewFromJSON(object.textView)
+        : isSet(object.text_view)
+        ? pmapViewFromJSON(object.text_view)
+        : undefined,
+      quiet: isSet(object.quiet) ? globalThis.Boolean(object.quiet) : undefined,
+      showPath: isSet(object.showPath)
+        ? globalThis.Boolean(object.showPath)
+        : isSet(object.show_path)
+        ? globalThis.Boolean(object.show_path)
+        : undefined,
+      kernelNames: isSet(object.kernelNames)
+        ? globalThis.Boolean(object.kernelNames)
+        : isSet(object.kernel_names)
+        ? globalThis.Boolean(object.kernel_names)
+        : undefined,
+      redact: isSet(object.redact) ? globalThis.Boolean(object.redact) : undefined,
     };
   },
 
@@ -2987,6 +3195,21 @@ export const GetMemoryMapRequest: MessageFns<GetMemoryMapRequest> = {
     if (message.threadStacks !== false) {
       obj.threadStacks = message.threadStacks;
     }
+    if (message.textView !== undefined) {
+      obj.textView = pmapViewToJSON(message.textView);
+    }
+    if (message.quiet !== undefined) {
+      obj.quiet = message.quiet;
+    }
+    if (message.showPath !== undefined) {
+      obj.showPath = message.showPath;
+    }
+    if (message.kernelNames !== undefined) {
+      obj.kernelNames = message.kernelNames;
+    }
+    if (message.redact !== undefined) {
+      obj.redact = message.redact;
+    }
     return obj;
   },
 
@@ -3003,6 +3226,11 @@ export const GetMemoryMapRequest: MessageFns<GetMemoryMapRequest> = {
     message.detail = object.detail ?? 0;
     message.batchSize = object.batchSize ?? 0;
     message.threadStacks = object.threadStacks ?? false;
+    message.textView = object.textView ?? undefined;
+    message.quiet = object.quiet ?? undefined;
+    message.showPath = object.showPath ?? undefined;
+    message.kernelNames = object.kernelNames ?? undefined;
+    message.redact = object.redact ?? undefined;
     return message;
   },
 };
@@ -3129,6 +3357,8 @@ function createBaseVma(): Vma {
     hasSmaps: false,
     notProvided: [],
     veNode: undefined,
+    smapsLayout: 0,
+    smapsValues: [],
   };
 }
 
@@ -3196,6 +3426,19 @@ export const Vma: MessageFns<Vma> = {
     }
     if (message.veNode !== undefined) {
       writer.uint32(128).uint32(message.veNode);
+    }
+    if (message.smapsLayout !== 0) {
+      writer.uint32(136).uint32(message.smapsLayout);
+    }
+    if (message.smapsValues.length !== 0) {
+      writer.uint32(146).fork();
+      for (const v of message.smapsValues) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field smapsValues of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
     }
     return writer;
   },
@@ -3341,6 +3584,32 @@ export const Vma: MessageFns<Vma> = {
             message.veNode = reader.uint32();
             continue;
           }
+          case 17: {
+            if (tag !== 136) {
+              break;
+            }
+
+            message.smapsLayout = reader.uint32();
+            continue;
+          }
+          case 18: {
+            if (tag === 144) {
+              message.smapsValues.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 146) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.smapsValues.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3401,6 +3670,16 @@ export const Vma: MessageFns<Vma> = {
         : isSet(object.ve_node)
         ? globalThis.Number(object.ve_node)
         : undefined,
+      smapsLayout: isSet(object.smapsLayout)
+        ? globalThis.Number(object.smapsLayout)
+        : isSet(object.smaps_layout)
+        ? globalThis.Number(object.smaps_layout)
+        : 0,
+      smapsValues: globalThis.Array.isArray(object?.smapsValues)
+        ? object.smapsValues.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.smaps_values)
+        ? object.smaps_values.map((e: any) => BigInt(e))
+        : [],
     };
   },
 
@@ -3454,6 +3733,12 @@ export const Vma: MessageFns<Vma> = {
     if (message.veNode !== undefined) {
       obj.veNode = Math.round(message.veNode);
     }
+    if (message.smapsLayout !== 0) {
+      obj.smapsLayout = Math.round(message.smapsLayout);
+    }
+    if (message.smapsValues?.length) {
+      obj.smapsValues = message.smapsValues.map((e) => e.toString());
+    }
     return obj;
   },
 
@@ -3478,6 +3763,107 @@ export const Vma: MessageFns<Vma> = {
     message.hasSmaps = object.hasSmaps ?? false;
     message.notProvided = object.notProvided?.map((e) => e) || [];
     message.veNode = object.veNode ?? undefined;
+    message.smapsLayout = object.smapsLayout ?? 0;
+    message.smapsValues = object.smapsValues?.map((e) => BigInt(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSmapsLayout(): SmapsLayout {
+  return { names: [], kb: [] };
+}
+
+export const SmapsLayout: MessageFns<SmapsLayout> = {
+  encode(message: SmapsLayout, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.names) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.kb.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.kb) {
+        writer.bool(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SmapsLayout {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSmapsLayout();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.names.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.kb.push(reader.bool());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.kb.push(reader.bool());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SmapsLayout {
+    return {
+      names: globalThis.Array.isArray(object?.names) ? object.names.map((e: any) => globalThis.String(e)) : [],
+      kb: globalThis.Array.isArray(object?.kb) ? object.kb.map((e: any) => globalThis.Boolean(e)) : [],
+    };
+  },
+
+  toJSON(message: SmapsLayout): unknown {
+    const obj: any = {};
+    if (message.names?.length) {
+      obj.names = message.names;
+    }
+    if (message.kb?.length) {
+      obj.kb = message.kb;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SmapsLayout>, I>>(base?: I): SmapsLayout {
+    return SmapsLayout.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SmapsLayout>, I>>(object: I): SmapsLayout {
+    const message = createBaseSmapsLayout();
+    message.names = object.names?.map((e) => e) || [];
+    message.kb = object.kb?.map((e) => e) || [];
     return message;
   },
 };
@@ -3742,7 +4128,15 @@ export const ProcessHeader: MessageFns<ProcessHeader> = {
 };
 
 function createBaseGetMemoryMapResponse(): GetMemoryMapResponse {
-  return { header: undefined, vmas: [], last: false, totalVmas: 0 };
+  return {
+    header: undefined,
+    vmas: [],
+    last: false,
+    totalVmas: 0,
+    smapsLayouts: [],
+    text: Buffer.alloc(0),
+    textBytes: 0n,
+  };
 }
 
 export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
@@ -3758,6 +4152,18 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
     }
     if (message.totalVmas !== 0) {
       writer.uint32(32).uint32(message.totalVmas);
+    }
+    for (const v of message.smapsLayouts) {
+      SmapsLayout.encode(v!, writer.uint32(42).fork()).join();
+    }
+    if (message.text.length !== 0) {
+      writer.uint32(50).bytes(message.text);
+    }
+    if (message.textBytes !== 0n) {
+      if (BigInt.asUintN(64, message.textBytes) !== message.textBytes) {
+        throw new globalThis.Error("value provided for field message.textBytes of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.textBytes);
     }
     return writer;
   },
@@ -3807,6 +4213,30 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
             message.totalVmas = reader.uint32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.smapsLayouts.push(SmapsLayout.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.text = Buffer.from(reader.bytes());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.textBytes = reader.uint64() as bigint;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3829,6 +4259,17 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
         : isSet(object.total_vmas)
         ? globalThis.Number(object.total_vmas)
         : 0,
+      smapsLayouts: globalThis.Array.isArray(object?.smapsLayouts)
+        ? object.smapsLayouts.map((e: any) => SmapsLayout.fromJSON(e))
+        : globalThis.Array.isArray(object?.smaps_layouts)
+        ? object.smaps_layouts.map((e: any) => SmapsLayout.fromJSON(e))
+        : [],
+      text: isSet(object.text) ? Buffer.from(bytesFromBase64(object.text)) : Buffer.alloc(0),
+      textBytes: isSet(object.textBytes)
+        ? BigInt(object.textBytes)
+        : isSet(object.text_bytes)
+        ? BigInt(object.text_bytes)
+        : 0n,
     };
   },
 
@@ -3846,6 +4287,15 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
     if (message.totalVmas !== 0) {
       obj.totalVmas = Math.round(message.totalVmas);
     }
+    if (message.smapsLayouts?.length) {
+      obj.smapsLayouts = message.smapsLayouts.map((e) => SmapsLayout.toJSON(e));
+    }
+    if (message.text.length !== 0) {
+      obj.text = base64FromBytes(message.text);
+    }
+    if (message.textBytes !== 0n) {
+      obj.textBytes = message.textBytes.toString();
+    }
     return obj;
   },
 
@@ -3860,6 +4310,9 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
     message.vmas = object.vmas?.map((e) => Vma.fromPartial(e)) || [];
     message.last = object.last ?? false;
     message.totalVmas = object.totalVmas ?? 0;
+    message.smapsLayouts = object.smapsLayouts?.map((e) => SmapsLayout.fromPartial(e)) || [];
+    message.text = object.text ?? Buffer.alloc(0);
+    message.textBytes = (object.textBytes !== undefined && object.textBytes !== null) ? BigInt(object.textBytes) : 0n;
     return message;
   },
 };
@@ -5598,7 +6051,11 @@ export const PmapServiceService = {
       Buffer.from(ListProcessesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListProcessesResponse => ListProcessesResponse.decode(value),
   },
-  /** One process's memory map, streamed in batches of VMAs. The first chunk carries the header. */
+  /**
+   * One process's memory map, streamed in batches of VMAs (compact smaps figures: smaps_layouts
+   * and smaps_values) or as the pmap text the agent renders (text_view). The first chunk carries
+   * the header and the map's size.
+   */
   getMemoryMap: {
     path: "/pmap.v1.PmapService/GetMemoryMap" as const,
     requestStream: false as const,
@@ -5639,7 +6096,11 @@ export interface PmapServiceServer extends UntypedServiceImplementation {
   getNodeInfo: handleUnaryCall<GetNodeInfoRequest, GetNodeInfoResponse>;
   /** The node's processes with their memory rollup, filtered. */
   listProcesses: handleUnaryCall<ListProcessesRequest, ListProcessesResponse>;
-  /** One process's memory map, streamed in batches of VMAs. The first chunk carries the header. */
+  /**
+   * One process's memory map, streamed in batches of VMAs (compact smaps figures: smaps_layouts
+   * and smaps_values) or as the pmap text the agent renders (text_view). The first chunk carries
+   * the header and the map's size.
+   */
   getMemoryMap: handleServerStreamingCall<GetMemoryMapRequest, GetMemoryMapResponse>;
   /** Per-VMA histograms of one process (contiguity, physical runs, page sizes, NUMA). */
   getHistogram: handleServerStreamingCall<GetHistogramRequest, GetHistogramResponse>;
@@ -5680,7 +6141,11 @@ export interface PmapServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListProcessesResponse) => void,
   ): ClientUnaryCall;
-  /** One process's memory map, streamed in batches of VMAs. The first chunk carries the header. */
+  /**
+   * One process's memory map, streamed in batches of VMAs (compact smaps figures: smaps_layouts
+   * and smaps_values) or as the pmap text the agent renders (text_view). The first chunk carries
+   * the header and the map's size.
+   */
   getMemoryMap(
     request: GetMemoryMapRequest,
     options?: Partial<CallOptions>,
@@ -5717,6 +6182,14 @@ export const PmapServiceClient = makeGenericClientConstructor(PmapServiceService
   service: typeof PmapServiceService;
   serviceName: string;
 };
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | bigint | undefined;
 

@@ -1,0 +1,203 @@
+#!/usr/bin/env node
+/*
+ * Maps bench (run `npm run build` first): the map route end to end the way users call it, curl
+ * through the gateway and one agent, against `/usr/bin/pmap` with the same flags on the same
+ * stopped process with ~30,000 VMAs (the mapping zoo, test/fixtures/zoo.c `--vmas 30000`).
+ *
+ * 1. Speed: for -XX, -X, -x and plain text (format=text) and JSON view=XX (against pmap -XX),
+ *    R interleaved runs of `pmap FLAGS PID > /dev/null` and `curl -s URL -o /dev/null`; medians
+ *    and the ratio curl/pmap, measured in the same run. Targets (docs/BENCHMARKS.md): -XX, -X
+ *    <= 0.5; -x, plain <= 1.0; JSON -XX <= 1.5.
+ * 2. Memory: a fresh gateway, then C concurrent curls of the -XX text and then of the -XX JSON;
+ *    the gateway's resident set (VmRSS sampled every 20 ms, and VmHWM) before and at its peak.
+ *    Target: < 400 MiB with C = 100.
+ *
+ *   node bench/maps.bench.js [--runs 7] [--concurrent 100] [--vmas 30000]
+ */
+'use strict';
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} = require('node:fs');
+const { tmpdir } = require('node:os');
+const { join } = require('node:path');
+
+const { AGENT, GATEWAY, BUILD, ROOT, arg, median, sleep, waitLine } = require('./lib/common');
+
+const RUNS = arg('--runs', 7);
+const CONCURRENT = arg('--concurrent', 100);
+const VMAS = arg('--vmas', 30000);
+
+function state(pid) {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
+    return s[s.lastIndexOf(')') + 2];
+  } catch {
+    return undefined;
+  }
+}
+
+/** VmRSS and VmHWM of a process, in MiB. */
+function memory(pid) {
+  const s = readFileSync(`/proc/${pid}/status`, 'latin1');
+  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)[1]) / 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+async function startZoo(dir) {
+  const zoo = join(BUILD, 'zoo');
+  const src = join(ROOT, 'test', 'fixtures', 'zoo.c');
+  if (!existsSync(zoo) || statSync(zoo).mtimeMs < statSync(src).mtimeMs) {
+    mkdirSync(BUILD, { recursive: true });
+    execFileSync('gcc', ['-O2', '-Wall', '-pthread', '-o', zoo, src], { stdio: 'inherit' });
+  }
+  const child = spawn(zoo, [dir, '--vmas', String(VMAS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise((resolve, reject) => {
+    child.stdout.once('data', resolve);
+    child.once('exit', (c) => reject(new Error(`zoo exited ${c}`)));
+  });
+  while (state(child.pid) !== 'T') await sleep(5);
+  return child;
+}
+
+async function startAgent() {
+  const agent = spawn(
+    process.execPath,
+    [AGENT, '--listen', '127.0.0.1:0', '--node-name', 'bench', '--insecure'].concat([
+      '--proc-read-timeout-ms',
+      '600000',
+      '--max-queued-reads',
+      '100000',
+    ]),
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const { listening } = await waitLine(agent, 'stderr', (o) => typeof o.listening === 'string');
+  agent.stderr.resume(); // its rpc log lines: drained, never left to fill the pipe
+  return { child: agent, address: listening };
+}
+
+async function startGateway(dir, agentAddress) {
+  const config = join(dir, 'cluster.yaml');
+  writeFileSync(
+    config,
+    `nodes:\n  - name: bench\n    address: '${agentAddress}'\n` +
+      'requestTimeoutMs: 600000\nlimits: { ratePerSecond: 100000, burst: 100000 }\n',
+  );
+  const gw = spawn(
+    process.execPath,
+    [GATEWAY, '--listen', '127.0.0.1:0', '--config', config, '--log-level', 'warn'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const { listening } = await waitLine(gw, 'stdout', (o) => typeof o.listening === 'string');
+  gw.stdout.resume();
+  return { child: gw, url: `http://${listening}` };
+}
+
+function run(cmd, args) {
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}
+
+function curlArgs(url) {
+  return ['-sf', '-o', '/dev/null', url];
+}
+
+/** C concurrent curls of url; resolves with the peak VmRSS of pid meanwhile. */
+async function concurrent(pid, url, c) {
+  let peak = 0;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, memory(pid).rss);
+  }, 20);
+  const codes = await Promise.all(
+    Array.from(
+      { length: c },
+      () =>
+        new Promise((resolve) => {
+          const p = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', url], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          p.stdout.on('data', (d) => (out += d));
+          p.on('exit', () => resolve(out));
+        }),
+    ),
+  );
+  clearInterval(timer);
+  peak = Math.max(peak, memory(pid).rss);
+  const ok = codes.filter((x) => x === '200').length;
+  return { peak, ok };
+}
+
+async function main() {
+  const dir = mkdtempSync(join(tmpdir(), 'pmapd-bench-'));
+  const stop = [];
+  try {
+    const zoo = await startZoo(dir);
+    stop.push(zoo);
+    const pid = zoo.pid;
+    const agent = await startAgent();
+    stop.push(agent.child);
+    let gw = await startGateway(dir, agent.address);
+    stop.push(gw.child);
+    const base = (gwUrl) => `${gwUrl}/v1/nodes/bench/processes/${pid}/maps`;
+    const cases = [
+      { label: '-XX text', flags: ['-XX'], query: 'view=XX&format=text', target: 0.5 },
+      { label: '-X text', flags: ['-X'], query: 'view=X&format=text', target: 0.5 },
+      { label: '-x text', flags: ['-x'], query: 'view=x&format=text', target: 1.0 },
+      { label: 'plain text', flags: [], query: 'format=text', target: 1.0 },
+      { label: 'JSON XX vs -XX', flags: ['-XX'], query: 'view=XX', target: 1.5 },
+    ];
+    for (const c of cases) {
+      const url = `${base(gw.url)}?${c.query}`;
+      run('/usr/bin/pmap', [...c.flags, String(pid)]); // warm-up both
+      run('curl', curlArgs(url));
+      const theirs = [];
+      const ours = [];
+      for (let i = 0; i < RUNS; i++) {
+        theirs.push(run('/usr/bin/pmap', [...c.flags, String(pid)]));
+        ours.push(run('curl', curlArgs(url)));
+      }
+      const mt = median(theirs);
+      const mo = median(ours);
+      const ratio = mo / mt;
+      console.log(
+        `maps ${c.label} of ${VMAS} VMAs: /usr/bin/pmap ${mt.toFixed(1)} ms, curl via gateway ${mo.toFixed(1)} ms ` +
+          `-> ratio ${ratio.toFixed(2)}x (target <= ${c.target}x) ${ratio <= c.target ? 'OK' : 'MISSED'}`,
+      );
+    }
+
+    // Memory: a fresh gateway (its VmHWM is then this test's).
+    gw.child.kill('SIGTERM');
+    gw = await startGateway(dir, agent.address);
+    stop.push(gw.child);
+    await sleep(500);
+    for (const [label, q] of [
+      ['-XX text', 'view=XX&format=text'],
+      ['-XX JSON', 'view=XX'],
+    ]) {
+      const before = memory(gw.child.pid).rss;
+      const { peak, ok } = await concurrent(gw.child.pid, `${base(gw.url)}?${q}`, CONCURRENT);
+      console.log(
+        `gateway memory, ${CONCURRENT} concurrent ${label} maps of ${VMAS} VMAs (${ok} answered 200): ` +
+          `RSS ${before.toFixed(0)} MiB before, peak ${peak.toFixed(0)} MiB (VmHWM ${memory(gw.child.pid).hwm.toFixed(0)} MiB) ` +
+          `(target < 400 MiB) ${peak < 400 ? 'OK' : 'MISSED'}`,
+      );
+    }
+  } finally {
+    for (const p of stop.reverse()) p.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});
