@@ -48,10 +48,11 @@ export function textQuery(
   const view = req.textView ?? PmapView.PMAP_VIEW_UNSPECIFIED;
   if (view === PmapView.PMAP_VIEW_UNSPECIFIED) return undefined;
   if (PROCPS_MODES[view] === undefined && view !== PmapView.PMAP_VIEW_ILLUMOS) {
-    throw invalidArgument(`text_view: unknown view ${view}`);
+    throw invalidArgument('text_view', `text_view: unknown view ${view}`);
   }
   if (ve && view !== PmapView.PMAP_VIEW_DEFAULT && view !== PmapView.PMAP_VIEW_SMAPS_ALL) {
     throw invalidArgument(
+      'text_view',
       `text_view: a VE process has the views DEFAULT and SMAPS_ALL only, got ${PmapView[view]}`,
     );
   }
