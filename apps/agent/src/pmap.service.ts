@@ -10,7 +10,6 @@ import {
 } from '@grpc/grpc-js';
 import {
   headerToProto,
-  processToProto,
   vmaToProto,
   type GetHistogramRequest,
   type GetHistogramResponse,
@@ -29,7 +28,7 @@ import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
-import type { ProcessesService } from './processes.service';
+import { listResponse, type ProcessesService } from './processes.service';
 import { callAcquireOptions, type ReadLimiter } from './read-limiter';
 import { serveVeHistogram, type HistogramValidator } from './ve-histogram';
 import type { VeService } from './ve.service';
@@ -87,12 +86,7 @@ export class PmapGrpcService {
     const serve = (): void => {
       try {
         if (call.cancelled) return;
-        const list = this.processes.list(call.request);
-        callback(null, {
-          processes: list.processes.map(processToProto),
-          totalMatched: list.totalMatched,
-          unreadable: list.unreadable,
-        });
+        callback(null, listResponse(this.processes.list(call.request)));
       } catch (e) {
         callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
       }

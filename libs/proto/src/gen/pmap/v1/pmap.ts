@@ -473,10 +473,20 @@ export interface ListProcessesRequest {
   /** Skip smaps_rollup (cheaper: no rss/pss/swap figures beyond /proc/PID/stat's rss). */
   skipRollup: boolean;
   sort: ProcessSort;
-  /** 0 = all. Applied after sorting (descending for memory sorts). */
+  /**
+   * 0 = all. Applied after sorting (descending for memory sorts; processes without the figure,
+   * i.e. without a rollup, after every process with one, by pid).
+   */
   limit: number;
   /** Include kernel threads (no address space). Default false. */
   includeKernelThreads: boolean;
+  /**
+   * Also sum every matching process (before offset and limit) into ListProcessesResponse.totals:
+   * a fleet audit asks each node for its totals and its top N only.
+   */
+  totals: boolean;
+  /** Skip this many processes of the sorted list (paging; see next_offset). */
+  offset: number;
 }
 
 export interface ListProcessesResponse {
@@ -485,6 +495,30 @@ export interface ListProcessesResponse {
   totalMatched: number;
   /** Processes whose details could not be read (permission), counted, not listed. */
   unreadable: number;
+  /** Set when the request asked for totals. */
+  totals:
+    | ProcessTotals
+    | undefined;
+  /**
+   * Non-zero when the answer stopped early to keep the message small (about 4 MiB): ask again with
+   * offset = next_offset for the rest (same filters, sort and limit).
+   */
+  nextOffset: number;
+}
+
+/** Sums over every process matching a ListProcesses request, in bytes. */
+export interface ProcessTotals {
+  processes: number;
+  /**
+   * Processes without a rollup (smaps_rollup unreadable or skipped): rss counts their
+   * /proc/PID/stat rss, the other sums leave them out.
+   */
+  withoutRollup: number;
+  rss: bigint;
+  pss: bigint;
+  swap: bigint;
+  anonHugePages: bigint;
+  locked: bigint;
 }
 
 export interface MemoryRollup {
@@ -529,7 +563,14 @@ export interface ProcessInfo {
   /** Resident set size from /proc/PID/stat (always available). */
   rss: bigint;
   /** For a VE pseudo process (ve_exec) on the host: the VE node running its VE side. */
-  vePseudoOf?: number | undefined;
+  vePseudoOf?:
+    | number
+    | undefined;
+  /**
+   * The command line was longer than 4 KiB and cmdline holds its first 4 KiB (UTF-8, whole
+   * characters). name_regex is still matched against the whole command line.
+   */
+  cmdlineTruncated: boolean;
 }
 
 /**
@@ -1543,6 +1584,8 @@ function createBaseListProcessesRequest(): ListProcessesRequest {
     sort: 0,
     limit: 0,
     includeKernelThreads: false,
+    totals: false,
+    offset: 0,
   };
 }
 
@@ -1584,6 +1627,12 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     }
     if (message.includeKernelThreads !== false) {
       writer.uint32(88).bool(message.includeKernelThreads);
+    }
+    if (message.totals !== false) {
+      writer.uint32(96).bool(message.totals);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(104).uint32(message.offset);
     }
     return writer;
   },
@@ -1699,6 +1748,22 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
             message.includeKernelThreads = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.totals = reader.bool();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.offset = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1748,6 +1813,8 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
         : isSet(object.include_kernel_threads)
         ? globalThis.Boolean(object.include_kernel_threads)
         : false,
+      totals: isSet(object.totals) ? globalThis.Boolean(object.totals) : false,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -1786,6 +1853,12 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     if (message.includeKernelThreads !== false) {
       obj.includeKernelThreads = message.includeKernelThreads;
     }
+    if (message.totals !== false) {
+      obj.totals = message.totals;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -1805,12 +1878,14 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     message.sort = object.sort ?? 0;
     message.limit = object.limit ?? 0;
     message.includeKernelThreads = object.includeKernelThreads ?? false;
+    message.totals = object.totals ?? false;
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
 
 function createBaseListProcessesResponse(): ListProcessesResponse {
-  return { processes: [], totalMatched: 0, unreadable: 0 };
+  return { processes: [], totalMatched: 0, unreadable: 0, totals: undefined, nextOffset: 0 };
 }
 
 export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
@@ -1823,6 +1898,12 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
     }
     if (message.unreadable !== 0) {
       writer.uint32(24).uint32(message.unreadable);
+    }
+    if (message.totals !== undefined) {
+      ProcessTotals.encode(message.totals, writer.uint32(34).fork()).join();
+    }
+    if (message.nextOffset !== 0) {
+      writer.uint32(40).uint32(message.nextOffset);
     }
     return writer;
   },
@@ -1864,6 +1945,22 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
             message.unreadable = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.totals = ProcessTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.nextOffset = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1887,6 +1984,12 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
         ? globalThis.Number(object.total_matched)
         : 0,
       unreadable: isSet(object.unreadable) ? globalThis.Number(object.unreadable) : 0,
+      totals: isSet(object.totals) ? ProcessTotals.fromJSON(object.totals) : undefined,
+      nextOffset: isSet(object.nextOffset)
+        ? globalThis.Number(object.nextOffset)
+        : isSet(object.next_offset)
+        ? globalThis.Number(object.next_offset)
+        : 0,
     };
   },
 
@@ -1901,6 +2004,12 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
     if (message.unreadable !== 0) {
       obj.unreadable = Math.round(message.unreadable);
     }
+    if (message.totals !== undefined) {
+      obj.totals = ProcessTotals.toJSON(message.totals);
+    }
+    if (message.nextOffset !== 0) {
+      obj.nextOffset = Math.round(message.nextOffset);
+    }
     return obj;
   },
 
@@ -1912,6 +2021,200 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
     message.processes = object.processes?.map((e) => ProcessInfo.fromPartial(e)) || [];
     message.totalMatched = object.totalMatched ?? 0;
     message.unreadable = object.unreadable ?? 0;
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? ProcessTotals.fromPartial(object.totals)
+      : undefined;
+    message.nextOffset = object.nextOffset ?? 0;
+    return message;
+  },
+};
+
+function createBaseProcessTotals(): ProcessTotals {
+  return { processes: 0, withoutRollup: 0, rss: 0n, pss: 0n, swap: 0n, anonHugePages: 0n, locked: 0n };
+}
+
+export const ProcessTotals: MessageFns<ProcessTotals> = {
+  encode(message: ProcessTotals, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.processes !== 0) {
+      writer.uint32(8).uint32(message.processes);
+    }
+    if (message.withoutRollup !== 0) {
+      writer.uint32(16).uint32(message.withoutRollup);
+    }
+    if (message.rss !== 0n) {
+      if (BigInt.asUintN(64, message.rss) !== message.rss) {
+        throw new globalThis.Error("value provided for field message.rss of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.rss);
+    }
+    if (message.pss !== 0n) {
+      if (BigInt.asUintN(64, message.pss) !== message.pss) {
+        throw new globalThis.Error("value provided for field message.pss of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.pss);
+    }
+    if (message.swap !== 0n) {
+      if (BigInt.asUintN(64, message.swap) !== message.swap) {
+        throw new globalThis.Error("value provided for field message.swap of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.swap);
+    }
+    if (message.anonHugePages !== 0n) {
+      if (BigInt.asUintN(64, message.anonHugePages) !== message.anonHugePages) {
+        throw new globalThis.Error("value provided for field message.anonHugePages of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.anonHugePages);
+    }
+    if (message.locked !== 0n) {
+      if (BigInt.asUintN(64, message.locked) !== message.locked) {
+        throw new globalThis.Error("value provided for field message.locked of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.locked);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessTotals {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessTotals();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.processes = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.withoutRollup = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rss = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pss = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.swap = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.anonHugePages = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.locked = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProcessTotals {
+    return {
+      processes: isSet(object.processes) ? globalThis.Number(object.processes) : 0,
+      withoutRollup: isSet(object.withoutRollup)
+        ? globalThis.Number(object.withoutRollup)
+        : isSet(object.without_rollup)
+        ? globalThis.Number(object.without_rollup)
+        : 0,
+      rss: isSet(object.rss) ? BigInt(object.rss) : 0n,
+      pss: isSet(object.pss) ? BigInt(object.pss) : 0n,
+      swap: isSet(object.swap) ? BigInt(object.swap) : 0n,
+      anonHugePages: isSet(object.anonHugePages)
+        ? BigInt(object.anonHugePages)
+        : isSet(object.anon_huge_pages)
+        ? BigInt(object.anon_huge_pages)
+        : 0n,
+      locked: isSet(object.locked) ? BigInt(object.locked) : 0n,
+    };
+  },
+
+  toJSON(message: ProcessTotals): unknown {
+    const obj: any = {};
+    if (message.processes !== 0) {
+      obj.processes = Math.round(message.processes);
+    }
+    if (message.withoutRollup !== 0) {
+      obj.withoutRollup = Math.round(message.withoutRollup);
+    }
+    if (message.rss !== 0n) {
+      obj.rss = message.rss.toString();
+    }
+    if (message.pss !== 0n) {
+      obj.pss = message.pss.toString();
+    }
+    if (message.swap !== 0n) {
+      obj.swap = message.swap.toString();
+    }
+    if (message.anonHugePages !== 0n) {
+      obj.anonHugePages = message.anonHugePages.toString();
+    }
+    if (message.locked !== 0n) {
+      obj.locked = message.locked.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProcessTotals>, I>>(base?: I): ProcessTotals {
+    return ProcessTotals.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProcessTotals>, I>>(object: I): ProcessTotals {
+    const message = createBaseProcessTotals();
+    message.processes = object.processes ?? 0;
+    message.withoutRollup = object.withoutRollup ?? 0;
+    message.rss = (object.rss !== undefined && object.rss !== null) ? BigInt(object.rss) : 0n;
+    message.pss = (object.pss !== undefined && object.pss !== null) ? BigInt(object.pss) : 0n;
+    message.swap = (object.swap !== undefined && object.swap !== null) ? BigInt(object.swap) : 0n;
+    message.anonHugePages = (object.anonHugePages !== undefined && object.anonHugePages !== null)
+      ? BigInt(object.anonHugePages)
+      : 0n;
+    message.locked = (object.locked !== undefined && object.locked !== null) ? BigInt(object.locked) : 0n;
     return message;
   },
 };
@@ -2377,6 +2680,7 @@ function createBaseProcessInfo(): ProcessInfo {
     kernelThread: false,
     rss: 0n,
     vePseudoOf: undefined,
+    cmdlineTruncated: false,
   };
 }
 
@@ -2441,6 +2745,9 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
     }
     if (message.vePseudoOf !== undefined) {
       writer.uint32(136).uint32(message.vePseudoOf);
+    }
+    if (message.cmdlineTruncated !== false) {
+      writer.uint32(144).bool(message.cmdlineTruncated);
     }
     return writer;
   },
@@ -2594,6 +2901,14 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
             message.vePseudoOf = reader.uint32();
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.cmdlineTruncated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2645,6 +2960,11 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
         : isSet(object.ve_pseudo_of)
         ? globalThis.Number(object.ve_pseudo_of)
         : undefined,
+      cmdlineTruncated: isSet(object.cmdlineTruncated)
+        ? globalThis.Boolean(object.cmdlineTruncated)
+        : isSet(object.cmdline_truncated)
+        ? globalThis.Boolean(object.cmdline_truncated)
+        : false,
     };
   },
 
@@ -2701,6 +3021,9 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
     if (message.vePseudoOf !== undefined) {
       obj.vePseudoOf = Math.round(message.vePseudoOf);
     }
+    if (message.cmdlineTruncated !== false) {
+      obj.cmdlineTruncated = message.cmdlineTruncated;
+    }
     return obj;
   },
 
@@ -2730,6 +3053,7 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
     message.kernelThread = object.kernelThread ?? false;
     message.rss = (object.rss !== undefined && object.rss !== null) ? BigInt(object.rss) : 0n;
     message.vePseudoOf = object.vePseudoOf ?? undefined;
+    message.cmdlineTruncated = object.cmdlineTruncated ?? false;
     return message;
   },
 };
