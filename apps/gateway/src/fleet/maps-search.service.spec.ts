@@ -91,6 +91,8 @@ describe('MapsSearchService', () => {
               scanned: 3,
               unreadable: 0,
               vanished: 1,
+              matched: 2,
+              vmaCount: 3,
               matches: [match('n1', 4, 2), match('n1', 7, 1)],
             },
           },

@@ -21,8 +21,12 @@ import type {
 import type { FanOutResult, NodeCtx, NodeOutcome } from './fanout';
 import { byNodeName, eachLimited, FleetService, PER_NODE_CALLS } from './fleet.service';
 
-/** One node's part of a search: its counts and its matches (by pid). */
-export type NodeMapsResult = Omit<MapsNodeDto, 'matched' | 'durationMs'> & {
+/**
+ * One node's part of a search: its counts and its matches (by pid). `matched` and `vmaCount`
+ * count the matches, so that a stream may let `matches` go once written.
+ */
+export type NodeMapsResult = Omit<MapsNodeDto, 'durationMs'> & {
+  vmaCount: number;
   matches: MapMatchDto[];
 };
 
@@ -95,6 +99,8 @@ export class MapsSearchService {
       scanned: 0,
       unreadable: list.unreadable,
       vanished: 0,
+      matched: 0,
+      vmaCount: 0,
       matches: [],
     };
     const protoRange = rangeToProto(range);
@@ -135,7 +141,12 @@ export class MapsSearchService {
         if (vmas.length > 0) found[i] = matchOf(node.name, p, vmas);
       },
     );
-    for (const m of found) if (m) out.matches.push(m);
+    for (const m of found) {
+      if (!m) continue;
+      out.matches.push(m);
+      out.vmaCount += m.vmas.length;
+    }
+    out.matched = out.matches.length;
     return out;
   }
 
@@ -159,6 +170,7 @@ export class MapsSearchService {
     return this.run(this.prepare(q), signal);
   }
 
+  /** The whole answer (JSON), or the stream's summary (its `matches` are let go once written). */
   summary(
     q: MapsSearchQuery,
     range: AddressRange | undefined,
@@ -167,9 +179,10 @@ export class MapsSearchService {
   ): MapsSearchResultDto {
     const results = byNodeName(res.results);
     const matches = results.flatMap((r) => r.value.matches);
-    const totals = { processes: matches.length, vmas: 0, scanned: 0, unreadable: 0 };
-    for (const m of matches) totals.vmas += m.vmas.length;
+    const totals = { processes: 0, vmas: 0, scanned: 0, unreadable: 0 };
     for (const r of results) {
+      totals.processes += r.value.matched;
+      totals.vmas += r.value.vmaCount;
       totals.scanned += r.value.scanned;
       totals.unreadable += r.value.unreadable;
     }
@@ -186,7 +199,7 @@ export class MapsSearchService {
         scanned: r.value.scanned,
         unreadable: r.value.unreadable,
         vanished: r.value.vanished,
-        matched: r.value.matches.length,
+        matched: r.value.matched,
         durationMs: r.durationMs,
       })),
       totals,

@@ -42,19 +42,22 @@ export class MapsStreamService {
     try {
       const summary = await this.search.run(prepared, ac.signal, async (o, done, total) => {
         if (!out.open) return stop();
-        const line = o.ok
-          ? (() => {
-              const { matches, ...rest } = o.value!;
-              return { type: 'node', ...rest, durationMs: o.durationMs, matches };
-            })()
-          : { type: 'failed', ...o.failure!, durationMs: o.durationMs };
+        let line: object;
+        if (o.ok) {
+          const v = o.value!;
+          const { matches, vmaCount: _vmaCount, matched: _matched, ...rest } = v;
+          line = { type: 'node', ...rest, durationMs: o.durationMs, matches };
+          v.matches = []; // written (or about to be): the summary needs only the counts
+        } else {
+          line = { type: 'failed', ...o.failure!, durationMs: o.durationMs };
+        }
         if (!(await out.line(line)) || !(await out.line({ type: 'progress', done, total }))) {
           stop();
         }
       });
       if (!out.open) return;
-      const { matches, ...rest } = summary;
-      await out.line({ type: 'summary', ...rest, matched: matches.length });
+      const { matches: _none, ...rest } = summary;
+      await out.line({ type: 'summary', ...rest, matched: summary.totals.processes });
       out.end();
     } finally {
       signal.removeEventListener('abort', stop);
