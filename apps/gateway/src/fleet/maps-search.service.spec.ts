@@ -80,6 +80,8 @@ describe('MapsSearchService', () => {
               scanned: 5,
               unreadable: 1,
               vanished: 0,
+              matched: 1,
+              vmaCount: 1,
               matches: [match('n2', 9, 1)],
             },
           },

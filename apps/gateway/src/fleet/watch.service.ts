@@ -6,7 +6,7 @@
  * line keeps idle connections open, and the stream ends when the process exits (after `exited`),
  * after maxEvents, or when the client leaves (the gRPC stream is cancelled).
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { type AddressRange, type MemoryRollup } from '@app/domain';
 import {
@@ -21,16 +21,25 @@ import {
   type WatchMemoryMapResponse,
 } from '@app/proto';
 import type { FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { parseRangeParam } from '../common/range-param';
 import { vmaBaseJson } from '../maps/map-json';
 import { size, type JsonSize } from '../common/json';
+import { LOGGER } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
+import { LIMIT_DEFAULTS } from '../security/security-config';
+import { SecurityService } from '../security/security.service';
 import type { WatchQuery } from './dto/fleet-query.dto';
 
 /** Comment line sent when nothing else was written for this long. */
 export const SSE_KEEPALIVE_MS = 15_000;
+/**
+ * A client that has not taken what was written for this long (or three intervals, if longer) is
+ * cut: the agent stream stays paused meanwhile, so nothing piles up in the gateway.
+ */
+export const SSE_STALL_MS = 30_000;
 
 const EVENT_NAMES: Partial<Record<WatchEventType, string>> = {
   [WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT]: 'snapshot',
@@ -108,6 +117,8 @@ export class WatchService {
   constructor(
     private readonly cluster: ClusterService,
     private readonly metrics: MetricsService,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Optional() private readonly security?: SecurityService,
   ) {}
 
   parseRange(text: string | undefined): AddressRange | undefined {
@@ -198,10 +209,53 @@ export class WatchService {
       'x-accel-buffering': 'no',
     });
     let last = Date.now();
+    // Backpressure: while the client does not take what was written, the agent stream is paused
+    // (gRPC flow control holds the agent's writes); past the stall deadline the stream is cut.
+    // maxResponseBytes holds for the whole stream: past it, an error event ends it.
+    const maxBytes = this.security?.limits.maxResponseBytes ?? LIMIT_DEFAULTS.maxResponseBytes;
+    const stallMs = Math.max(SSE_STALL_MS, 3 * (q.interval ?? 1000));
+    let bytes = 0;
+    let stall: NodeJS.Timeout | undefined;
+    const cut = (why: 'stalled' | 'too-large'): void => {
+      this.logger.warn(
+        { route: 'watch', node: node.name, pid, why, bytes },
+        why === 'stalled'
+          ? 'watch stream cut: the client did not read within the deadline'
+          : "watch stream cut at the gateway's maxResponseBytes",
+      );
+      call.cancel();
+    };
     const write = (text: string): void => {
       if (ended || raw.destroyed) return;
-      raw.write(text);
+      const n = Buffer.byteLength(text);
+      if (bytes + n > maxBytes) {
+        cut('too-large');
+        raw.write(
+          sseEvent(undefined, 'error', {
+            node: node.name,
+            code: 'RESPONSE_TOO_LARGE',
+            message: `the stream reached the gateway's limit of ${maxBytes} bytes`,
+          }),
+        );
+        finish();
+        return;
+      }
+      bytes += n;
       last = Date.now();
+      if (raw.write(text) || stall) return;
+      call.pause();
+      stall = setTimeout(() => {
+        cut('stalled');
+        ended = true;
+        clearInterval(keepalive);
+        raw.off('close', onClose);
+        raw.destroy();
+      }, stallMs);
+      raw.once('drain', () => {
+        clearTimeout(stall);
+        stall = undefined;
+        if (!ended) call.resume();
+      });
     };
     const keepalive = setInterval(() => {
       if (Date.now() - last >= SSE_KEEPALIVE_MS - 50) write(': keepalive\n\n');
@@ -211,6 +265,7 @@ export class WatchService {
       if (ended) return;
       ended = true;
       clearInterval(keepalive);
+      clearTimeout(stall);
       raw.off('close', onClose);
       if (!raw.destroyed) raw.end();
     };
