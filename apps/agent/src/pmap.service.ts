@@ -26,6 +26,7 @@ import {
 import { GrpcStatusError, toGrpcError, unimplemented } from './errors';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
+import type { MapsSearchService, SearchCall } from './maps-search.service';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import { listResponse, type ProcessesService } from './processes.service';
@@ -69,6 +70,7 @@ export class PmapGrpcService {
       getMemoryMap: this.getMemoryMap,
       getHistogram: this.getHistogram,
       watchMemoryMap: this.watchMemoryMap,
+      searchMaps: this.searchMaps,
     };
   }
 
@@ -169,6 +171,19 @@ export class PmapGrpcService {
     } while (sent < n);
     call.end();
   }
+
+  /** SearchMaps' implementation (maps-search.service.ts), attached by main.ts. */
+  search?: Pick<MapsSearchService, 'serve'>;
+
+  searchMaps = (call: SearchCall): void => {
+    const fail = (e: unknown): void => {
+      call.emit('error', toGrpcError(e, this.log, { rpc: 'SearchMaps' }));
+    };
+    const impl = this.search;
+    if (!impl) return fail(unimplemented('searching maps is not implemented on this agent'));
+    // One search reads many maps, one after the other: it holds one heavy-read permit.
+    this.limited(call, () => impl.serve(call)).catch(fail);
+  };
 
   /** GetHistogram's implementation (histogram.service.ts), attached by main.ts. */
   histograms?: Pick<HistogramService, 'stream'>;

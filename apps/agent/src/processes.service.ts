@@ -153,7 +153,11 @@ export class ProcessesService {
     return filter;
   }
 
-  list(req: ListProcessesRequest): ProcessList {
+  /**
+   * Every process matching the request's filters, command lines capped, sorted: what `list`
+   * pages, and what SearchMaps searches.
+   */
+  matching(req: ListProcessesRequest): { processes: ProcessInfo[]; unreadable: number } {
     const filter = this.toFilter(req);
     const { processes, unreadable } =
       req.veNode !== undefined && this.ve
@@ -179,6 +183,11 @@ export class ProcessesService {
       });
       for (let i = 0; i < ranked.length; i++) processes[i] = ranked[i].p;
     }
+    return { processes, unreadable };
+  }
+
+  list(req: ListProcessesRequest): ProcessList {
+    const { processes, unreadable } = this.matching(req);
     const totalMatched = processes.length;
     const totals = req.totals ? sumProcesses(processes) : undefined;
     const end = req.limit > 0 ? Math.min(totalMatched, req.limit) : totalMatched;

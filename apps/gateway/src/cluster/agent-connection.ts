@@ -20,6 +20,8 @@ import {
   type GetNodeInfoResponse,
   type ListProcessesRequest,
   type ListProcessesResponse,
+  type SearchMapsRequest,
+  type SearchMapsResponse,
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
@@ -234,6 +236,11 @@ export class AgentConnection {
 
   getMemoryMap(req: GetMemoryMapRequest, ctx: CallCtx): Promise<GetMemoryMapResponse[]> {
     return this.collect((o) => this.pmap.getMemoryMap(req, new Metadata(), o), ctx);
+  }
+
+  /** SearchMaps: the node's matches, every message (the counts in the last). */
+  searchMaps(req: SearchMapsRequest, ctx: CallCtx): Promise<SearchMapsResponse[]> {
+    return this.collect((o) => this.pmap.searchMaps(req, new Metadata(), o), ctx);
   }
 
   getHistogram(req: GetHistogramRequest, ctx: CallCtx): Promise<GetHistogramResponse[]> {

@@ -1,12 +1,12 @@
 /**
- * GET /v1/maps: which processes on which nodes map an address range or a mapping name. Each node
- * lists its processes (no rollup), then reads each one's maps with the range applied by the agent;
- * the mapping regex is applied here. JSON collects every node; NDJSON streams each node's part as
- * it arrives (maps-stream.ts).
+ * GET /v1/maps: which processes on which nodes map an address range or a mapping name. One
+ * SearchMaps call per node: its agent lists the processes, reads their maps and applies the range
+ * and the mapping regex (the gateway validates the regex first, for a 400 before any call). JSON
+ * collects every node; NDJSON streams each node's part as it arrives (maps-stream.service.ts).
  */
 import { Injectable } from '@nestjs/common';
 import { compileSafeRegex, type AddressRange, type ProcessInfo } from '@app/domain';
-import { DetailLevel, kindFromProto, rangeToProto, type ListProcessesRequest } from '@app/proto';
+import { kindFromProto, processFromProto, rangeToProto, type SearchMapsRequest } from '@app/proto';
 import type { NodeState } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { parseRangeParam } from '../common/range-param';
@@ -19,7 +19,7 @@ import type {
   VmaBriefDto,
 } from './dto/fleet-result.dto';
 import type { FanOutResult, NodeCtx, NodeOutcome } from './fanout';
-import { byNodeName, eachLimited, FleetService, PER_NODE_CALLS } from './fleet.service';
+import { byNodeName, FleetService } from './fleet.service';
 
 /**
  * One node's part of a search: its counts and its matches (by pid). `matched` and `vmaCount`
@@ -85,66 +85,30 @@ export class MapsSearchService {
     return { q, range, mapping, nodes: this.fleet.select(q), timeoutMs: this.fleet.timeoutOf(q) };
   }
 
-  /** Searches one node: its processes' maps (range filtered by the agent, mapping here). */
-  async searchNode(
-    node: NodeState,
-    ctx: NodeCtx,
-    req: ListProcessesRequest,
-    range: AddressRange | undefined,
-    mapping: RegExp | undefined,
-  ): Promise<NodeMapsResult> {
-    const list = await this.fleet.listProcesses(node, ctx, { ...req, skipRollup: true });
+  /**
+   * Searches one node in one call: the agent lists the processes, reads each one's maps and
+   * applies the range and the mapping regex (SearchMaps); the gateway only converts the matches.
+   */
+  async searchNode(node: NodeState, ctx: NodeCtx, req: SearchMapsRequest): Promise<NodeMapsResult> {
+    const chunks = await this.fleet.call(node, ctx, (c, cc) => c.searchMaps(req, cc));
+    const last = chunks.at(-1);
+    if (!last?.last) throw new Error('the agent ended the search without its counts');
     const out: NodeMapsResult = {
       node: node.name,
-      scanned: 0,
-      unreadable: list.unreadable,
-      vanished: 0,
+      scanned: last.scanned,
+      unreadable: last.unreadable,
+      vanished: last.vanished,
       matched: 0,
       vmaCount: 0,
       matches: [],
     };
-    const protoRange = rangeToProto(range);
-    const found = new Array<MapMatchDto | undefined>(list.processes.length);
-    await eachLimited(
-      list.processes.map((p, i) => [p, i] as const),
-      PER_NODE_CALLS,
-      async ([p, i]) => {
-        const chunks = await this.fleet.processMap(
-          node,
-          ctx,
-          p.pid,
-          DetailLevel.DETAIL_LEVEL_MAPS,
-          {
-            veNode: req.veNode,
-            range: protoRange,
-          },
-        );
-        if (chunks === 'vanished') {
-          out.vanished++;
-          return;
-        }
-        if (chunks === 'unreadable') {
-          out.unreadable++;
-          return;
-        }
-        out.scanned++;
-        const vmas: VmaBriefDto[] = [];
-        for (const chunk of chunks) {
-          for (const v of chunk.vmas) {
-            if (mapping) {
-              mapping.lastIndex = 0;
-              if (!mapping.test(v.name)) continue;
-            }
-            vmas.push(vmaBaseJson(v, kindFromProto(v.kind)));
-          }
-        }
-        if (vmas.length > 0) found[i] = matchOf(node.name, p, vmas);
-      },
-    );
-    for (const m of found) {
-      if (!m) continue;
-      out.matches.push(m);
-      out.vmaCount += m.vmas.length;
+    for (const chunk of chunks) {
+      for (const m of chunk.matches) {
+        if (!m.process) continue;
+        const vmas = m.vmas.map((v): VmaBriefDto => vmaBaseJson(v, kindFromProto(v.kind)));
+        out.matches.push(matchOf(node.name, processFromProto(m.process), vmas));
+        out.vmaCount += vmas.length;
+      }
     }
     out.matched = out.matches.length;
     return out;
@@ -155,12 +119,16 @@ export class MapsSearchService {
     signal: AbortSignal | undefined,
     onNode?: (o: NodeOutcome<NodeMapsResult>, done: number, total: number) => void | Promise<void>,
   ): Promise<MapsSearchResultDto> {
-    const req = this.fleet.listRequest(s.q);
+    const req: SearchMapsRequest = {
+      processes: this.fleet.listRequest(s.q, { skipRollup: true }),
+      range: rangeToProto(s.range),
+      mappingRegex: s.q.mapping ?? '',
+    };
     const res = await this.fleet.run(
       s.nodes,
       s.timeoutMs,
       signal,
-      (n, ctx) => this.searchNode(n, ctx, req, s.range, s.mapping),
+      (n, ctx) => this.searchNode(n, ctx, req),
       onNode,
     );
     return this.summary(s.q, s.range, res, s.timeoutMs);

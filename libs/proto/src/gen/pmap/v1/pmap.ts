@@ -665,6 +665,48 @@ export interface GetMemoryMapResponse {
   totalVmas: number;
 }
 
+export interface SearchMapsRequest {
+  /**
+   * The processes to search: the ListProcesses filters (name_regex, user, cgroup, pids, ve_node,
+   * slurm_job, k8s_pod, include_kernel_threads); sort, limit, offset, totals and skip_rollup are
+   * ignored (no rollup is read).
+   */
+  processes:
+    | ListProcessesRequest
+    | undefined;
+  /** VMAs overlapping this range (pmap -A semantics; clip is ignored). */
+  range:
+    | AddressRange
+    | undefined;
+  /**
+   * Regular expression (ECMAScript syntax, linear time or refused) on the VMA name as the kernel
+   * prints it. At least one of range and mapping_regex is required.
+   */
+  mappingRegex: string;
+}
+
+export interface ProcessMaps {
+  /** The process (no rollup; command line capped as in ListProcesses). */
+  process:
+    | ProcessInfo
+    | undefined;
+  /** Its VMAs that match, at maps detail. */
+  vmas: Vma[];
+}
+
+export interface SearchMapsResponse {
+  /** Matching processes by pid (a process is never split across messages). */
+  matches: ProcessMaps[];
+  /** Set in the last message, with the counts. */
+  last: boolean;
+  /** Processes whose maps were read. */
+  scanned: number;
+  /** Processes whose details or maps could not be read (permission, a read stuck in the kernel). */
+  unreadable: number;
+  /** Processes that exited between the list and the read of their maps. */
+  vanished: number;
+}
+
 export interface GetHistogramRequest {
   pid: number;
   veNode?: number | undefined;
@@ -4185,6 +4227,335 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
   },
 };
 
+function createBaseSearchMapsRequest(): SearchMapsRequest {
+  return { processes: undefined, range: undefined, mappingRegex: "" };
+}
+
+export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
+  encode(message: SearchMapsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.processes !== undefined) {
+      ListProcessesRequest.encode(message.processes, writer.uint32(10).fork()).join();
+    }
+    if (message.range !== undefined) {
+      AddressRange.encode(message.range, writer.uint32(18).fork()).join();
+    }
+    if (message.mappingRegex !== "") {
+      writer.uint32(26).string(message.mappingRegex);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchMapsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchMapsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.processes = ListProcessesRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.range = AddressRange.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mappingRegex = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchMapsRequest {
+    return {
+      processes: isSet(object.processes) ? ListProcessesRequest.fromJSON(object.processes) : undefined,
+      range: isSet(object.range) ? AddressRange.fromJSON(object.range) : undefined,
+      mappingRegex: isSet(object.mappingRegex)
+        ? globalThis.String(object.mappingRegex)
+        : isSet(object.mapping_regex)
+        ? globalThis.String(object.mapping_regex)
+        : "",
+    };
+  },
+
+  toJSON(message: SearchMapsRequest): unknown {
+    const obj: any = {};
+    if (message.processes !== undefined) {
+      obj.processes = ListProcessesRequest.toJSON(message.processes);
+    }
+    if (message.range !== undefined) {
+      obj.range = AddressRange.toJSON(message.range);
+    }
+    if (message.mappingRegex !== "") {
+      obj.mappingRegex = message.mappingRegex;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchMapsRequest>, I>>(base?: I): SearchMapsRequest {
+    return SearchMapsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchMapsRequest>, I>>(object: I): SearchMapsRequest {
+    const message = createBaseSearchMapsRequest();
+    message.processes = (object.processes !== undefined && object.processes !== null)
+      ? ListProcessesRequest.fromPartial(object.processes)
+      : undefined;
+    message.range = (object.range !== undefined && object.range !== null)
+      ? AddressRange.fromPartial(object.range)
+      : undefined;
+    message.mappingRegex = object.mappingRegex ?? "";
+    return message;
+  },
+};
+
+function createBaseProcessMaps(): ProcessMaps {
+  return { process: undefined, vmas: [] };
+}
+
+export const ProcessMaps: MessageFns<ProcessMaps> = {
+  encode(message: ProcessMaps, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.process !== undefined) {
+      ProcessInfo.encode(message.process, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.vmas) {
+      Vma.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessMaps {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessMaps();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.process = ProcessInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.vmas.push(Vma.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProcessMaps {
+    return {
+      process: isSet(object.process) ? ProcessInfo.fromJSON(object.process) : undefined,
+      vmas: globalThis.Array.isArray(object?.vmas) ? object.vmas.map((e: any) => Vma.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ProcessMaps): unknown {
+    const obj: any = {};
+    if (message.process !== undefined) {
+      obj.process = ProcessInfo.toJSON(message.process);
+    }
+    if (message.vmas?.length) {
+      obj.vmas = message.vmas.map((e) => Vma.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProcessMaps>, I>>(base?: I): ProcessMaps {
+    return ProcessMaps.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProcessMaps>, I>>(object: I): ProcessMaps {
+    const message = createBaseProcessMaps();
+    message.process = (object.process !== undefined && object.process !== null)
+      ? ProcessInfo.fromPartial(object.process)
+      : undefined;
+    message.vmas = object.vmas?.map((e) => Vma.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSearchMapsResponse(): SearchMapsResponse {
+  return { matches: [], last: false, scanned: 0, unreadable: 0, vanished: 0 };
+}
+
+export const SearchMapsResponse: MessageFns<SearchMapsResponse> = {
+  encode(message: SearchMapsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.matches) {
+      ProcessMaps.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.last !== false) {
+      writer.uint32(16).bool(message.last);
+    }
+    if (message.scanned !== 0) {
+      writer.uint32(24).uint32(message.scanned);
+    }
+    if (message.unreadable !== 0) {
+      writer.uint32(32).uint32(message.unreadable);
+    }
+    if (message.vanished !== 0) {
+      writer.uint32(40).uint32(message.vanished);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchMapsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchMapsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.matches.push(ProcessMaps.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.last = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.scanned = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.unreadable = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.vanished = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchMapsResponse {
+    return {
+      matches: globalThis.Array.isArray(object?.matches) ? object.matches.map((e: any) => ProcessMaps.fromJSON(e)) : [],
+      last: isSet(object.last) ? globalThis.Boolean(object.last) : false,
+      scanned: isSet(object.scanned) ? globalThis.Number(object.scanned) : 0,
+      unreadable: isSet(object.unreadable) ? globalThis.Number(object.unreadable) : 0,
+      vanished: isSet(object.vanished) ? globalThis.Number(object.vanished) : 0,
+    };
+  },
+
+  toJSON(message: SearchMapsResponse): unknown {
+    const obj: any = {};
+    if (message.matches?.length) {
+      obj.matches = message.matches.map((e) => ProcessMaps.toJSON(e));
+    }
+    if (message.last !== false) {
+      obj.last = message.last;
+    }
+    if (message.scanned !== 0) {
+      obj.scanned = Math.round(message.scanned);
+    }
+    if (message.unreadable !== 0) {
+      obj.unreadable = Math.round(message.unreadable);
+    }
+    if (message.vanished !== 0) {
+      obj.vanished = Math.round(message.vanished);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchMapsResponse>, I>>(base?: I): SearchMapsResponse {
+    return SearchMapsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchMapsResponse>, I>>(object: I): SearchMapsResponse {
+    const message = createBaseSearchMapsResponse();
+    message.matches = object.matches?.map((e) => ProcessMaps.fromPartial(e)) || [];
+    message.last = object.last ?? false;
+    message.scanned = object.scanned ?? 0;
+    message.unreadable = object.unreadable ?? 0;
+    message.vanished = object.vanished ?? 0;
+    return message;
+  },
+};
+
 function createBaseGetHistogramRequest(): GetHistogramRequest {
   return {
     pid: 0,
@@ -5953,6 +6324,20 @@ export const PmapServiceService = {
       Buffer.from(WatchMemoryMapResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchMemoryMapResponse => WatchMemoryMapResponse.decode(value),
   },
+  /**
+   * Which of the node's processes map an address range or a mapping name: the processes of a
+   * ListProcesses filter, each one's maps read and filtered by the agent, in one call. Streamed:
+   * matches in messages of about 1 MiB at most, the counts in the last one.
+   */
+  searchMaps: {
+    path: "/pmap.v1.PmapService/SearchMaps" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SearchMapsRequest): Buffer => Buffer.from(SearchMapsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SearchMapsRequest => SearchMapsRequest.decode(value),
+    responseSerialize: (value: SearchMapsResponse): Buffer => Buffer.from(SearchMapsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SearchMapsResponse => SearchMapsResponse.decode(value),
+  },
 } as const;
 
 export interface PmapServiceServer extends UntypedServiceImplementation {
@@ -5966,6 +6351,12 @@ export interface PmapServiceServer extends UntypedServiceImplementation {
   getHistogram: handleServerStreamingCall<GetHistogramRequest, GetHistogramResponse>;
   /** A process's map over time: a snapshot, then differences at each interval. */
   watchMemoryMap: handleServerStreamingCall<WatchMemoryMapRequest, WatchMemoryMapResponse>;
+  /**
+   * Which of the node's processes map an address range or a mapping name: the processes of a
+   * ListProcesses filter, each one's maps read and filtered by the agent, in one call. Streamed:
+   * matches in messages of about 1 MiB at most, the counts in the last one.
+   */
+  searchMaps: handleServerStreamingCall<SearchMapsRequest, SearchMapsResponse>;
 }
 
 export interface PmapServiceClient extends Client {
@@ -6031,6 +6422,17 @@ export interface PmapServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchMemoryMapResponse>;
+  /**
+   * Which of the node's processes map an address range or a mapping name: the processes of a
+   * ListProcesses filter, each one's maps read and filtered by the agent, in one call. Streamed:
+   * matches in messages of about 1 MiB at most, the counts in the last one.
+   */
+  searchMaps(request: SearchMapsRequest, options?: Partial<CallOptions>): ClientReadableStream<SearchMapsResponse>;
+  searchMaps(
+    request: SearchMapsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SearchMapsResponse>;
 }
 
 export const PmapServiceClient = makeGenericClientConstructor(PmapServiceService, "pmap.v1.PmapService") as unknown as {
