@@ -17,7 +17,8 @@
  *    are timed, and the gateway's CPU time (utime+stime from /proc/PID/stat) over them is divided
  *    by the nodes answered. The reference, in the same run: one node's whole process list through
  *    the same gateway (GET /v1/nodes/sim0000/processes?sort=pss), what the v1 audit fetched from
- *    every node.
+ *    every node; and a bare grpc-js client in this process sending every simulated node the
+ *    audit's request (64 in flight): its CPU per call is the floor of any gateway built on it.
  *
  *   node bench/fleet.bench.js [--nodes 1000] [--requests 200] [--processes 400]
  */
@@ -150,6 +151,41 @@ async function record() {
   };
 }
 
+/** CPU µs per call of a bare grpc-js client asking every address the audit's ListProcesses. */
+async function rawClientCpu(addresses, rounds) {
+  const grpc = require('@grpc/grpc-js');
+  const proto = dist('proto');
+  const clients = addresses.map(
+    (a) => new proto.PmapServiceClient(a, grpc.credentials.createInsecure()),
+  );
+  const req = proto.ListProcessesRequest.fromPartial({
+    sort: proto.ProcessSort.PROCESS_SORT_PSS,
+    limit: 20,
+    totals: true,
+  });
+  const round = async () => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < clients.length) {
+          const c = clients[next++];
+          await new Promise((resolve, reject) =>
+            c.listProcesses(req, { deadline: Date.now() + 5000 }, (e, r) =>
+              e ? reject(e) : resolve(r),
+            ),
+          );
+        }
+      }),
+    );
+  };
+  for (let i = 0; i < 5; i++) await round(); // warm-up: channels connected, JIT
+  const u0 = process.cpuUsage();
+  for (let i = 0; i < rounds; i++) await round();
+  const u = process.cpuUsage(u0);
+  for (const c of clients) c.close();
+  return (u.user + u.system) / (rounds * clients.length);
+}
+
 function cpuTicks(pid) {
   const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -202,7 +238,16 @@ async function main() {
   );
   const gw = spawn(
     process.execPath,
-    [...(process.env.FLEET_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean), GATEWAY, '--listen', '127.0.0.1:0', '--config', cfg, '--log-level', 'warn'],
+    [
+      ...(process.env.FLEET_BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean),
+      GATEWAY,
+      '--listen',
+      '127.0.0.1:0',
+      '--config',
+      cfg,
+      '--log-level',
+      'warn',
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const { listening } = await waitLine(gw, 'stdout', (o) => typeof o.listening === 'string');
@@ -235,6 +280,9 @@ async function main() {
       ref.push(Number(process.hrtime.bigint() - s) / 1e6);
       if (r.status !== 200) throw new Error(`processes answered ${r.status}`);
     }
+    // The floor, in the same run: a bare grpc-js client (this process) sending every simulated
+    // node the request the audit sends, 64 in flight, no gateway around it: CPU per call.
+    const raw = await rawClientCpu(addresses, requests);
     const result = {
       nodes,
       processesPerNode: rec.processes,
@@ -248,11 +296,13 @@ async function main() {
       gatewayCpuUsPerNodeAnswered: +((cpuMs * 1000) / answered).toFixed(1),
       gatewayCpuShare: +(cpuMs / wall).toFixed(2),
       referenceOneNodeFullListP50Ms: +pct(ref, 50).toFixed(1),
+      rawGrpcClientCpuUsPerCall: +raw.toFixed(1),
+      gatewayCpuPerNodeOverRawCall: +((cpuMs * 1000) / answered / raw).toFixed(2),
       auditP50OverOneNodeFullList: +(pct(lat, 50) / pct(ref, 50)).toFixed(1),
     };
     console.log(JSON.stringify(result));
     console.log(
-      `fleet audit by=pss top=20, ${nodes} simulated nodes x ${rec.processes} processes: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (target <= 300 ms), gateway CPU ${result.gatewayCpuUsPerNodeAnswered} us per node answered (target <= 100 us); ${result.auditP50OverOneNodeFullList}x one node's full process list (${result.referenceOneNodeFullListP50Ms} ms)`,
+      `fleet audit by=pss top=20, ${nodes} simulated nodes x ${rec.processes} processes: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (target <= 300 ms), gateway CPU ${result.gatewayCpuUsPerNodeAnswered} us per node answered (target <= 100 us) = ${result.gatewayCpuPerNodeOverRawCall}x a bare grpc-js client's ${result.rawGrpcClientCpuUsPerCall} us per call; p50 = ${result.auditP50OverOneNodeFullList}x one node's full process list (${result.referenceOneNodeFullListP50Ms} ms)`,
     );
   } finally {
     gw.kill('SIGTERM');
