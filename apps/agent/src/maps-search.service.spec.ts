@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
+import { basename } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { ProcReader } from '@app/procfs';
 import { ListProcessesRequest, type SearchMapsRequest, type SearchMapsResponse } from '@app/proto';
@@ -39,6 +40,7 @@ const mine = (extra: Partial<SearchMapsRequest>): SearchMapsRequest => ({
   processes: ListProcessesRequest.fromPartial({ pids: [process.pid] }),
   range: undefined,
   mappingRegex: '',
+  matchRedactedNames: false,
   ...extra,
 });
 
@@ -81,6 +83,23 @@ describe('MapsSearchService (agent SearchMaps)', () => {
     const call = await run(mine({ range: { low: addr, high: addr, clip: false } }));
     const vmas = call.written.flatMap((m) => m.matches).flatMap((m) => m.vmas);
     expect(vmas.map((v) => v.name)).toEqual(['[stack]']);
+  });
+
+  it('with match_redacted_names, matches the names as redaction shows them, never the full paths', async () => {
+    // this process maps its node binary: full path process.execPath, redacted its last component
+    const full = realpathSync(process.execPath);
+    const base = basename(full);
+    const esc = (t: string): string => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const names = async (req: Partial<SearchMapsRequest>): Promise<string[]> =>
+      (await run(mine(req))).written
+        .flatMap((m) => m.matches)
+        .flatMap((m) => m.vmas.map((v) => v.name));
+    expect(await names({ mappingRegex: `^${esc(base)}$` })).toEqual([]);
+    const byBase = await names({ mappingRegex: `^${esc(base)}$`, matchRedactedNames: true });
+    expect(byBase.length).toBeGreaterThan(0);
+    expect(byBase.every((n) => n === full)).toBe(true); // the answer carries the name (the gateway redacts it)
+    expect(await names({ mappingRegex: `^${esc(full)}$` })).toContain(full);
+    expect(await names({ mappingRegex: `^${esc(full)}$`, matchRedactedNames: true })).toEqual([]);
   });
 
   it('answers no match, not an error, when nothing maps the name', async () => {

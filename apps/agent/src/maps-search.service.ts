@@ -9,7 +9,7 @@
  * about 1 MiB at most, awaiting the client's flow control.
  */
 import { status, type ServerWritableStream } from '@grpc/grpc-js';
-import { compileSafeRegex, type AddressRange } from '@app/domain';
+import { compileSafeRegex, redactPath, type AddressRange } from '@app/domain';
 import {
   processToProto,
   vmaToProto,
@@ -124,8 +124,11 @@ export class MapsSearchService {
       }
       out.scanned++;
       const kept = [];
+      const redacted = call.request.matchRedactedNames;
       for (const v of vmas) {
-        if (search.mapping && !search.mapping.test(v.name)) continue;
+        if (search.mapping && !search.mapping.test(redacted ? redactPath(v.name) : v.name)) {
+          continue;
+        }
         kept.push(vmaToProto(v));
         bytes += VMA_FIXED_BYTES + v.name.length * 3;
       }

@@ -6,3 +6,4 @@ export * from './safe-regex';
 export * from './size-key';
 export * from './histogram';
 export * from './version';
+export * from './redact-path';

@@ -11,6 +11,7 @@ import type { NodeState } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { parseRangeParam } from '../common/range-param';
 import { rangeBoundsJson, vmaBaseJson } from '../maps/map-json';
+import { requestStore } from '../security/request-store';
 import type { MapsSearchQuery } from './dto/fleet-query.dto';
 import type {
   MapMatchDto,
@@ -123,6 +124,8 @@ export class MapsSearchService {
       processes: this.fleet.listRequest(s.q, { skipRollup: true }),
       range: rangeToProto(s.range),
       mappingRegex: s.q.mapping ?? '',
+      // a client whose answers are redacted searches the redacted names (no oracle on full paths)
+      matchRedactedNames: requestStore()?.redact ?? false,
     };
     const res = await this.fleet.run(
       s.nodes,

@@ -8,6 +8,7 @@
  *     are kept.
  * Addresses, sizes, permissions and kinds are kept: they are what a memory map is for.
  */
+import { redactPath } from '@app/domain';
 import type {
   GetHistogramResponse,
   GetMemoryMapResponse,
@@ -18,13 +19,8 @@ import type {
   WatchMemoryMapResponse,
 } from '@app/proto';
 
-export function redactPath(name: string): string {
-  if (!name.startsWith('/')) return name;
-  const deleted = name.endsWith(' (deleted)') ? ' (deleted)' : '';
-  const path = deleted ? name.slice(0, -deleted.length) : name;
-  const base = path.slice(path.lastIndexOf('/') + 1);
-  return base === '' ? name : base + deleted;
-}
+/** The one path redaction (libs/domain), shared with the agent's maps search. */
+export { redactPath };
 
 export function redactCmdline(cmdline: string, comm: string): string {
   if (cmdline.startsWith('[') && cmdline.endsWith(']')) return cmdline;

@@ -683,6 +683,12 @@ export interface SearchMapsRequest {
    * prints it. At least one of range and mapping_regex is required.
    */
   mappingRegex: string;
+  /**
+   * Match mapping_regex against the names as redaction shows them (a path's last component,
+   * " (deleted)" kept), not the full paths: a client whose answers are redacted learns nothing
+   * about the paths it may not see from what a search finds.
+   */
+  matchRedactedNames: boolean;
 }
 
 export interface ProcessMaps {
@@ -4228,7 +4234,7 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
 };
 
 function createBaseSearchMapsRequest(): SearchMapsRequest {
-  return { processes: undefined, range: undefined, mappingRegex: "" };
+  return { processes: undefined, range: undefined, mappingRegex: "", matchRedactedNames: false };
 }
 
 export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
@@ -4241,6 +4247,9 @@ export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
     }
     if (message.mappingRegex !== "") {
       writer.uint32(26).string(message.mappingRegex);
+    }
+    if (message.matchRedactedNames !== false) {
+      writer.uint32(32).bool(message.matchRedactedNames);
     }
     return writer;
   },
@@ -4282,6 +4291,14 @@ export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
             message.mappingRegex = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.matchRedactedNames = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4303,6 +4320,11 @@ export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
         : isSet(object.mapping_regex)
         ? globalThis.String(object.mapping_regex)
         : "",
+      matchRedactedNames: isSet(object.matchRedactedNames)
+        ? globalThis.Boolean(object.matchRedactedNames)
+        : isSet(object.match_redacted_names)
+        ? globalThis.Boolean(object.match_redacted_names)
+        : false,
     };
   },
 
@@ -4316,6 +4338,9 @@ export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
     }
     if (message.mappingRegex !== "") {
       obj.mappingRegex = message.mappingRegex;
+    }
+    if (message.matchRedactedNames !== false) {
+      obj.matchRedactedNames = message.matchRedactedNames;
     }
     return obj;
   },
@@ -4332,6 +4357,7 @@ export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
       ? AddressRange.fromPartial(object.range)
       : undefined;
     message.mappingRegex = object.mappingRegex ?? "";
+    message.matchRedactedNames = object.matchRedactedNames ?? false;
     return message;
   },
 };
