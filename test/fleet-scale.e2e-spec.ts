@@ -8,8 +8,11 @@
  *   equal what the gateway's full process list of the node gives.
  * - 20 NDJSON clients that never read a large fleet search (the same agent under 60 node names,
  *   each answering a zoo process with 6000 VMAs: ~50 MB of NDJSON per client, ~1 GB in all if
- *   the gateway buffered it; fanoutConcurrency 1) keep the gateway's RSS (/proc/PID/status) under 512 MiB (2.4 GiB without backpressure), and are cut
- *   (logged) once they have not read for the per-node deadline; the gateway then still answers.
+ *   the gateway buffered it; fanoutConcurrency 1) keep the gateway's RSS (/proc/PID/status)
+ *   under 512 MiB (2.4 GiB without backpressure), and are cut (logged) once they have not read
+ *   for the per-node deadline; the gateway then still answers, the whole search to a reader.
+ * - A second gateway with maxResponseBytes 3 MB: the same search as NDJSON stops at the limit
+ *   with a RESPONSE_TOO_LARGE line; as JSON it is a 413.
  */
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
@@ -234,4 +237,36 @@ describe('fleet at scale: long command lines, agent-side audit, NDJSON backpress
       `gateway RSS: ${base} KiB before, at most ${max} KiB with ${CLIENTS} stalled NDJSON clients of ${(perClient / 1e6).toFixed(1)} MB each`,
     );
   }, 240_000);
+
+  test('maxResponseBytes holds while streaming: the NDJSON search ends with a RESPONSE_TOO_LARGE line at the limit', async () => {
+    const limit = 3_000_000;
+    const limited = join(dir, 'limited.yaml');
+    writeFileSync(
+      limited,
+      readFileSync(join(dir, 'cluster.yaml'), 'utf8').replace(
+        'limits: { ratePerSecond: 100000, burst: 100000 }',
+        `limits: { ratePerSecond: 100000, burst: 100000, maxResponseBytes: ${limit} }`,
+      ),
+    );
+    const gw2 = await spawnGateway({ args: ['--config', limited] });
+    try {
+      const query = `/v1/maps?labels=pool=search&mapping=^&name=${encodeURIComponent(escapeRegex(zoo.dir))}`;
+      const res = await request(gw2.url)
+        .get(query)
+        .set('Accept', 'application/x-ndjson')
+        .expect(200);
+      const lines = res.text.trim().split('\n');
+      const last = JSON.parse(lines.at(-1)!);
+      expect(last).toMatchObject({ type: 'error', code: 'RESPONSE_TOO_LARGE' });
+      expect(lines.some((l) => l.startsWith('{"type":"node"'))).toBe(true);
+      // every line before the error fits the limit
+      expect(Buffer.byteLength(lines.slice(0, -1).join('\n')) + 1).toBeLessThanOrEqual(limit);
+      // the JSON answer of the same search is a 413
+      const json = await request(gw2.url).get(query).expect(413);
+      expect(json.body).toMatchObject({ statusCode: 413 });
+      expect(gw2.logs.some((l) => l.includes('"why":"too-large"'))).toBe(true);
+    } finally {
+      await gw2.stop();
+    }
+  }, 120_000);
 });
