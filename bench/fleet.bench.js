@@ -21,6 +21,8 @@
  *    audit's request (64 in flight): its CPU per call is the floor of any gateway built on it.
  *
  *   node bench/fleet.bench.js [--nodes 1000] [--requests 200] [--processes 400]
+ *
+ * FLEET_BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the gateway of the run.
  */
 'use strict';
 const { spawn } = require('node:child_process');
