@@ -31,6 +31,7 @@ import { LOGGER } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
 import { LIMIT_DEFAULTS } from '../security/security-config';
 import { SecurityService } from '../security/security.service';
+import { SseWriter } from './sse-writer';
 import type { WatchQuery } from './dto/fleet-query.dto';
 
 /** Comment line sent when nothing else was written for this long. */
@@ -208,67 +209,40 @@ export class WatchService {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    let last = Date.now();
-    // Backpressure: while the client does not take what was written, the agent stream is paused
-    // (gRPC flow control holds the agent's writes); past the stall deadline the stream is cut.
-    // maxResponseBytes holds for the whole stream: past it, an error event ends it.
+    // Backpressure, the stall deadline and maxResponseBytes: sse-writer.ts.
     const maxBytes = this.security?.limits.maxResponseBytes ?? LIMIT_DEFAULTS.maxResponseBytes;
-    const stallMs = Math.max(SSE_STALL_MS, 3 * (q.interval ?? 1000));
-    let bytes = 0;
-    let stall: NodeJS.Timeout | undefined;
-    const cut = (why: 'stalled' | 'too-large'): void => {
-      this.logger.warn(
-        { route: 'watch', node: node.name, pid, why, bytes },
-        why === 'stalled'
-          ? 'watch stream cut: the client did not read within the deadline'
-          : "watch stream cut at the gateway's maxResponseBytes",
-      );
-      call.cancel();
-    };
-    const write = (text: string): void => {
-      if (ended || raw.destroyed) return;
-      const n = Buffer.byteLength(text);
-      if (bytes + n > maxBytes) {
-        cut('too-large');
-        raw.write(
+    const out = new SseWriter(
+      raw,
+      {
+        maxBytes,
+        stallMs: Math.max(SSE_STALL_MS, 3 * (q.interval ?? 1000)),
+        tooLarge: () =>
           sseEvent(undefined, 'error', {
             node: node.name,
             code: 'RESPONSE_TOO_LARGE',
             message: `the stream reached the gateway's limit of ${maxBytes} bytes`,
           }),
-        );
-        finish();
-        return;
-      }
-      bytes += n;
-      last = Date.now();
-      if (raw.write(text) || stall) return;
-      call.pause();
-      stall = setTimeout(() => {
-        cut('stalled');
-        ended = true;
-        clearInterval(keepalive);
-        raw.off('close', onClose);
-        raw.destroy();
-      }, stallMs);
-      raw.once('drain', () => {
-        clearTimeout(stall);
-        stall = undefined;
-        if (!ended) call.resume();
-      });
-    };
+        onCut: (why, bytes) =>
+          this.logger.warn(
+            { route: 'watch', node: node.name, pid, why, bytes },
+            why === 'stalled'
+              ? 'watch stream cut: the client did not read within the deadline'
+              : "watch stream cut at the gateway's maxResponseBytes",
+          ),
+        onEnd: () => {
+          ended = true;
+          clearInterval(keepalive);
+          raw.off('close', onClose);
+        },
+      },
+      call,
+    );
+    const write = (text: string): void => out.write(text);
     const keepalive = setInterval(() => {
-      if (Date.now() - last >= SSE_KEEPALIVE_MS - 50) write(': keepalive\n\n');
+      if (Date.now() - out.lastWrite >= SSE_KEEPALIVE_MS - 50) write(': keepalive\n\n');
     }, SSE_KEEPALIVE_MS / 3);
     keepalive.unref();
-    const finish = (): void => {
-      if (ended) return;
-      ended = true;
-      clearInterval(keepalive);
-      clearTimeout(stall);
-      raw.off('close', onClose);
-      if (!raw.destroyed) raw.end();
-    };
+    const finish = (): void => out.end();
     const send = (ev: WatchMemoryMapResponse): void => {
       const name = EVENT_NAMES[ev.type] ?? 'unknown';
       write(sseEvent(Number(ev.seq), name, watchEventJson(node.name, ev)));
