@@ -9,7 +9,7 @@
  * - 20 NDJSON clients that never read a large fleet search (the same agent under 60 node names,
  *   each answering a zoo process with 6000 VMAs: ~50 MB of NDJSON per client, ~1 GB in all if
  *   the gateway buffered it; fanoutConcurrency 1) keep the gateway's RSS (/proc/PID/status)
- *   under 512 MiB (2.4 GiB without backpressure), and are cut (logged) once they have not read
+ *   under 768 MiB (2.4 GiB without backpressure), and are cut (logged) once they have not read
  *   for the per-node deadline; the gateway then still answers, the whole search to a reader.
  * - A second gateway with maxResponseBytes 3 MB: the same search as NDJSON stops at the limit
  *   with a RESPONSE_TOO_LARGE line; as JSON it is a 413.
@@ -34,12 +34,12 @@ const SEARCH_NODES = 60;
 const ZOO_VMAS = 6000;
 const CLIENTS = 20;
 /**
- * The bound on the gateway's RSS. Measured on a 2-core machine: ~310 MiB at the peak with
+ * The bound on the gateway's RSS. Measured on a busy 2-core machine: 300-410 MiB at the peak with
  * backpressure (about 140 MiB at rest; the rest is mostly garbage of the node answers produced
  * before the streams stalled, awaiting V8's major GC), ~2.4 GiB with the writes not awaited
- * (every line buffered in the gateway).
+ * (every line buffered in the gateway). The bound sits between, far from both.
  */
-const RSS_BOUND_KIB = 512 * 1024;
+const RSS_BOUND_KIB = 768 * 1024;
 
 function rssKib(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
@@ -188,7 +188,8 @@ describe('fleet at scale: long command lines, agent-side audit, NDJSON backpress
   });
 
   test('20 NDJSON clients that never read a large search keep the gateway RSS bounded; stalled streams are cut and logged', async () => {
-    const query = `/v1/maps?labels=pool=search&mapping=^&name=${encodeURIComponent(escapeRegex(zoo.dir))}`;
+    // a per-node deadline no busy agent comes near: only the stalled writes end these streams
+    const query = `/v1/maps?labels=pool=search&mapping=^&timeout=15000&name=${encodeURIComponent(escapeRegex(zoo.dir))}`;
     const base = rssKib(gw.child.pid!);
     const sockets: net.Socket[] = [];
     let max = base;
@@ -204,7 +205,7 @@ describe('fleet at scale: long command lines, agent-side audit, NDJSON backpress
         sockets.push(s);
       }
       // watch the gateway while the streams are stuck, until it has cut every one of them
-      const until = Date.now() + 120_000;
+      const until = Date.now() + 200_000;
       while (Date.now() < until) {
         max = Math.max(max, rssKib(gw.child.pid!));
         const cuts = gw.logs.filter((l) => l.includes('fleet stream cut')).length - cutsBefore;
@@ -236,7 +237,7 @@ describe('fleet at scale: long command lines, agent-side audit, NDJSON backpress
     console.log(
       `gateway RSS: ${base} KiB before, at most ${max} KiB with ${CLIENTS} stalled NDJSON clients of ${(perClient / 1e6).toFixed(1)} MB each`,
     );
-  }, 240_000);
+  }, 300_000);
 
   test('maxResponseBytes holds while streaming: the NDJSON search ends with a RESPONSE_TOO_LARGE line at the limit', async () => {
     const limit = 3_000_000;
