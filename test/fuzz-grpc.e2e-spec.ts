@@ -161,6 +161,8 @@ describe('gRPC fuzz against a real agent', () => {
       sort: enumish,
       limit: uint32,
       includeKernelThreads: fc.boolean(),
+      totals: fc.boolean(),
+      offset: uint32,
     });
     const histogram = fc.record({
       pid: pidArb,

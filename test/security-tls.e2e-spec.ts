@@ -251,6 +251,8 @@ describe('side ports', () => {
       sort: 0,
       limit: 0,
       includeKernelThreads: false,
+      totals: false,
+      offset: 0,
     });
     client.close();
     const { status, body } = await httpGet(metricsAddress, '/metrics');

@@ -22,6 +22,7 @@ import {
   startMetricsServer,
 } from './observability';
 import { PmapGrpcService } from './pmap.service';
+import { MapsSearchService } from './maps-search.service';
 import { ProcessesService } from './processes.service';
 import { ReadLimiter } from './read-limiter';
 import { clientIdentityInterceptor, mtlsServerCredentials } from './tls';
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   handlers.limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
   // Watch samples read maps as GetMemoryMap does: VE targets and pseudo-process marking included.
   handlers.watch = new WatchService(maps, reader, log);
+  handlers.search = new MapsSearchService(processes, maps, log);
   handlers.histograms = new HistogramService(new MemoryMapService(reader, config.batchSize), {
     procRoot: config.procRoot,
     batchSize: config.batchSize,

@@ -4,7 +4,6 @@
  */
 import { type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from '@grpc/grpc-js';
 import {
-  processToProto,
   type GetHistogramRequest,
   type GetHistogramResponse,
   type GetMemoryMapRequest,
@@ -22,9 +21,10 @@ import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import { textChunks, vmaChunks } from './map-chunks';
 import { renderText } from './map-text';
+import type { MapsSearchService, SearchCall } from './maps-search.service';
 import type { MemoryMapQuery, MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
-import type { ProcessesService } from './processes.service';
+import { listResponse, type ProcessesService } from './processes.service';
 import { callAcquireOptions, type ReadLimiter } from './read-limiter';
 import { serveVeHistogram, type HistogramValidator } from './ve-histogram';
 import type { VeService } from './ve.service';
@@ -65,6 +65,7 @@ export class PmapGrpcService {
       getMemoryMap: this.getMemoryMap,
       getHistogram: this.getHistogram,
       watchMemoryMap: this.watchMemoryMap,
+      searchMaps: this.searchMaps,
     };
   }
 
@@ -82,12 +83,7 @@ export class PmapGrpcService {
     const serve = (): void => {
       try {
         if (call.cancelled) return;
-        const list = this.processes.list(call.request);
-        callback(null, {
-          processes: list.processes.map(processToProto),
-          totalMatched: list.totalMatched,
-          unreadable: list.unreadable,
-        });
+        callback(null, listResponse(this.processes.list(call.request)));
       } catch (e) {
         callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
       }
@@ -162,6 +158,19 @@ export class PmapGrpcService {
     }
     call.end();
   }
+
+  /** SearchMaps' implementation (maps-search.service.ts), attached by main.ts. */
+  search?: Pick<MapsSearchService, 'serve'>;
+
+  searchMaps = (call: SearchCall): void => {
+    const fail = (e: unknown): void => {
+      call.emit('error', toGrpcError(e, this.log, { rpc: 'SearchMaps' }));
+    };
+    const impl = this.search;
+    if (!impl) return fail(unimplemented('searching maps is not implemented on this agent'));
+    // One search reads many maps, one after the other: it holds one heavy-read permit.
+    this.limited(call, () => impl.serve(call)).catch(fail);
+  };
 
   /** GetHistogram's implementation (histogram.service.ts), attached by main.ts. */
   histograms?: Pick<HistogramService, 'stream'>;

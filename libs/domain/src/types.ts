@@ -117,11 +117,25 @@ export interface MemoryRollup {
   locked: bigint;
 }
 
+/** Sums over a node's matching processes (computed by the agent), bytes. */
+export interface ProcessTotals {
+  processes: number;
+  /** Processes without a rollup: rss counts their /proc/PID/stat rss, the rest leaves them out. */
+  withoutRollup: number;
+  rss: bigint;
+  pss: bigint;
+  swap: bigint;
+  anonHugePages: bigint;
+  locked: bigint;
+}
+
 export interface ProcessInfo {
   pid: number;
   ppid: number;
   comm: string;
   cmdline: string;
+  /** cmdline holds only the first 4 KiB of a longer command line (the agent's cap). */
+  cmdlineTruncated?: boolean;
   uid: number;
   user: string;
   state: string;

@@ -8,6 +8,7 @@ import {
   type MemoryRollup as DomainRollup,
   type ProcessHeader as DomainHeader,
   type ProcessInfo as DomainProcess,
+  type ProcessTotals as DomainTotals,
   type SmapsField as DomainField,
   type Vma as DomainVma,
   type VmaKind as DomainKind,
@@ -27,6 +28,7 @@ import {
   MemoryRollup,
   ProcessHeader,
   ProcessInfo,
+  ProcessTotals,
   SmapsField,
   Vma,
   VmaKind,
@@ -154,6 +156,14 @@ export function rollupFromProto(r: MemoryRollup): DomainRollup {
   return { ...r };
 }
 
+export function totalsToProto(t: DomainTotals): ProcessTotals {
+  return { ...t };
+}
+
+export function totalsFromProto(t: ProcessTotals): DomainTotals {
+  return { ...t };
+}
+
 export function processToProto(p: DomainProcess): ProcessInfo {
   return {
     pid: p.pid,
@@ -173,6 +183,7 @@ export function processToProto(p: DomainProcess): ProcessInfo {
     kernelThread: p.kernelThread,
     rss: p.rss,
     vePseudoOf: p.vePseudoOf,
+    cmdlineTruncated: p.cmdlineTruncated ?? false,
   };
 }
 
@@ -194,6 +205,7 @@ export function processFromProto(p: ProcessInfo): DomainProcess {
   };
   if (p.rollup) out.rollup = rollupFromProto(p.rollup);
   if (p.rollupError) out.rollupError = p.rollupError;
+  if (p.cmdlineTruncated) out.cmdlineTruncated = true;
   if (p.veNode !== undefined) out.veNode = p.veNode;
   if (p.vePseudoOf !== undefined) out.vePseudoOf = p.vePseudoOf;
   return out;

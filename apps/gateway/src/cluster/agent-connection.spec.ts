@@ -66,7 +66,14 @@ describe('AgentConnection errors through a real grpc-js server and ClusterServic
       ) => {
         const a = ANSWERS[call.request.nameRegex];
         if (a) cb(a);
-        else cb(null, { processes: [], totalMatched: 0, unreadable: 0 });
+        else
+          cb(null, {
+            processes: [],
+            totalMatched: 0,
+            unreadable: 0,
+            totals: undefined,
+            nextOffset: 0,
+          });
       },
     };
     server.addService(PmapServiceService, impl as PmapServiceServer);

@@ -21,6 +21,8 @@ import {
   type GetNodeInfoResponse,
   type ListProcessesRequest,
   type ListProcessesResponse,
+  type SearchMapsRequest,
+  type SearchMapsResponse,
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
@@ -322,6 +324,11 @@ export class AgentConnection {
       }
     }
     return call;
+  }
+
+  /** SearchMaps: the node's matches, every message (the counts in the last). */
+  searchMaps(req: SearchMapsRequest, ctx: CallCtx): Promise<SearchMapsResponse[]> {
+    return this.collect((o) => this.pmap.searchMaps(req, new Metadata(), o), ctx);
   }
 
   getHistogram(req: GetHistogramRequest, ctx: CallCtx): Promise<GetHistogramResponse[]> {

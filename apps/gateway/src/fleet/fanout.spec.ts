@@ -193,7 +193,9 @@ describe('fanOut', () => {
       {
         concurrency: 3,
         timeoutMs: 60_000, // a deadline no task comes near
-        onNode: (o, done, total) => seen.push([o.node, done, total]),
+        onNode: (o, done, total) => {
+          seen.push([o.node, done, total]);
+        },
       },
     );
     expect(seen).toEqual([

@@ -9,10 +9,12 @@ import { status as GrpcStatus } from '@grpc/grpc-js';
 import type { ErrorReason } from '@app/domain';
 import { AgentCallError } from '../cluster/agent-connection';
 
-/** A counting semaphore: at most `limit` holders at once, FIFO. */
+/** A counting semaphore: at most `limit` holders at once, FIFO (O(1) per acquire/release). */
 export class Semaphore {
   private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private waiting: (() => void)[] = [];
+  /** Index of the next waiter in `waiting` (no Array.shift: a fan-out queues every node). */
+  private head = 0;
 
   constructor(readonly limit: number) {
     if (!Number.isInteger(limit) || limit < 1) throw new Error('semaphore limit must be >= 1');
@@ -32,7 +34,11 @@ export class Semaphore {
     return () => {
       if (released) return;
       released = true;
-      const next = this.waiting.shift();
+      const next = this.head < this.waiting.length ? this.waiting[this.head++] : undefined;
+      if (this.head > 1024 && this.head * 2 > this.waiting.length) {
+        this.waiting = this.waiting.slice(this.head);
+        this.head = 0;
+      }
       if (next) next();
       else this.active--;
     };
@@ -75,8 +81,12 @@ export interface FanOutOptions<T> {
   signal?: AbortSignal;
   /** Pause before the one retry of an UNAVAILABLE node (default 100 ms). */
   retryDelayMs?: number;
-  /** Called as each node completes (success or failure), in completion order. */
-  onNode?: (outcome: NodeOutcome<T>, done: number, total: number) => void;
+  /**
+   * Called as each node completes (success or failure), in completion order. A returned promise
+   * (a stream waiting for its client to read) keeps that node's slot until it settles: while a
+   * consumer does not take answers, no further node starts (at most `concurrency` answers wait).
+   */
+  onNode?: (outcome: NodeOutcome<T>, done: number, total: number) => void | Promise<void>;
   /** The clock of the deadlines, epoch ms (default Date.now; tests give their own). */
   now?: () => number;
 }
@@ -193,12 +203,19 @@ export async function fanOut<T>(
           break;
         }
       }
-    } finally {
+    } catch (e) {
       release();
+      throw e;
     }
     outcome.durationMs = Math.round((performance.now() - t0) * 1000) / 1000;
     outcomes.push(outcome);
-    opts.onNode?.(outcome, outcomes.length, total);
+    try {
+      await opts.onNode?.(outcome, outcomes.length, total);
+    } catch {
+      // a consumer's failure is its own (the stream is over); the fan-out still completes
+    } finally {
+      release();
+    }
   };
 
   await Promise.all(nodes.map(runNode));

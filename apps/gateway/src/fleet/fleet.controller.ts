@@ -21,9 +21,11 @@ import {
 } from './dto/fleet-query.dto';
 import { FleetHistogramQuery, FleetHistogramResultDto } from './dto/fleet-histograms.dto';
 import { AuditResultDto, JobMemoryResultDto, MapsSearchResultDto } from './dto/fleet-result.dto';
+import { AuditService } from './audit.service';
 import { FleetHistogramsService } from './fleet-histograms.service';
-import { FleetService } from './fleet.service';
-import { NdjsonWriter } from './ndjson';
+import { JobMemoryService } from './job-memory.service';
+import { MapsSearchService } from './maps-search.service';
+import { MapsStreamService } from './maps-stream.service';
 import { WatchService } from './watch.service';
 
 const NDJSON = 'application/x-ndjson';
@@ -45,14 +47,17 @@ function wantsNdjson(accept: string | undefined): boolean {
 @Controller('v1')
 export class FleetController {
   constructor(
-    private readonly fleet: FleetService,
+    private readonly search: MapsSearchService,
+    private readonly searchStream: MapsStreamService,
+    private readonly auditor: AuditService,
+    private readonly jobs: JobMemoryService,
     private readonly fleetHistograms: FleetHistogramsService,
   ) {}
 
   @FleetRoute('maps', MapsSearchResultDto, {
     summary: 'Which processes on which nodes map an address range or a mapping name',
     description:
-      'Fans out to the selected nodes (bounded concurrency, per-node deadline `timeout`, one retry on UNAVAILABLE) and always answers with what arrived: {queried, responded, failed: [{node, code, message}]}. With Accept: application/x-ndjson the answer streams: one {"type":"node"} line per node as it answers (or {"type":"failed"}), a {"type":"progress","done","total"} line after each, then one {"type":"summary"} line.',
+      'Fans out to the selected nodes (bounded concurrency, per-node deadline `timeout`, one retry on UNAVAILABLE) and always answers with what arrived: {queried, responded, failed: [{node, code, message}]}. With Accept: application/x-ndjson the answer streams: one {"type":"node"} line per node as it answers (or {"type":"failed"}), a {"type":"progress","done","total"} line after each, then one {"type":"summary"} line. The stream is written with backpressure (a client that does not read pauses the fan-out; one that does not read for `timeout` ms is cut) and within the gateway\'s maxResponseBytes (a stream that would pass it ends with {"type":"error","code":"RESPONSE_TOO_LARGE"}).',
   })
   @ApiProduces('application/json', NDJSON)
   async maps(
@@ -61,31 +66,18 @@ export class FleetController {
     @ClientGone() signal: AbortSignal,
     @Res({ passthrough: true }) reply: FastifyReply,
   ): Promise<MapsSearchResultDto | undefined> {
-    if (!wantsNdjson(accept)) return this.fleet.searchMaps(q, signal);
-    const prepared = this.fleet.prepareSearch(q); // 400/404 before the stream starts
-    const out = new NdjsonWriter(reply);
-    const summary = await this.fleet.runSearch(prepared, signal, (o, done, total) => {
-      if (o.ok) {
-        const { matches, ...rest } = o.value!;
-        out.line({ type: 'node', ...rest, durationMs: o.durationMs, matches });
-      } else {
-        out.line({ type: 'failed', ...o.failure!, durationMs: o.durationMs });
-      }
-      out.line({ type: 'progress', done, total });
-    });
-    const { matches, ...rest } = summary;
-    out.line({ type: 'summary', ...rest, matched: matches.length });
-    out.end();
+    if (!wantsNdjson(accept)) return this.search.search(q, signal);
+    await this.searchStream.stream(q, signal, reply);
     return undefined;
   }
 
   @FleetRoute('audit', AuditResultDto, {
     summary: "The fleet's memory audit: top-N processes by an smaps_rollup figure, per-node totals",
     description:
-      'Each selected node lists its processes with smaps_rollup; the gateway sums every process per node and keeps the fleet-wide top N by `by`. Partial results: {queried, responded, failed}.',
+      "Each selected node's agent sums its matching processes (smaps_rollup) and answers only its own top N by `by`; the gateway merges them into the fleet-wide top N and adds the node totals. Partial results: {queried, responded, failed}.",
   })
   audit(@Query() q: AuditQuery, @ClientGone() signal: AbortSignal): Promise<AuditResultDto> {
-    return this.fleet.audit(q, signal);
+    return this.auditor.audit(q, signal);
   }
 
   @FleetRoute('histograms', FleetHistogramResultDto, {
@@ -110,7 +102,7 @@ export class FleetController {
     @Query() q: NodeSelectorQuery,
     @ClientGone() signal: AbortSignal,
   ): Promise<JobMemoryResultDto> {
-    return this.fleet.slurmJob(params.id, q, signal);
+    return this.jobs.slurmJob(params.id, q, signal);
   }
 }
 

@@ -6,7 +6,7 @@
  * line keeps idle connections open, and the stream ends when the process exits (after `exited`),
  * after maxEvents, or when the client leaves (the gRPC stream is cancelled).
  */
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { status as GrpcStatus, type ServiceError } from '@grpc/grpc-js';
 import { type AddressRange, type MemoryRollup } from '@app/domain';
 import {
@@ -21,17 +21,27 @@ import {
   type WatchMemoryMapResponse,
 } from '@app/proto';
 import type { FastifyReply } from 'fastify';
+import type { Logger } from 'pino';
 import { trailersOf } from '../cluster/agent-connection';
 import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { parseRangeParam } from '../common/range-param';
 import { vmaBaseJson } from '../maps/map-json';
 import { size, type JsonSize } from '../common/json';
+import { LOGGER } from '../common/logger';
 import { MetricsService } from '../metrics/metrics.service';
+import { LIMIT_DEFAULTS } from '../security/security-config';
+import { SecurityService } from '../security/security.service';
+import { SseWriter } from './sse-writer';
 import type { WatchQuery } from './dto/fleet-query.dto';
 
 /** Comment line sent when nothing else was written for this long. */
 export const SSE_KEEPALIVE_MS = 15_000;
+/**
+ * A client that has not taken what was written for this long (or three intervals, if longer) is
+ * cut: the agent stream stays paused meanwhile, so nothing piles up in the gateway.
+ */
+export const SSE_STALL_MS = 30_000;
 
 const EVENT_NAMES: Partial<Record<WatchEventType, string>> = {
   [WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT]: 'snapshot',
@@ -109,6 +119,8 @@ export class WatchService {
   constructor(
     private readonly cluster: ClusterService,
     private readonly metrics: MetricsService,
+    @Inject(LOGGER) private readonly logger: Logger,
+    @Optional() private readonly security?: SecurityService,
   ) {}
 
   parseRange(text: string | undefined): AddressRange | undefined {
@@ -197,23 +209,40 @@ export class WatchService {
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
-    let last = Date.now();
-    const write = (text: string): void => {
-      if (ended || raw.destroyed) return;
-      raw.write(text);
-      last = Date.now();
-    };
+    // Backpressure, the stall deadline and maxResponseBytes: sse-writer.ts.
+    const maxBytes = this.security?.limits.maxResponseBytes ?? LIMIT_DEFAULTS.maxResponseBytes;
+    const out = new SseWriter(
+      raw,
+      {
+        maxBytes,
+        stallMs: Math.max(SSE_STALL_MS, 3 * (q.interval ?? 1000)),
+        tooLarge: () =>
+          sseEvent(undefined, 'error', {
+            node: node.name,
+            code: 'RESPONSE_TOO_LARGE',
+            message: `the stream reached the gateway's limit of ${maxBytes} bytes`,
+          }),
+        onCut: (why, bytes) =>
+          this.logger.warn(
+            { route: 'watch', node: node.name, pid, why, bytes },
+            why === 'stalled'
+              ? 'watch stream cut: the client did not read within the deadline'
+              : "watch stream cut at the gateway's maxResponseBytes",
+          ),
+        onEnd: () => {
+          ended = true;
+          clearInterval(keepalive);
+          raw.off('close', onClose);
+        },
+      },
+      call,
+    );
+    const write = (text: string): void => out.write(text);
     const keepalive = setInterval(() => {
-      if (Date.now() - last >= SSE_KEEPALIVE_MS - 50) write(': keepalive\n\n');
+      if (Date.now() - out.lastWrite >= SSE_KEEPALIVE_MS - 50) write(': keepalive\n\n');
     }, SSE_KEEPALIVE_MS / 3);
     keepalive.unref();
-    const finish = (): void => {
-      if (ended) return;
-      ended = true;
-      clearInterval(keepalive);
-      raw.off('close', onClose);
-      if (!raw.destroyed) raw.end();
-    };
+    const finish = (): void => out.end();
     const send = (ev: WatchMemoryMapResponse): void => {
       const name = EVENT_NAMES[ev.type] ?? 'unknown';
       write(sseEvent(Number(ev.seq), name, watchEventJson(node.name, ev)));

@@ -20,6 +20,9 @@ export interface ProcessList {
   processes: ProcessInfo[];
 }
 
+/** Pages of one ListProcesses answer followed at most. */
+const MAX_PAGES = 64;
+
 function rollupJson(r: MemoryRollup): RollupDto {
   const out = {} as Record<keyof MemoryRollup, JsonSize>;
   for (const k of Object.keys(r) as (keyof MemoryRollup)[]) out[k] = size(r[k]);
@@ -48,15 +51,29 @@ export class ProcessesService {
       sort: SORT[q.sort ?? 'pid'],
       limit: q.limit ?? 0,
       includeKernelThreads: q.kernelThreads ?? false,
+      totals: false,
+      offset: 0,
     };
-    const res = await this.cluster.call(node, (c) =>
-      c.listProcesses(req, this.cluster.ctx(q.timeout, signal)),
-    );
+    const ctx = this.cluster.ctx(q.timeout, signal);
+    const deadline = Date.now() + ctx.timeoutMs;
+    const res = await this.cluster.call(node, (c) => c.listProcesses(req, ctx));
+    const processes = res.processes.map(processFromProto);
+    // The agent stops an answer at ~4 MiB and says where to go on (next_offset).
+    for (let next = res.nextOffset, pages = 1; next > 0 && pages < MAX_PAGES; pages++) {
+      const page = await this.cluster.call(node, (c) =>
+        c.listProcesses(
+          { ...req, offset: next },
+          { timeoutMs: Math.max(1, deadline - Date.now()), signal },
+        ),
+      );
+      for (const p of page.processes) processes.push(processFromProto(p));
+      next = page.nextOffset > next ? page.nextOffset : 0;
+    }
     return {
       node: node.name,
       totalMatched: res.totalMatched,
       unreadable: res.unreadable,
-      processes: res.processes.map(processFromProto),
+      processes,
     };
   }
 
@@ -81,6 +98,7 @@ export class ProcessesService {
           cgroup: p.cgroup,
           kernelThread: p.kernelThread,
         };
+        if (p.cmdlineTruncated) out.cmdlineTruncated = true;
         if (p.rollup) {
           out.pss = size(p.rollup.pss);
           out.swap = size(p.rollup.swap);

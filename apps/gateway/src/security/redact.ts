@@ -17,6 +17,7 @@ import type {
   GetMemoryMapResponse,
   ListProcessesResponse,
   ProcessHeader,
+  SearchMapsResponse,
   Vma,
   WatchMemoryMapResponse,
 } from '@app/proto';
@@ -38,6 +39,12 @@ export function redactMessage(rpc: string, message: unknown): unknown {
     case 'ListProcesses':
       for (const p of (message as ListProcessesResponse).processes ?? []) {
         p.cmdline = redactCmdline(p.cmdline, p.comm);
+      }
+      break;
+    case 'SearchMaps':
+      for (const m of (message as SearchMapsResponse).matches ?? []) {
+        if (m.process) m.process.cmdline = redactCmdline(m.process.cmdline, m.process.comm);
+        for (const v of m.vmas ?? []) vma(v);
       }
       break;
     case 'GetMemoryMap': {

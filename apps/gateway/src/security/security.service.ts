@@ -46,8 +46,14 @@ import {
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 const REQUEST_ID_RE = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
-const AUDITED_RPCS = new Set(['GetMemoryMap', 'GetHistogram', 'WatchMemoryMap']);
-const DATA_RPCS = new Set(['GetMemoryMap', 'GetHistogram', 'WatchMemoryMap', 'ListProcesses']);
+const AUDITED_RPCS = new Set(['GetMemoryMap', 'GetHistogram', 'WatchMemoryMap', 'SearchMaps']);
+const DATA_RPCS = new Set([
+  'GetMemoryMap',
+  'GetHistogram',
+  'WatchMemoryMap',
+  'ListProcesses',
+  'SearchMaps',
+]);
 
 /** What AgentConnection needs to reach one node. */
 export interface AgentTransportOptions {

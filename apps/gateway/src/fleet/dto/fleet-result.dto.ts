@@ -48,7 +48,11 @@ export class NodeProcessDto {
   @ApiProperty() node!: string;
   @ApiProperty() pid!: number;
   @ApiProperty() comm!: string;
-  @ApiProperty() cmdline!: string;
+  @ApiProperty({ description: 'The command line, at most its first 4 KiB' }) cmdline!: string;
+  @ApiPropertyOptional({
+    description: 'Present (true) when the command line was longer than 4 KiB and was cut',
+  })
+  cmdlineTruncated?: boolean;
   @ApiProperty() user!: string;
   @ApiProperty() cgroup!: string;
 }

@@ -30,7 +30,12 @@ export class ProcessDto {
   @ApiProperty() pid!: number;
   @ApiProperty() ppid!: number;
   @ApiProperty({ description: 'Command name (/proc/PID/comm)' }) comm!: string;
-  @ApiProperty({ description: 'Arguments joined by spaces' }) cmdline!: string;
+  @ApiProperty({ description: 'Arguments joined by spaces, at most the first 4 KiB' })
+  cmdline!: string;
+  @ApiPropertyOptional({
+    description: 'Present (true) when the command line was longer than 4 KiB and was cut',
+  })
+  cmdlineTruncated?: boolean;
   @ApiProperty() uid!: number;
   @ApiProperty() user!: string;
   @ApiProperty({ description: 'One-letter state from /proc/PID/stat' }) state!: string;

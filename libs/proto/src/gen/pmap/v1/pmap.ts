@@ -547,10 +547,20 @@ export interface ListProcessesRequest {
   /** Skip smaps_rollup (cheaper: no rss/pss/swap figures beyond /proc/PID/stat's rss). */
   skipRollup: boolean;
   sort: ProcessSort;
-  /** 0 = all. Applied after sorting (descending for memory sorts). */
+  /**
+   * 0 = all. Applied after sorting (descending for memory sorts; processes without the figure,
+   * i.e. without a rollup, after every process with one, by pid).
+   */
   limit: number;
   /** Include kernel threads (no address space). Default false. */
   includeKernelThreads: boolean;
+  /**
+   * Also sum every matching process (before offset and limit) into ListProcessesResponse.totals:
+   * a fleet audit asks each node for its totals and its top N only.
+   */
+  totals: boolean;
+  /** Skip this many processes of the sorted list (paging; see next_offset). */
+  offset: number;
 }
 
 export interface ListProcessesResponse {
@@ -559,6 +569,30 @@ export interface ListProcessesResponse {
   totalMatched: number;
   /** Processes whose details could not be read (permission), counted, not listed. */
   unreadable: number;
+  /** Set when the request asked for totals. */
+  totals:
+    | ProcessTotals
+    | undefined;
+  /**
+   * Non-zero when the answer stopped early to keep the message small (about 4 MiB): ask again with
+   * offset = next_offset for the rest (same filters, sort and limit).
+   */
+  nextOffset: number;
+}
+
+/** Sums over every process matching a ListProcesses request, in bytes. */
+export interface ProcessTotals {
+  processes: number;
+  /**
+   * Processes without a rollup (smaps_rollup unreadable or skipped): rss counts their
+   * /proc/PID/stat rss, the other sums leave them out.
+   */
+  withoutRollup: number;
+  rss: bigint;
+  pss: bigint;
+  swap: bigint;
+  anonHugePages: bigint;
+  locked: bigint;
 }
 
 export interface MemoryRollup {
@@ -603,7 +637,14 @@ export interface ProcessInfo {
   /** Resident set size from /proc/PID/stat (always available). */
   rss: bigint;
   /** For a VE pseudo process (ve_exec) on the host: the VE node running its VE side. */
-  vePseudoOf?: number | undefined;
+  vePseudoOf?:
+    | number
+    | undefined;
+  /**
+   * The command line was longer than 4 KiB and cmdline holds its first 4 KiB (UTF-8, whole
+   * characters). name_regex is still matched against the whole command line.
+   */
+  cmdlineTruncated: boolean;
 }
 
 /**
@@ -749,6 +790,54 @@ export interface GetMemoryMapResponse {
   text: Buffer;
   /** text_view requests, first chunk: the length of the whole text in bytes. */
   textBytes: bigint;
+}
+
+export interface SearchMapsRequest {
+  /**
+   * The processes to search: the ListProcesses filters (name_regex, user, cgroup, pids, ve_node,
+   * slurm_job, k8s_pod, include_kernel_threads); sort, limit, offset, totals and skip_rollup are
+   * ignored (no rollup is read).
+   */
+  processes:
+    | ListProcessesRequest
+    | undefined;
+  /** VMAs overlapping this range (pmap -A semantics; clip is ignored). */
+  range:
+    | AddressRange
+    | undefined;
+  /**
+   * Regular expression (ECMAScript syntax, linear time or refused) on the VMA name as the kernel
+   * prints it. At least one of range and mapping_regex is required.
+   */
+  mappingRegex: string;
+  /**
+   * Match mapping_regex against the names as redaction shows them (a path's last component,
+   * " (deleted)" kept), not the full paths: a client whose answers are redacted learns nothing
+   * about the paths it may not see from what a search finds.
+   */
+  matchRedactedNames: boolean;
+}
+
+export interface ProcessMaps {
+  /** The process (no rollup; command line capped as in ListProcesses). */
+  process:
+    | ProcessInfo
+    | undefined;
+  /** Its VMAs that match, at maps detail. */
+  vmas: Vma[];
+}
+
+export interface SearchMapsResponse {
+  /** Matching processes by pid (a process is never split across messages). */
+  matches: ProcessMaps[];
+  /** Set in the last message, with the counts. */
+  last: boolean;
+  /** Processes whose maps were read. */
+  scanned: number;
+  /** Processes whose details or maps could not be read (permission, a read stuck in the kernel). */
+  unreadable: number;
+  /** Processes that exited between the list and the read of their maps. */
+  vanished: number;
 }
 
 export interface GetHistogramRequest {
@@ -1670,6 +1759,8 @@ function createBaseListProcessesRequest(): ListProcessesRequest {
     sort: 0,
     limit: 0,
     includeKernelThreads: false,
+    totals: false,
+    offset: 0,
   };
 }
 
@@ -1711,6 +1802,12 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     }
     if (message.includeKernelThreads !== false) {
       writer.uint32(88).bool(message.includeKernelThreads);
+    }
+    if (message.totals !== false) {
+      writer.uint32(96).bool(message.totals);
+    }
+    if (message.offset !== 0) {
+      writer.uint32(104).uint32(message.offset);
     }
     return writer;
   },
@@ -1826,6 +1923,22 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
             message.includeKernelThreads = reader.bool();
             continue;
           }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.totals = reader.bool();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.offset = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1875,6 +1988,8 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
         : isSet(object.include_kernel_threads)
         ? globalThis.Boolean(object.include_kernel_threads)
         : false,
+      totals: isSet(object.totals) ? globalThis.Boolean(object.totals) : false,
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
     };
   },
 
@@ -1913,6 +2028,12 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     if (message.includeKernelThreads !== false) {
       obj.includeKernelThreads = message.includeKernelThreads;
     }
+    if (message.totals !== false) {
+      obj.totals = message.totals;
+    }
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
     return obj;
   },
 
@@ -1932,12 +2053,14 @@ export const ListProcessesRequest: MessageFns<ListProcessesRequest> = {
     message.sort = object.sort ?? 0;
     message.limit = object.limit ?? 0;
     message.includeKernelThreads = object.includeKernelThreads ?? false;
+    message.totals = object.totals ?? false;
+    message.offset = object.offset ?? 0;
     return message;
   },
 };
 
 function createBaseListProcessesResponse(): ListProcessesResponse {
-  return { processes: [], totalMatched: 0, unreadable: 0 };
+  return { processes: [], totalMatched: 0, unreadable: 0, totals: undefined, nextOffset: 0 };
 }
 
 export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
@@ -1950,6 +2073,12 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
     }
     if (message.unreadable !== 0) {
       writer.uint32(24).uint32(message.unreadable);
+    }
+    if (message.totals !== undefined) {
+      ProcessTotals.encode(message.totals, writer.uint32(34).fork()).join();
+    }
+    if (message.nextOffset !== 0) {
+      writer.uint32(40).uint32(message.nextOffset);
     }
     return writer;
   },
@@ -1991,6 +2120,22 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
             message.unreadable = reader.uint32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.totals = ProcessTotals.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.nextOffset = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2014,6 +2159,12 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
         ? globalThis.Number(object.total_matched)
         : 0,
       unreadable: isSet(object.unreadable) ? globalThis.Number(object.unreadable) : 0,
+      totals: isSet(object.totals) ? ProcessTotals.fromJSON(object.totals) : undefined,
+      nextOffset: isSet(object.nextOffset)
+        ? globalThis.Number(object.nextOffset)
+        : isSet(object.next_offset)
+        ? globalThis.Number(object.next_offset)
+        : 0,
     };
   },
 
@@ -2028,6 +2179,12 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
     if (message.unreadable !== 0) {
       obj.unreadable = Math.round(message.unreadable);
     }
+    if (message.totals !== undefined) {
+      obj.totals = ProcessTotals.toJSON(message.totals);
+    }
+    if (message.nextOffset !== 0) {
+      obj.nextOffset = Math.round(message.nextOffset);
+    }
     return obj;
   },
 
@@ -2039,6 +2196,200 @@ export const ListProcessesResponse: MessageFns<ListProcessesResponse> = {
     message.processes = object.processes?.map((e) => ProcessInfo.fromPartial(e)) || [];
     message.totalMatched = object.totalMatched ?? 0;
     message.unreadable = object.unreadable ?? 0;
+    message.totals = (object.totals !== undefined && object.totals !== null)
+      ? ProcessTotals.fromPartial(object.totals)
+      : undefined;
+    message.nextOffset = object.nextOffset ?? 0;
+    return message;
+  },
+};
+
+function createBaseProcessTotals(): ProcessTotals {
+  return { processes: 0, withoutRollup: 0, rss: 0n, pss: 0n, swap: 0n, anonHugePages: 0n, locked: 0n };
+}
+
+export const ProcessTotals: MessageFns<ProcessTotals> = {
+  encode(message: ProcessTotals, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.processes !== 0) {
+      writer.uint32(8).uint32(message.processes);
+    }
+    if (message.withoutRollup !== 0) {
+      writer.uint32(16).uint32(message.withoutRollup);
+    }
+    if (message.rss !== 0n) {
+      if (BigInt.asUintN(64, message.rss) !== message.rss) {
+        throw new globalThis.Error("value provided for field message.rss of type uint64 too large");
+      }
+      writer.uint32(24).uint64(message.rss);
+    }
+    if (message.pss !== 0n) {
+      if (BigInt.asUintN(64, message.pss) !== message.pss) {
+        throw new globalThis.Error("value provided for field message.pss of type uint64 too large");
+      }
+      writer.uint32(32).uint64(message.pss);
+    }
+    if (message.swap !== 0n) {
+      if (BigInt.asUintN(64, message.swap) !== message.swap) {
+        throw new globalThis.Error("value provided for field message.swap of type uint64 too large");
+      }
+      writer.uint32(40).uint64(message.swap);
+    }
+    if (message.anonHugePages !== 0n) {
+      if (BigInt.asUintN(64, message.anonHugePages) !== message.anonHugePages) {
+        throw new globalThis.Error("value provided for field message.anonHugePages of type uint64 too large");
+      }
+      writer.uint32(48).uint64(message.anonHugePages);
+    }
+    if (message.locked !== 0n) {
+      if (BigInt.asUintN(64, message.locked) !== message.locked) {
+        throw new globalThis.Error("value provided for field message.locked of type uint64 too large");
+      }
+      writer.uint32(56).uint64(message.locked);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessTotals {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessTotals();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.processes = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.withoutRollup = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rss = reader.uint64() as bigint;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pss = reader.uint64() as bigint;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.swap = reader.uint64() as bigint;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.anonHugePages = reader.uint64() as bigint;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.locked = reader.uint64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProcessTotals {
+    return {
+      processes: isSet(object.processes) ? globalThis.Number(object.processes) : 0,
+      withoutRollup: isSet(object.withoutRollup)
+        ? globalThis.Number(object.withoutRollup)
+        : isSet(object.without_rollup)
+        ? globalThis.Number(object.without_rollup)
+        : 0,
+      rss: isSet(object.rss) ? BigInt(object.rss) : 0n,
+      pss: isSet(object.pss) ? BigInt(object.pss) : 0n,
+      swap: isSet(object.swap) ? BigInt(object.swap) : 0n,
+      anonHugePages: isSet(object.anonHugePages)
+        ? BigInt(object.anonHugePages)
+        : isSet(object.anon_huge_pages)
+        ? BigInt(object.anon_huge_pages)
+        : 0n,
+      locked: isSet(object.locked) ? BigInt(object.locked) : 0n,
+    };
+  },
+
+  toJSON(message: ProcessTotals): unknown {
+    const obj: any = {};
+    if (message.processes !== 0) {
+      obj.processes = Math.round(message.processes);
+    }
+    if (message.withoutRollup !== 0) {
+      obj.withoutRollup = Math.round(message.withoutRollup);
+    }
+    if (message.rss !== 0n) {
+      obj.rss = message.rss.toString();
+    }
+    if (message.pss !== 0n) {
+      obj.pss = message.pss.toString();
+    }
+    if (message.swap !== 0n) {
+      obj.swap = message.swap.toString();
+    }
+    if (message.anonHugePages !== 0n) {
+      obj.anonHugePages = message.anonHugePages.toString();
+    }
+    if (message.locked !== 0n) {
+      obj.locked = message.locked.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProcessTotals>, I>>(base?: I): ProcessTotals {
+    return ProcessTotals.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProcessTotals>, I>>(object: I): ProcessTotals {
+    const message = createBaseProcessTotals();
+    message.processes = object.processes ?? 0;
+    message.withoutRollup = object.withoutRollup ?? 0;
+    message.rss = (object.rss !== undefined && object.rss !== null) ? BigInt(object.rss) : 0n;
+    message.pss = (object.pss !== undefined && object.pss !== null) ? BigInt(object.pss) : 0n;
+    message.swap = (object.swap !== undefined && object.swap !== null) ? BigInt(object.swap) : 0n;
+    message.anonHugePages = (object.anonHugePages !== undefined && object.anonHugePages !== null)
+      ? BigInt(object.anonHugePages)
+      : 0n;
+    message.locked = (object.locked !== undefined && object.locked !== null) ? BigInt(object.locked) : 0n;
     return message;
   },
 };
@@ -2504,6 +2855,7 @@ function createBaseProcessInfo(): ProcessInfo {
     kernelThread: false,
     rss: 0n,
     vePseudoOf: undefined,
+    cmdlineTruncated: false,
   };
 }
 
@@ -2568,6 +2920,9 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
     }
     if (message.vePseudoOf !== undefined) {
       writer.uint32(136).uint32(message.vePseudoOf);
+    }
+    if (message.cmdlineTruncated !== false) {
+      writer.uint32(144).bool(message.cmdlineTruncated);
     }
     return writer;
   },
@@ -2721,6 +3076,14 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
             message.vePseudoOf = reader.uint32();
             continue;
           }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.cmdlineTruncated = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2772,6 +3135,11 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
         : isSet(object.ve_pseudo_of)
         ? globalThis.Number(object.ve_pseudo_of)
         : undefined,
+      cmdlineTruncated: isSet(object.cmdlineTruncated)
+        ? globalThis.Boolean(object.cmdlineTruncated)
+        : isSet(object.cmdline_truncated)
+        ? globalThis.Boolean(object.cmdline_truncated)
+        : false,
     };
   },
 
@@ -2828,6 +3196,9 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
     if (message.vePseudoOf !== undefined) {
       obj.vePseudoOf = Math.round(message.vePseudoOf);
     }
+    if (message.cmdlineTruncated !== false) {
+      obj.cmdlineTruncated = message.cmdlineTruncated;
+    }
     return obj;
   },
 
@@ -2857,6 +3228,7 @@ export const ProcessInfo: MessageFns<ProcessInfo> = {
     message.kernelThread = object.kernelThread ?? false;
     message.rss = (object.rss !== undefined && object.rss !== null) ? BigInt(object.rss) : 0n;
     message.vePseudoOf = object.vePseudoOf ?? undefined;
+    message.cmdlineTruncated = object.cmdlineTruncated ?? false;
     return message;
   },
 };
@@ -4313,6 +4685,355 @@ export const GetMemoryMapResponse: MessageFns<GetMemoryMapResponse> = {
     message.smapsLayouts = object.smapsLayouts?.map((e) => SmapsLayout.fromPartial(e)) || [];
     message.text = object.text ?? Buffer.alloc(0);
     message.textBytes = (object.textBytes !== undefined && object.textBytes !== null) ? BigInt(object.textBytes) : 0n;
+    return message;
+  },
+};
+
+function createBaseSearchMapsRequest(): SearchMapsRequest {
+  return { processes: undefined, range: undefined, mappingRegex: "", matchRedactedNames: false };
+}
+
+export const SearchMapsRequest: MessageFns<SearchMapsRequest> = {
+  encode(message: SearchMapsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.processes !== undefined) {
+      ListProcessesRequest.encode(message.processes, writer.uint32(10).fork()).join();
+    }
+    if (message.range !== undefined) {
+      AddressRange.encode(message.range, writer.uint32(18).fork()).join();
+    }
+    if (message.mappingRegex !== "") {
+      writer.uint32(26).string(message.mappingRegex);
+    }
+    if (message.matchRedactedNames !== false) {
+      writer.uint32(32).bool(message.matchRedactedNames);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchMapsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchMapsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.processes = ListProcessesRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.range = AddressRange.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.mappingRegex = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.matchRedactedNames = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchMapsRequest {
+    return {
+      processes: isSet(object.processes) ? ListProcessesRequest.fromJSON(object.processes) : undefined,
+      range: isSet(object.range) ? AddressRange.fromJSON(object.range) : undefined,
+      mappingRegex: isSet(object.mappingRegex)
+        ? globalThis.String(object.mappingRegex)
+        : isSet(object.mapping_regex)
+        ? globalThis.String(object.mapping_regex)
+        : "",
+      matchRedactedNames: isSet(object.matchRedactedNames)
+        ? globalThis.Boolean(object.matchRedactedNames)
+        : isSet(object.match_redacted_names)
+        ? globalThis.Boolean(object.match_redacted_names)
+        : false,
+    };
+  },
+
+  toJSON(message: SearchMapsRequest): unknown {
+    const obj: any = {};
+    if (message.processes !== undefined) {
+      obj.processes = ListProcessesRequest.toJSON(message.processes);
+    }
+    if (message.range !== undefined) {
+      obj.range = AddressRange.toJSON(message.range);
+    }
+    if (message.mappingRegex !== "") {
+      obj.mappingRegex = message.mappingRegex;
+    }
+    if (message.matchRedactedNames !== false) {
+      obj.matchRedactedNames = message.matchRedactedNames;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchMapsRequest>, I>>(base?: I): SearchMapsRequest {
+    return SearchMapsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchMapsRequest>, I>>(object: I): SearchMapsRequest {
+    const message = createBaseSearchMapsRequest();
+    message.processes = (object.processes !== undefined && object.processes !== null)
+      ? ListProcessesRequest.fromPartial(object.processes)
+      : undefined;
+    message.range = (object.range !== undefined && object.range !== null)
+      ? AddressRange.fromPartial(object.range)
+      : undefined;
+    message.mappingRegex = object.mappingRegex ?? "";
+    message.matchRedactedNames = object.matchRedactedNames ?? false;
+    return message;
+  },
+};
+
+function createBaseProcessMaps(): ProcessMaps {
+  return { process: undefined, vmas: [] };
+}
+
+export const ProcessMaps: MessageFns<ProcessMaps> = {
+  encode(message: ProcessMaps, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.process !== undefined) {
+      ProcessInfo.encode(message.process, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.vmas) {
+      Vma.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ProcessMaps {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseProcessMaps();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.process = ProcessInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.vmas.push(Vma.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ProcessMaps {
+    return {
+      process: isSet(object.process) ? ProcessInfo.fromJSON(object.process) : undefined,
+      vmas: globalThis.Array.isArray(object?.vmas) ? object.vmas.map((e: any) => Vma.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ProcessMaps): unknown {
+    const obj: any = {};
+    if (message.process !== undefined) {
+      obj.process = ProcessInfo.toJSON(message.process);
+    }
+    if (message.vmas?.length) {
+      obj.vmas = message.vmas.map((e) => Vma.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ProcessMaps>, I>>(base?: I): ProcessMaps {
+    return ProcessMaps.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ProcessMaps>, I>>(object: I): ProcessMaps {
+    const message = createBaseProcessMaps();
+    message.process = (object.process !== undefined && object.process !== null)
+      ? ProcessInfo.fromPartial(object.process)
+      : undefined;
+    message.vmas = object.vmas?.map((e) => Vma.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSearchMapsResponse(): SearchMapsResponse {
+  return { matches: [], last: false, scanned: 0, unreadable: 0, vanished: 0 };
+}
+
+export const SearchMapsResponse: MessageFns<SearchMapsResponse> = {
+  encode(message: SearchMapsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.matches) {
+      ProcessMaps.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.last !== false) {
+      writer.uint32(16).bool(message.last);
+    }
+    if (message.scanned !== 0) {
+      writer.uint32(24).uint32(message.scanned);
+    }
+    if (message.unreadable !== 0) {
+      writer.uint32(32).uint32(message.unreadable);
+    }
+    if (message.vanished !== 0) {
+      writer.uint32(40).uint32(message.vanished);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SearchMapsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSearchMapsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.matches.push(ProcessMaps.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.last = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.scanned = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.unreadable = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.vanished = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SearchMapsResponse {
+    return {
+      matches: globalThis.Array.isArray(object?.matches) ? object.matches.map((e: any) => ProcessMaps.fromJSON(e)) : [],
+      last: isSet(object.last) ? globalThis.Boolean(object.last) : false,
+      scanned: isSet(object.scanned) ? globalThis.Number(object.scanned) : 0,
+      unreadable: isSet(object.unreadable) ? globalThis.Number(object.unreadable) : 0,
+      vanished: isSet(object.vanished) ? globalThis.Number(object.vanished) : 0,
+    };
+  },
+
+  toJSON(message: SearchMapsResponse): unknown {
+    const obj: any = {};
+    if (message.matches?.length) {
+      obj.matches = message.matches.map((e) => ProcessMaps.toJSON(e));
+    }
+    if (message.last !== false) {
+      obj.last = message.last;
+    }
+    if (message.scanned !== 0) {
+      obj.scanned = Math.round(message.scanned);
+    }
+    if (message.unreadable !== 0) {
+      obj.unreadable = Math.round(message.unreadable);
+    }
+    if (message.vanished !== 0) {
+      obj.vanished = Math.round(message.vanished);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SearchMapsResponse>, I>>(base?: I): SearchMapsResponse {
+    return SearchMapsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SearchMapsResponse>, I>>(object: I): SearchMapsResponse {
+    const message = createBaseSearchMapsResponse();
+    message.matches = object.matches?.map((e) => ProcessMaps.fromPartial(e)) || [];
+    message.last = object.last ?? false;
+    message.scanned = object.scanned ?? 0;
+    message.unreadable = object.unreadable ?? 0;
+    message.vanished = object.vanished ?? 0;
     return message;
   },
 };
@@ -6089,6 +6810,20 @@ export const PmapServiceService = {
       Buffer.from(WatchMemoryMapResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): WatchMemoryMapResponse => WatchMemoryMapResponse.decode(value),
   },
+  /**
+   * Which of the node's processes map an address range or a mapping name: the processes of a
+   * ListProcesses filter, each one's maps read and filtered by the agent, in one call. Streamed:
+   * matches in messages of about 1 MiB at most, the counts in the last one.
+   */
+  searchMaps: {
+    path: "/pmap.v1.PmapService/SearchMaps" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: SearchMapsRequest): Buffer => Buffer.from(SearchMapsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SearchMapsRequest => SearchMapsRequest.decode(value),
+    responseSerialize: (value: SearchMapsResponse): Buffer => Buffer.from(SearchMapsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SearchMapsResponse => SearchMapsResponse.decode(value),
+  },
 } as const;
 
 export interface PmapServiceServer extends UntypedServiceImplementation {
@@ -6106,6 +6841,12 @@ export interface PmapServiceServer extends UntypedServiceImplementation {
   getHistogram: handleServerStreamingCall<GetHistogramRequest, GetHistogramResponse>;
   /** A process's map over time: a snapshot, then differences at each interval. */
   watchMemoryMap: handleServerStreamingCall<WatchMemoryMapRequest, WatchMemoryMapResponse>;
+  /**
+   * Which of the node's processes map an address range or a mapping name: the processes of a
+   * ListProcesses filter, each one's maps read and filtered by the agent, in one call. Streamed:
+   * matches in messages of about 1 MiB at most, the counts in the last one.
+   */
+  searchMaps: handleServerStreamingCall<SearchMapsRequest, SearchMapsResponse>;
 }
 
 export interface PmapServiceClient extends Client {
@@ -6175,6 +6916,17 @@ export interface PmapServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WatchMemoryMapResponse>;
+  /**
+   * Which of the node's processes map an address range or a mapping name: the processes of a
+   * ListProcesses filter, each one's maps read and filtered by the agent, in one call. Streamed:
+   * matches in messages of about 1 MiB at most, the counts in the last one.
+   */
+  searchMaps(request: SearchMapsRequest, options?: Partial<CallOptions>): ClientReadableStream<SearchMapsResponse>;
+  searchMaps(
+    request: SearchMapsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<SearchMapsResponse>;
 }
 
 export const PmapServiceClient = makeGenericClientConstructor(PmapServiceService, "pmap.v1.PmapService") as unknown as {
