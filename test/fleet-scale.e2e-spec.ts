@@ -101,6 +101,8 @@ describe('fleet at scale: long command lines, agent-side audit, NDJSON backpress
         const args = Array.from({ length: LONG_ARGS }, (_, k) =>
           String.fromCharCode(97 + ((i + k) % 26)).repeat(ARG_BYTES),
         );
+        // the first one says a word past the 4 KiB cut, within what a name regex searches (64 KiB)
+        if (i === 0) args.unshift('q'.repeat(5000), `past-the-cut-${marker}`);
         // sh stays (sleep is not its last command): its own command line is the long one
         longProcs.push(
           spawn('/bin/sh', ['-c', 'sleep 600; :', `${marker}-${i}`, ...args], {
@@ -128,11 +130,13 @@ describe('fleet at scale: long command lines, agent-side audit, NDJSON backpress
       const me = res.body.processes.find((p: any) => p.pid === agent.pid);
       expect(me).toBeDefined();
       expect(me.cmdlineTruncated).toBeUndefined();
-      // the name filter still sees the whole command line: the last argument's letters
-      const last = String.fromCharCode(97 + ((0 + LONG_ARGS - 1) % 26)).repeat(20);
+      // the name filter still searches past the 4 KiB cut (up to the regex search cap, 64 KiB)
+      expect(mine.find((p: any) => p.pid === longProcs[0].pid).cmdline).not.toContain(
+        'past-the-cut',
+      );
       const byName = await api
         .get('/v1/nodes/n1/processes')
-        .query({ name: `${marker}-0 .*${last}$` })
+        .query({ name: `${marker}-0 q+ past-the-cut-${marker}` })
         .expect(200);
       expect(byName.body.processes.map((p: any) => p.pid)).toEqual([longProcs[0].pid]);
     });
