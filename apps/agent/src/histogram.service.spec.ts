@@ -9,6 +9,11 @@ const svc = new HistogramService(
       throw new Error('not read in these specs');
     },
   },
+  {
+    readNumaMapsText: () => {
+      throw new Error('not read in these specs');
+    },
+  },
   { procRoot: '/proc', batchSize: 1000 },
 );
 

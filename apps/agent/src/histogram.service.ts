@@ -22,6 +22,7 @@ import {
   sortByReversedOrders,
   type Capabilities,
   type HistogramOptions,
+  type ProcReader,
 } from '@app/procfs';
 import {
   HistogramCompat,
@@ -96,6 +97,8 @@ function deadlineOf(call: HistogramCall): number | undefined {
 export class HistogramService {
   constructor(
     private readonly maps: Pick<MemoryMapService, 'read'>,
+    /** numa_maps for the numa kind, read off the event loop like the map. */
+    private readonly reader: Pick<ProcReader, 'readNumaMapsText'>,
     private readonly opts: { procRoot: string; batchSize: number },
   ) {}
 
@@ -149,27 +152,41 @@ export class HistogramService {
     };
   }
 
-  /** Reads the VMAs (range applied) and the header. */
-  read(q: HistogramQuery): { header: ProcessHeader; vmas: Vma[] } {
-    const map = this.maps.read({
-      pid: q.pid,
-      detail: q.detail,
-      threadStacks: false,
-      range: q.range,
-      batchSize: this.opts.batchSize,
-    });
-    return { header: map.header, vmas: map.vmas };
+  /**
+   * Reads the VMAs (range applied) and the header — and numa_maps for the numa kind — through
+   * the reader's worker pool: a process stuck in the kernel fails here (READ_STUCK) before its
+   * pagemap is opened.
+   */
+  async read(
+    q: HistogramQuery,
+    signal?: AbortSignal,
+  ): Promise<{ header: ProcessHeader; vmas: Vma[]; numaMapsText?: string }> {
+    const map = await this.maps.read(
+      {
+        pid: q.pid,
+        detail: q.detail,
+        threadStacks: false,
+        range: q.range,
+        batchSize: this.opts.batchSize,
+      },
+      signal,
+    );
+    if (q.kind !== 'numa') return { header: map.header, vmas: map.vmas };
+    const numaMapsText = await this.reader.readNumaMapsText(q.pid, { signal });
+    return { header: map.header, vmas: map.vmas, numaMapsText };
   }
 
   /** Serves one GetHistogram call; throws (for toGrpcError) on failure. */
   async stream(call: HistogramCall): Promise<void> {
     const q = this.toQuery(call.request);
     if (call.cancelled) return;
-    const { header, vmas } = this.read(q);
     const ac = new AbortController();
     const onCancel = (): void => ac.abort(new Error('GetHistogram cancelled by the client'));
     call.once('cancelled', onCancel);
     try {
+      const { header, vmas, numaMapsText } = await this.read(q, ac.signal);
+      if (call.cancelled) return;
+      if (numaMapsText !== undefined) q.options.numaMapsText = numaMapsText;
       await this.scanAndSend(call, q, header, vmas, ac.signal);
     } catch (e) {
       if (call.cancelled) return; // the client left: nobody to tell
@@ -179,7 +196,8 @@ export class HistogramService {
     }
   }
 
-  private async scanAndSend(
+  /** Scans VMA after VMA, yielding to the event loop every SLICE_MS; exported for its spec. */
+  async scanAndSend(
     call: HistogramCall,
     q: HistogramQuery,
     header: ProcessHeader,

@@ -54,11 +54,13 @@ async function main(): Promise<void> {
   const log = createLogger(config.logLevel, { service: 'pmapd-agent', node: config.nodeName });
 
   const metrics = new AgentMetrics();
-  // Reads that take a target's mmap_lock run in a worker thread with a timeout: a process stuck
-  // in the kernel cannot freeze the agent (libs/procfs/src/guarded-read.ts).
+  // Reads that take a target's mmap_lock run in a pool of worker threads with a timeout: the
+  // event loop never waits on them, and a process stuck in the kernel holds one worker
+  // (libs/procfs/src/guarded-read.ts).
   const guarded = new GuardedFileReader({
     timeoutMs: config.procReadTimeoutMs,
     maxHung: config.maxHungReads,
+    workers: config.procReadWorkers,
     onHung: (path, hung) => {
       metrics.readTimeouts.inc();
       metrics.hungReads.set(hung);
@@ -70,31 +72,42 @@ async function main(): Promise<void> {
     },
   });
   const reader = instrumentReader(
-    new ProcReader({ procRoot: config.procRoot, lockedRead: (p) => guarded.read(p) }),
+    new ProcReader({
+      procRoot: config.procRoot,
+      lockedRead: (p, signal) => guarded.read(p, { signal }),
+    }),
     metrics,
   );
   const capabilities = probeCapabilities(config.procRoot, config.sysRoot);
+  const ve = VeService.open(config);
   const nodeInfo = new NodeInfoService(
     config,
     capabilities,
     readNodeBasics(config.procRoot),
     productVersion(),
+    ve,
   );
-  const ve = VeService.open(config);
-  nodeInfo.ve = ve;
-  const processes = new ProcessesService(reader);
-  processes.ve = ve;
-  const maps = new MemoryMapService(reader, config.batchSize);
-  maps.ve = ve;
-  const handlers = new PmapGrpcService(nodeInfo, processes, maps, log);
-  handlers.ve = ve;
-  handlers.limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
-  // Watch samples read maps as GetMemoryMap does: VE targets and pseudo-process marking included.
-  handlers.watch = new WatchService(maps, reader, log);
-  handlers.histograms = new HistogramService(new MemoryMapService(reader, config.batchSize), {
-    procRoot: config.procRoot,
-    batchSize: config.batchSize,
-  });
+  const processes = new ProcessesService(reader, ve);
+  const maps = new MemoryMapService(reader, config.batchSize, ve);
+  const limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
+  // Watch samples read maps as GetMemoryMap does (VE targets and pseudo-process marking
+  // included), each under a heavy-read permit.
+  const watch = new WatchService(maps, reader, log, limiter, { maxWatches: config.maxWatches });
+  const histograms = new HistogramService(
+    new MemoryMapService(reader, config.batchSize, VeService.of(undefined, 'host histograms')),
+    reader,
+    { procRoot: config.procRoot, batchSize: config.batchSize },
+  );
+  const handlers = new PmapGrpcService(
+    nodeInfo,
+    processes,
+    maps,
+    log,
+    histograms,
+    watch,
+    ve,
+    limiter,
+  );
   const security: AgentServerSecurity = { interceptors: [] };
   let certs: ReloadingCertificateProvider | undefined;
   if (config.tls) {

@@ -13,8 +13,8 @@ describe('instrumentReader', () => {
   it('times every /proc file read by file name, including reads inside other methods', async () => {
     const metrics = new AgentMetrics();
     const reader = instrumentReader(new ProcReader(), metrics);
-    reader.readMemoryMap(process.pid, { detail: 'smaps' });
-    const list = reader.listProcesses({ pids: [process.pid] });
+    await reader.readMemoryMap(process.pid, { detail: 'smaps' });
+    const list = await reader.listProcesses({ pids: [process.pid] });
     expect(list.processes[0].pid).toBe(process.pid);
     const text = await metrics.registry.getSingleMetricAsString('pmapd_agent_proc_read_seconds');
     for (const file of ['smaps', 'stat', 'status', 'smaps_rollup']) {

@@ -70,7 +70,7 @@ const PROC_FILES = new Set([
 ]);
 
 /** ProcReader's raw per-file reads (name = the file under /proc/PID). */
-const RAW_READS = new Set(['readText', 'readBuf']);
+const RAW_READS = new Set(['readText', 'readLocked']);
 
 /**
  * The reader with every /proc file read timed into `metrics.readDuration` by file name. The
@@ -93,11 +93,19 @@ export function instrumentReader<T extends ProcReader>(reader: T, metrics: Agent
         const base = name.slice(name.lastIndexOf('/') + 1);
         const file = PROC_FILES.has(base) ? base : 'other';
         const t0 = process.hrtime.bigint();
-        try {
-          return fn.apply(receiver, args);
-        } finally {
+        const observe = (): void =>
           metrics.readDuration.observe({ file }, Number(process.hrtime.bigint() - t0) / 1e9);
+        let result: unknown;
+        try {
+          result = fn.apply(receiver, args);
+        } catch (e) {
+          observe();
+          throw e;
         }
+        // readLocked answers asynchronously (the worker pool): timed until it settles
+        if (result instanceof Promise) return result.finally(observe);
+        observe();
+        return result;
       };
     },
   });

@@ -24,14 +24,14 @@ import {
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
-import { GrpcStatusError, toGrpcError, unimplemented } from './errors';
+import { GrpcStatusError, toGrpcError } from './errors';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import type { ProcessesService } from './processes.service';
 import { callAcquireOptions, type ReadLimiter } from './read-limiter';
-import { serveVeHistogram, type HistogramValidator } from './ve-histogram';
+import { serveVeHistogram } from './ve-histogram';
 import type { VeService } from './ve.service';
 import type { WatchService } from './watch.service';
 
@@ -60,6 +60,14 @@ export class PmapGrpcService {
     private readonly processes: ProcessesService,
     private readonly maps: MemoryMapService,
     private readonly log: Logger,
+    /** GetHistogram's implementation (histogram.service.ts). */
+    private readonly histograms: Pick<HistogramService, 'stream' | 'toQuery'>,
+    /** WatchMemoryMap's implementation (watch.service.ts). */
+    private readonly watch: Pick<WatchService, 'serve'>,
+    /** VE targets (ve.service.ts): GetHistogram with ve_node goes there. */
+    private readonly ve: VeService,
+    /** Limit on concurrent heavy reads (read-limiter.ts). */
+    private readonly limiter: ReadLimiter,
   ) {}
 
   /** The handler table grpc-js expects for PmapServiceService. */
@@ -84,10 +92,11 @@ export class PmapGrpcService {
     call: ServerUnaryCall<ListProcessesRequest, ListProcessesResponse>,
     callback: sendUnaryData<ListProcessesResponse>,
   ): void => {
-    const serve = (): void => {
+    const serve = async (signal: AbortSignal): Promise<void> => {
       try {
         if (call.cancelled) return;
-        const list = this.processes.list(call.request);
+        const list = await this.processes.list(call.request, signal);
+        if (call.cancelled) return;
         callback(null, {
           processes: list.processes.map(processToProto),
           totalMatched: list.totalMatched,
@@ -97,37 +106,43 @@ export class PmapGrpcService {
         callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
       }
     };
-    // Reading every process's smaps_rollup is heavy; a list without rollups is not.
-    if (!this.limiter || call.request.skipRollup) return serve();
-    this.limited(call, serve).catch((e: unknown) => {
+    const fail = (e: unknown): void => {
       callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
-    });
+    };
+    // Reading every process's smaps_rollup is heavy; a list without rollups is not.
+    if (call.request.skipRollup) {
+      const { opts, dispose } = callAcquireOptions(call);
+      serve(opts.signal!).then(dispose, (e: unknown) => {
+        dispose();
+        fail(e);
+      });
+      return;
+    }
+    this.limited(call, serve).catch(fail);
   };
 
-  /** Limit on concurrent heavy reads (read-limiter.ts), attached by main.ts. */
-  limiter?: ReadLimiter;
-
-  /** Runs `fn` under a heavy-read permit honouring the call's deadline and cancellation. */
+  /**
+   * Runs `fn` under a heavy-read permit honouring the call's deadline and cancellation; `fn`
+   * gets a signal that aborts when the call is cancelled (its reads are then dropped).
+   */
   private async limited<T>(
     call: Parameters<typeof callAcquireOptions>[0],
-    fn: () => Promise<T> | T,
+    fn: (signal: AbortSignal) => Promise<T> | T,
   ): Promise<T> {
-    if (!this.limiter) return fn();
     const { opts, dispose } = callAcquireOptions(call);
-    let release: () => void;
     try {
-      release = await this.limiter.acquire(opts);
+      const release = await this.limiter.acquire(opts);
+      if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
+        release();
+        throw new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the read');
+      }
+      try {
+        return await fn(opts.signal!);
+      } finally {
+        release();
+      }
     } finally {
       dispose();
-    }
-    if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
-      release();
-      throw new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the read');
-    }
-    try {
-      return await fn();
-    } finally {
-      release();
     }
   }
 
@@ -143,15 +158,17 @@ export class PmapGrpcService {
     const query = this.maps.toQuery(call.request);
     if (call.cancelled) return;
     // The permit is held until the last chunk is written: it bounds the maps held in memory.
-    await this.limited(call, () => this.sendMemoryMap(call, query));
+    await this.limited(call, (signal) => this.sendMemoryMap(call, query, signal));
   }
 
   private async sendMemoryMap(
     call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>,
     query: ReturnType<MemoryMapService['toQuery']>,
+    signal: AbortSignal,
   ): Promise<void> {
     if (call.cancelled) return;
-    const map = this.maps.read(query);
+    const map = await this.maps.read(query, signal);
+    if (call.cancelled) return;
     const header = headerToProto(map.header);
     const { vmas } = map;
     const n = vmas.length;
@@ -176,47 +193,20 @@ export class PmapGrpcService {
     call.end();
   }
 
-  /** GetHistogram's implementation (histogram.service.ts), attached by main.ts. */
-  histograms?: Pick<HistogramService, 'stream'>;
-
   getHistogram = (call: ServerWritableStream<GetHistogramRequest, GetHistogramResponse>): void => {
-    const impl = this.histograms;
     const fail = (e: unknown): void => {
       call.emit('error', toGrpcError(e, this.log, { rpc: 'GetHistogram', pid: call.request.pid }));
     };
-    if (call.request.veNode !== undefined && this.ve) {
-      try {
-        serveVeHistogram(call, this.ve, impl as HistogramValidator);
-      } catch (e) {
-        fail(e);
-      }
+    if (call.request.veNode !== undefined) {
+      serveVeHistogram(call, this.ve, this.histograms).catch(fail);
       return;
     }
-    if (!impl) {
-      fail(unimplemented('histograms are not implemented yet'));
-      return;
-    }
-    this.limited(call, () => impl.stream(call)).catch(fail);
+    this.limited(call, () => this.histograms.stream(call)).catch(fail);
   };
-
-  /** VE targets (ve.service.ts), attached by main.ts: GetHistogram with ve_node goes there. */
-  ve?: VeService;
-
-  /** WatchMemoryMap's implementation (watch.service.ts), attached by main.ts. */
-  watch?: Pick<WatchService, 'serve'>;
 
   watchMemoryMap = (
     call: ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>,
   ): void => {
-    if (this.watch) {
-      this.watch.serve(call);
-      return;
-    }
-    call.emit(
-      'error',
-      toGrpcError(unimplemented('watching memory maps is not implemented yet'), this.log, {
-        rpc: 'WatchMemoryMap',
-      }),
-    );
+    this.watch.serve(call);
   };
 }

@@ -27,14 +27,17 @@ const SORT_KEYS = new Map<ProcessSort, SortKey>([
 export const VE_NOT_AVAILABLE = 'VE targets are not available on this agent';
 
 export class ProcessesService {
-  constructor(private readonly reader: Pick<ProcReader, 'listProcesses'>) {}
-
-  /** VE targets and pseudo-process marking (ve.service.ts), attached by main.ts. */
-  ve?: VeService;
+  constructor(
+    private readonly reader: Pick<ProcReader, 'listProcesses'>,
+    /** VE targets and pseudo-process marking (ve.service.ts). */
+    private readonly ve: VeService,
+  ) {}
 
   /** Validates the request into a ProcessFilter (throws GrpcStatusError). */
   toFilter(req: ListProcessesRequest): ProcessFilter {
-    if (req.veNode !== undefined && !this.ve) throw unimplemented(VE_NOT_AVAILABLE);
+    if (req.veNode !== undefined && !this.ve.available) {
+      throw unimplemented(`${VE_NOT_AVAILABLE}: ${this.ve.reason}`);
+    }
     if (req.sort !== ProcessSort.PROCESS_SORT_UNSPECIFIED && !SORT_KEYS.has(req.sort)) {
       throw invalidArgument(`sort: unknown value ${req.sort}`);
     }
@@ -57,13 +60,14 @@ export class ProcessesService {
     return filter;
   }
 
-  list(req: ListProcessesRequest): ProcessList {
+  /** An aborted `signal` stops the listing (its reads are dropped). */
+  async list(req: ListProcessesRequest, signal?: AbortSignal): Promise<ProcessList> {
     const filter = this.toFilter(req);
     const { processes, unreadable } =
-      req.veNode !== undefined && this.ve
-        ? this.ve.listProcesses(req.veNode, filter)
-        : this.reader.listProcesses(filter);
-    if (req.veNode === undefined) this.ve?.markPseudoProcesses(processes);
+      req.veNode !== undefined
+        ? await this.ve.listProcesses(req.veNode, filter)
+        : await this.reader.listProcesses(filter, { signal });
+    if (req.veNode === undefined) this.ve.markPseudoProcesses(processes);
     const key = SORT_KEYS.get(req.sort);
     if (key) {
       processes.sort((a, b) => {

@@ -6,10 +6,18 @@
  * as soon as the call is cancelled (client gone or deadline). With ve_node the VE process of the
  * pid is watched: its map from VEOS, its rollup the sum of that map.
  *
+ * Limits: every sample takes a heavy-read permit (read-limiter.ts) like GetMemoryMap, so many
+ * watches of a big process queue behind the same bound as other maps instead of overlapping;
+ * samples are taken at a fixed rate, and a tick that comes while the previous sample is still
+ * being read (or queued for a permit, or while the client has not drained the last event) is
+ * skipped and counted — never two samples of one watch at once. At most `maxWatches` watches run
+ * per agent (--max-watches); one more is RESOURCE_EXHAUSTED. A cancelled watch stops at once: its
+ * timer is cleared, its queued permit request leaves the queue and its read in flight is dropped.
+ *
  * The sampling and the diff are plain functions of this file (WatchSession); the gRPC handler in
  * pmap.service.ts only forwards the call.
  */
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import { status, type ServerWritableStream } from '@grpc/grpc-js';
 import {
   filterVmasByRange,
   isPmapError,
@@ -30,13 +38,16 @@ import {
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
-import { invalidArgument, toGrpcError } from './errors';
+import { GrpcStatusError, invalidArgument, toGrpcError } from './errors';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
+import type { ReadLimiter } from './read-limiter';
 
 export const MIN_WATCH_INTERVAL_MS = 100;
 export const MAX_WATCH_INTERVAL_MS = 60_000;
 export const DEFAULT_WATCH_INTERVAL_MS = 1000;
+/** Concurrent watches per agent by default (--max-watches). */
+export const DEFAULT_MAX_WATCHES = 64;
 
 export interface WatchQuery {
   pid: number;
@@ -131,8 +142,8 @@ function isGone(e: unknown): boolean {
 type Reader = Pick<ProcReader, 'readRollup' | 'readStat'>;
 
 /**
- * One watched process: sample() reads the map and the rollup and returns the next event (or
- * EXITED). Synchronous reads, as everywhere in the agent.
+ * One watched process: sample() reads the map and the rollup (off the event loop, through the
+ * reader's worker pool) and returns the next event (or EXITED).
  */
 export class WatchSession {
   private seq = 0n;
@@ -162,22 +173,21 @@ export class WatchSession {
   }
 
   /** One sample of the map (range-filtered) and the whole process's rollup. */
-  private read(): { map: MemoryMap; rollup: MemoryRollup } {
+  private async read(signal?: AbortSignal): Promise<{ map: MemoryMap; rollup: MemoryRollup }> {
     const { pid, detail, range, veNode } = this.q;
     if (veNode === undefined) {
-      const map = this.maps.read({ pid, detail, threadStacks: false, range, batchSize: 0 });
-      return { map, rollup: this.reader.readRollup(pid) };
+      const map = await this.maps.read(
+        { pid, detail, threadStacks: false, range, batchSize: 0 },
+        signal,
+      );
+      return { map, rollup: await this.reader.readRollup(pid, { signal }) };
     }
     // VEOS has no rollup: it is the sum of the whole VE map, which is always smaps-level; the
     // range and the maps detail level are applied to it here.
-    const full = this.maps.read({
-      pid,
-      veNode,
-      detail,
-      threadStacks: false,
-      range: undefined,
-      batchSize: 0,
-    });
+    const full = await this.maps.read(
+      { pid, veNode, detail, threadStacks: false, range: undefined, batchSize: 0 },
+      signal,
+    );
     const pageSize = full.header.pageSize ?? 4096n;
     let vmas = filterVmasByRange(full.vmas, range, pageSize);
     if (detail === 'maps')
@@ -196,12 +206,12 @@ export class WatchSession {
    * The next event. The first call throws (NOT_FOUND...) when the process cannot be read; later,
    * a process that is gone yields EXITED.
    */
-  sample(): WatchMemoryMapResponse {
+  async sample(signal?: AbortSignal): Promise<WatchMemoryMapResponse> {
     const first = this.prevMap === undefined;
     let map: MemoryMap;
     let rollup: MemoryRollup;
     try {
-      ({ map, rollup } = this.read());
+      ({ map, rollup } = await this.read(signal));
       // A zombie has an empty map and rollup: it has exited, not unmapped everything.
       if (!first && map.vmas.length === 0) this.assertNotZombie();
     } catch (e) {
@@ -244,12 +254,34 @@ export class WatchSession {
   }
 }
 
+export interface WatchStats {
+  /** Watches running now. */
+  active: number;
+  /** Ticks skipped because the previous sample was still being read (or not yet sent). */
+  skipped: number;
+  /** Watches refused because `maxWatches` were running. */
+  refused: number;
+}
+
+type WatchCall = ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>;
+
 export class WatchService {
+  private active = 0;
+  private skipped = 0;
+  private refused = 0;
+
   constructor(
     private readonly maps: MemoryMapService,
     private readonly reader: Reader,
     private readonly log: Logger,
+    /** Every sample takes a heavy-read permit here. */
+    private readonly limiter: Pick<ReadLimiter, 'acquire'>,
+    private readonly opts: { maxWatches: number } = { maxWatches: DEFAULT_MAX_WATCHES },
   ) {}
+
+  stats(): WatchStats {
+    return { active: this.active, skipped: this.skipped, refused: this.refused };
+  }
 
   /** Validates a request (throws GrpcStatusError naming the field). */
   toQuery(req: WatchMemoryMapRequest): WatchQuery {
@@ -279,25 +311,15 @@ export class WatchService {
   }
 
   /** Serves one WatchMemoryMap call until the process exits, max_events, or cancellation. */
-  serve(call: ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>): void {
-    let timer: NodeJS.Timeout | undefined;
-    let done = false;
-    let sent = 0;
-    const finish = (): void => {
-      done = true;
-      if (timer) clearTimeout(timer);
-    };
+  serve(call: WatchCall): void {
     const fail = (e: unknown): void => {
-      finish();
       call.emit(
         'error',
         toGrpcError(e, this.log, { rpc: 'WatchMemoryMap', pid: call.request.pid }),
       );
     };
-    call.on('cancelled', finish);
-    call.on('close', finish);
-    let session: WatchSession;
     let q: WatchQuery;
+    let session: WatchSession;
     try {
       q = this.toQuery(call.request);
       session = new WatchSession(q, this.maps, this.reader);
@@ -305,25 +327,87 @@ export class WatchService {
       fail(e);
       return;
     }
-    const tick = (): void => {
-      timer = undefined;
-      if (done || call.cancelled) return finish();
-      let ev: WatchMemoryMapResponse;
-      try {
-        ev = session.sample();
-      } catch (e) {
-        fail(e);
-        return;
-      }
-      call.write(ev);
-      sent++;
-      if (session.exited || (q.maxEvents > 0 && sent >= q.maxEvents)) {
-        finish();
-        call.end();
-        return;
-      }
-      timer = setTimeout(tick, q.intervalMs);
+    if (this.active >= this.opts.maxWatches) {
+      this.refused++;
+      fail(
+        new GrpcStatusError(
+          status.RESOURCE_EXHAUSTED,
+          `agent busy: ${this.active} watches running (--max-watches ${this.opts.maxWatches}); retry later`,
+        ),
+      );
+      return;
+    }
+    this.active++;
+    this.run(call, q, session, fail);
+  }
+
+  private run(
+    call: WatchCall,
+    q: WatchQuery,
+    session: WatchSession,
+    fail: (e: unknown) => void,
+  ): void {
+    const ac = new AbortController();
+    let done = false;
+    let busy = false;
+    /** The last event was not taken by the stream yet (write returned false, no drain). */
+    let full = false;
+    let sent = 0;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      this.active--;
+      clearInterval(timer);
+      ac.abort(new Error('the watch is over'));
+      call.off('drain', onDrain);
     };
+    const onDrain = (): void => {
+      full = false;
+    };
+    call.on('cancelled', finish);
+    call.on('close', finish);
+    call.on('drain', onDrain);
+    const sampleOnce = async (): Promise<void> => {
+      const first = sent === 0;
+      let release: (() => void) | undefined;
+      try {
+        release = await this.limiter.acquire({ signal: ac.signal });
+        if (done) return;
+        const ev = await session.sample(ac.signal);
+        release();
+        release = undefined;
+        if (done || call.cancelled) return;
+        full = !call.write(ev);
+        sent++;
+        if (session.exited || (q.maxEvents > 0 && sent >= q.maxEvents)) {
+          finish();
+          call.end();
+        }
+      } catch (e) {
+        if (done || call.cancelled) return;
+        const busyAgent = e instanceof GrpcStatusError && e.code === status.RESOURCE_EXHAUSTED;
+        if (!first && busyAgent) {
+          this.skipped++; // no permit for this tick: the next one tries again
+          return;
+        }
+        finish();
+        fail(e);
+      } finally {
+        release?.();
+      }
+    };
+    const tick = (): void => {
+      if (done || call.cancelled) return finish();
+      if (busy || full) {
+        this.skipped++;
+        return;
+      }
+      busy = true;
+      void sampleOnce().finally(() => {
+        busy = false;
+      });
+    };
+    const timer = setInterval(tick, q.intervalMs);
     tick();
   }
 }

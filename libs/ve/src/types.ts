@@ -63,13 +63,13 @@ export interface VeSource {
   /** Every VE node of this host, sorted by node number. */
   listNodes(): VeNodeInfo[];
   /** The VE processes on a node (veNode and vePseudoOf set, cmdline = the VE program's). */
-  listProcesses(node: number, opts?: VeListOptions): ProcessInfo[];
+  listProcesses(node: number, opts?: VeListOptions): Promise<ProcessInfo[]>;
   /** The VE node running host pid `pid` (from sysfs task_id_all), or undefined. */
   nodeOfPid(pid: number): number | undefined;
   /** ve_check_pid: is `pid` a VE process on `node`? */
   checkPid(node: number, pid: number): boolean;
   /** ve_map_info: the VE process's memory map at smaps level (fields, vmFlags, notProvided). */
-  readMemoryMap(node: number, pid: number): VeMemoryMap;
+  readMemoryMap(node: number, pid: number): Promise<VeMemoryMap>;
   /** Unloads the library; later calls throw UNAVAILABLE. */
   close(): void;
 }
