@@ -64,7 +64,7 @@ async function main() {
   const pid = child.pid;
   // As the agent reads: the mmap_lock files through the stuck-read guard (its worker pool).
   const guard = new procfs.GuardedFileReader({ timeoutMs: 10000 });
-  const reader = new procfs.ProcReader({ lockedRead: (p, signal) => guard.read(p, { signal }) });
+  const reader = new procfs.ProcReader({ lockedRead: (p, o) => guard.read(p, o) });
   try {
     const rows = [];
     for (const [mode, flag, detail] of [

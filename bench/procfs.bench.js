@@ -69,7 +69,7 @@ async function zooRead() {
       child.once('exit', () => reject(new Error('zoo exited')));
     });
     const pool = new procfs.GuardedFileReader({ timeoutMs: 30000 });
-    const reader = new procfs.ProcReader({ lockedRead: (p, signal) => pool.read(p, { signal }) });
+    const reader = new procfs.ProcReader({ lockedRead: (p, o) => pool.read(p, o) });
     let vmas = 0;
     const t = await timeAsync(async () => {
       vmas = (await reader.readMemoryMap(pid, { detail: 'smaps' })).vmas.length;

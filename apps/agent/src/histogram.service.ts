@@ -23,6 +23,7 @@ import {
   type Capabilities,
   type HistogramOptions,
   type ProcReader,
+  type ReadOptions,
 } from '@app/procfs';
 import {
   HistogramCompat,
@@ -159,7 +160,7 @@ export class HistogramService {
    */
   async read(
     q: HistogramQuery,
-    signal?: AbortSignal,
+    read: ReadOptions = {},
   ): Promise<{ header: ProcessHeader; vmas: Vma[]; numaMapsText?: string }> {
     const map = await this.maps.read(
       {
@@ -169,22 +170,25 @@ export class HistogramService {
         range: q.range,
         batchSize: this.opts.batchSize,
       },
-      signal,
+      read,
     );
     if (q.kind !== 'numa') return { header: map.header, vmas: map.vmas };
-    const numaMapsText = await this.reader.readNumaMapsText(q.pid, { signal });
+    const numaMapsText = await this.reader.readNumaMapsText(q.pid, read);
     return { header: map.header, vmas: map.vmas, numaMapsText };
   }
 
-  /** Serves one GetHistogram call; throws (for toGrpcError) on failure. */
-  async stream(call: HistogramCall): Promise<void> {
+  /**
+   * Serves one GetHistogram call; throws (for toGrpcError) on failure. `read`: the permit lease's
+   * read options (pmap.service.ts) for the map and numa_maps reads.
+   */
+  async stream(call: HistogramCall, read: ReadOptions = {}): Promise<void> {
     const q = this.toQuery(call.request);
     if (call.cancelled) return;
     const ac = new AbortController();
     const onCancel = (): void => ac.abort(new Error('GetHistogram cancelled by the client'));
     call.once('cancelled', onCancel);
     try {
-      const { header, vmas, numaMapsText } = await this.read(q, ac.signal);
+      const { header, vmas, numaMapsText } = await this.read(q, { ...read, signal: ac.signal });
       if (call.cancelled) return;
       if (numaMapsText !== undefined) q.options.numaMapsText = numaMapsText;
       await this.scanAndSend(call, q, header, vmas, ac.signal);

@@ -74,7 +74,7 @@ async function main(): Promise<void> {
   const reader = instrumentReader(
     new ProcReader({
       procRoot: config.procRoot,
-      lockedRead: (p, signal) => guarded.read(p, { signal }),
+      lockedRead: (p, o) => guarded.read(p, o),
     }),
     metrics,
   );

@@ -3,7 +3,7 @@
  * of @app/domain). Streaming (batches, backpressure, cancellation) is the handler's job.
  */
 import { filterVmasByRange, type AddressRange, type MemoryMap } from '@app/domain';
-import type { ProcReader } from '@app/procfs';
+import type { ProcReader, ReadOptions } from '@app/procfs';
 import {
   DetailLevel,
   rangeFromProto,
@@ -89,14 +89,14 @@ export class MemoryMapService {
   /**
    * Reads and range-filters the map (one read of maps/smaps, off the event loop; ProcReader
    * reports a process that exited during the read as EXITED rather than a truncated map). An
-   * aborted `signal` drops the read.
+   * aborted `read.signal` drops the read.
    */
-  async read(q: MemoryMapQuery, signal?: AbortSignal): Promise<MemoryMap> {
+  async read(q: MemoryMapQuery, read: ReadOptions = {}): Promise<MemoryMap> {
     if (q.veNode !== undefined) return this.ve.readMap(q.veNode, q.pid, q.range);
     const map = await this.reader.readMemoryMap(q.pid, {
       detail: q.detail,
       threadStacks: q.threadStacks,
-      signal,
+      ...read,
     });
     await this.ve.markPseudoMap(map);
     const pageSize = map.header.pageSize ?? 4096n;

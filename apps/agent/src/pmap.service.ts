@@ -24,13 +24,14 @@ import {
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
+import type { ReadOptions } from '@app/procfs';
 import { GrpcStatusError, toGrpcError } from './errors';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import type { ProcessesService } from './processes.service';
-import { callAcquireOptions, type ReadLimiter } from './read-limiter';
+import { callAcquireOptions, PermitLease, type ReadLimiter } from './read-limiter';
 import { serveVeHistogram } from './ve-histogram';
 import type { VeService } from './ve.service';
 import type { WatchService } from './watch.service';
@@ -92,10 +93,10 @@ export class PmapGrpcService {
     call: ServerUnaryCall<ListProcessesRequest, ListProcessesResponse>,
     callback: sendUnaryData<ListProcessesResponse>,
   ): void => {
-    const serve = async (signal: AbortSignal): Promise<void> => {
+    const serve = async (read: ReadOptions): Promise<void> => {
       try {
         if (call.cancelled) return;
-        const list = await this.processes.list(call.request, signal);
+        const list = await this.processes.list(call.request, read);
         if (call.cancelled) return;
         callback(null, {
           processes: list.processes.map(processToProto),
@@ -112,7 +113,7 @@ export class PmapGrpcService {
     // Reading every process's smaps_rollup is heavy; a list without rollups is not.
     if (call.request.skipRollup) {
       const { opts, dispose } = callAcquireOptions(call);
-      serve(opts.signal!).then(dispose, (e: unknown) => {
+      serve({ signal: opts.signal }).then(dispose, (e: unknown) => {
         dispose();
         fail(e);
       });
@@ -122,24 +123,24 @@ export class PmapGrpcService {
   };
 
   /**
-   * Runs `fn` under a heavy-read permit honouring the call's deadline and cancellation; `fn`
-   * gets a signal that aborts when the call is cancelled (its reads are then dropped).
+   * Runs `fn` under a heavy-read permit honouring the call's deadline and cancellation. `fn`
+   * gets the read options to pass on: a signal that aborts when the call is cancelled (its reads
+   * are dropped), and the permit lent back while a read is slow (PermitLease).
    */
   private async limited<T>(
     call: Parameters<typeof callAcquireOptions>[0],
-    fn: (signal: AbortSignal) => Promise<T> | T,
+    fn: (read: ReadOptions) => Promise<T> | T,
   ): Promise<T> {
     const { opts, dispose } = callAcquireOptions(call);
     try {
-      const release = await this.limiter.acquire(opts);
-      if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
-        release();
-        throw new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the read');
-      }
+      const lease = await PermitLease.take(this.limiter, opts);
       try {
-        return await fn(opts.signal!);
+        if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
+          throw new GrpcStatusError(status.DEADLINE_EXCEEDED, 'deadline exceeded before the read');
+        }
+        return await fn(lease.readOptions());
       } finally {
-        release();
+        lease.end();
       }
     } finally {
       dispose();
@@ -158,16 +159,16 @@ export class PmapGrpcService {
     const query = this.maps.toQuery(call.request);
     if (call.cancelled) return;
     // The permit is held until the last chunk is written: it bounds the maps held in memory.
-    await this.limited(call, (signal) => this.sendMemoryMap(call, query, signal));
+    await this.limited(call, (read) => this.sendMemoryMap(call, query, read));
   }
 
   private async sendMemoryMap(
     call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>,
     query: ReturnType<MemoryMapService['toQuery']>,
-    signal: AbortSignal,
+    read: ReadOptions,
   ): Promise<void> {
     if (call.cancelled) return;
-    const map = await this.maps.read(query, signal);
+    const map = await this.maps.read(query, read);
     if (call.cancelled) return;
     const header = headerToProto(map.header);
     const { vmas } = map;
@@ -201,7 +202,7 @@ export class PmapGrpcService {
       serveVeHistogram(call, this.ve, this.histograms).catch(fail);
       return;
     }
-    this.limited(call, () => this.histograms.stream(call)).catch(fail);
+    this.limited(call, (read) => this.histograms.stream(call, read)).catch(fail);
   };
 
   watchMemoryMap = (

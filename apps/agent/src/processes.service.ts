@@ -2,7 +2,7 @@
  * ListProcesses: request validation, ProcReader.listProcesses, sorting and the limit.
  */
 import type { ProcessInfo } from '@app/domain';
-import type { ProcessFilter, ProcReader } from '@app/procfs';
+import type { ProcessFilter, ProcReader, ReadOptions } from '@app/procfs';
 import { ProcessSort, type ListProcessesRequest } from '@app/proto';
 import { invalidArgument, unimplemented } from './errors';
 import { compileNameRegex } from './safe-regex';
@@ -60,13 +60,13 @@ export class ProcessesService {
     return filter;
   }
 
-  /** An aborted `signal` stops the listing (its reads are dropped). */
-  async list(req: ListProcessesRequest, signal?: AbortSignal): Promise<ProcessList> {
+  /** An aborted `read.signal` stops the listing (its reads are dropped). */
+  async list(req: ListProcessesRequest, read: ReadOptions = {}): Promise<ProcessList> {
     const filter = this.toFilter(req);
     const { processes, unreadable } =
       req.veNode !== undefined
         ? await this.ve.listProcesses(req.veNode, filter)
-        : await this.reader.listProcesses(filter, { signal });
+        : await this.reader.listProcesses(filter, read);
     if (req.veNode === undefined) this.ve.markPseudoProcesses(processes);
     const key = SORT_KEYS.get(req.sort);
     if (key) {

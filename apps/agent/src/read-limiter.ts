@@ -22,6 +22,7 @@
  * the read in progress ends.
  */
 import { status } from '@grpc/grpc-js';
+import type { ReadOptions } from '@app/procfs';
 import { GrpcStatusError } from './errors';
 
 export const DEFAULT_MAX_HEAVY_READS = 2;
@@ -175,6 +176,73 @@ export class ReadLimiter {
       if (next) next.grant(this.releaser());
       else this.active--;
     };
+  }
+}
+
+/**
+ * The permit of one heavy call, lent back while the call's /proc read is slow (the reader's pool
+ * says so: the target is probably stuck in the kernel) and taken back before the read's bytes are
+ * used. So calls stuck on a process that does not answer hold no permit, and the other calls of
+ * the agent keep being served. `readOptions()` wires it into ProcReader reads.
+ */
+export class PermitLease {
+  private release: (() => void) | undefined;
+  private pending: Promise<void> | undefined;
+  private ended = false;
+
+  private constructor(
+    private readonly limiter: Pick<ReadLimiter, 'acquire'>,
+    private readonly opts: AcquireOptions,
+  ) {}
+
+  /** Waits for a permit (as ReadLimiter.acquire: FIFO, deadline, cancellation, queue bound). */
+  static async take(
+    limiter: Pick<ReadLimiter, 'acquire'>,
+    opts: AcquireOptions = {},
+  ): Promise<PermitLease> {
+    const lease = new PermitLease(limiter, opts);
+    lease.release = await limiter.acquire(opts);
+    return lease;
+  }
+
+  /** A permit is held now. */
+  get held(): boolean {
+    return this.release !== undefined;
+  }
+
+  /** Read options: the call's signal, the permit lent while a read is slow. */
+  readOptions(): ReadOptions {
+    return { signal: this.opts.signal, onSlow: () => this.lend(), resume: () => this.resume() };
+  }
+
+  /** Gives the permit back (a read is slow); resume() takes one again. */
+  lend(): void {
+    const release = this.release;
+    this.release = undefined;
+    release?.();
+  }
+
+  /** Holds a permit again (waiting in the limiter's queue if need be). */
+  resume(): Promise<void> {
+    if (this.release || this.ended) return Promise.resolve();
+    this.pending ??= this.limiter.acquire(this.opts).then(
+      (release) => {
+        this.pending = undefined;
+        if (this.ended) release();
+        else this.release = release;
+      },
+      (e: unknown) => {
+        this.pending = undefined;
+        throw e;
+      },
+    );
+    return this.pending;
+  }
+
+  /** The call is done: the permit goes back for good. */
+  end(): void {
+    this.ended = true;
+    this.lend();
   }
 }
 

@@ -27,7 +27,7 @@ import {
   type MemoryRollup,
   type Vma,
 } from '@app/domain';
-import { rollupOfVmas, type ProcReader } from '@app/procfs';
+import { rollupOfVmas, type ProcReader, type ReadOptions } from '@app/procfs';
 import {
   headerToProto,
   rollupToProto,
@@ -41,7 +41,7 @@ import {
 import { GrpcStatusError, invalidArgument, toGrpcError } from './errors';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
-import type { ReadLimiter } from './read-limiter';
+import { PermitLease, type ReadLimiter } from './read-limiter';
 
 export const MIN_WATCH_INTERVAL_MS = 100;
 export const MAX_WATCH_INTERVAL_MS = 60_000;
@@ -173,20 +173,20 @@ export class WatchSession {
   }
 
   /** One sample of the map (range-filtered) and the whole process's rollup. */
-  private async read(signal?: AbortSignal): Promise<{ map: MemoryMap; rollup: MemoryRollup }> {
+  private async read(opts: ReadOptions): Promise<{ map: MemoryMap; rollup: MemoryRollup }> {
     const { pid, detail, range, veNode } = this.q;
     if (veNode === undefined) {
       const map = await this.maps.read(
         { pid, detail, threadStacks: false, range, batchSize: 0 },
-        signal,
+        opts,
       );
-      return { map, rollup: await this.reader.readRollup(pid, { signal }) };
+      return { map, rollup: await this.reader.readRollup(pid, opts) };
     }
     // VEOS has no rollup: it is the sum of the whole VE map, which is always smaps-level; the
     // range and the maps detail level are applied to it here.
     const full = await this.maps.read(
       { pid, veNode, detail, threadStacks: false, range: undefined, batchSize: 0 },
-      signal,
+      opts,
     );
     const pageSize = full.header.pageSize ?? 4096n;
     let vmas = filterVmasByRange(full.vmas, range, pageSize);
@@ -206,12 +206,12 @@ export class WatchSession {
    * The next event. The first call throws (NOT_FOUND...) when the process cannot be read; later,
    * a process that is gone yields EXITED.
    */
-  async sample(signal?: AbortSignal): Promise<WatchMemoryMapResponse> {
+  async sample(opts: ReadOptions = {}): Promise<WatchMemoryMapResponse> {
     const first = this.prevMap === undefined;
     let map: MemoryMap;
     let rollup: MemoryRollup;
     try {
-      ({ map, rollup } = await this.read(signal));
+      ({ map, rollup } = await this.read(opts));
       // A zombie has an empty map and rollup: it has exited, not unmapped everything.
       if (!first && map.vmas.length === 0) this.assertNotZombie();
     } catch (e) {
@@ -369,13 +369,12 @@ export class WatchService {
     call.on('drain', onDrain);
     const sampleOnce = async (): Promise<void> => {
       const first = sent === 0;
-      let release: (() => void) | undefined;
+      let lease: PermitLease | undefined;
       try {
-        release = await this.limiter.acquire({ signal: ac.signal });
+        lease = await PermitLease.take(this.limiter, { signal: ac.signal });
         if (done) return;
-        const ev = await session.sample(ac.signal);
-        release();
-        release = undefined;
+        const ev = await session.sample(lease.readOptions());
+        lease.end();
         if (done || call.cancelled) return;
         full = !call.write(ev);
         sent++;
@@ -393,7 +392,7 @@ export class WatchService {
         finish();
         fail(e);
       } finally {
-        release?.();
+        lease?.end();
       }
     };
     const tick = (): void => {

@@ -206,6 +206,46 @@ describe('GuardedFileReader', () => {
   );
 
   it(
+    'a slow read stops counting against the workers: other paths are read before its timeout',
+    async () => {
+      const slowEvents: string[] = [];
+      const one = new GuardedFileReader({ timeoutMs: ANSWER_MS, workers: 1, slowMs: 100 });
+      try {
+        let resumed = false;
+        const blocked = one.read(fifo, {
+          onSlow: () => slowEvents.push('slow'),
+          resume: async () => {
+            slowEvents.push('resume');
+            await new Promise((r) => setTimeout(r, 10));
+            resumed = true;
+          },
+        });
+        // the only worker is blocked on the FIFO, for far less than its timeout: once it is slow
+        // a second worker reads the plain file
+        expect((await one.read(plain)).toString()).toBe('hello\n');
+        expect(slowEvents).toEqual(['slow']);
+        expect(one.stats()).toMatchObject({ slow: 1, hung: 0 });
+        // the slow read returns after all: its bytes only once the caller has resumed
+        const deadline = Date.now() + RECOVERY_MS;
+        let done = false;
+        void blocked.then(() => (done = true));
+        while (!done && Date.now() < deadline) {
+          releaseFifo(fifo);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        expect((await blocked).length).toBe(0);
+        expect(resumed).toBe(true);
+        expect(slowEvents).toEqual(['slow', 'resume']);
+        // back to one worker, none slow
+        expect(one.stats()).toMatchObject({ slow: 0, busy: 0, workers: 1 });
+      } finally {
+        one.close();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
     'beyond maxHung stuck reads, every read fails at once',
     async () => {
       const second = path.join(dir, 'stuck2');
@@ -234,7 +274,7 @@ describe('GuardedFileReader', () => {
       const pdir = path.join(proc, String(STALLED_PID));
       const procReader = new ProcReader({
         procRoot: proc,
-        lockedRead: (p, signal) => reader.read(p, { signal }),
+        lockedRead: (p, o) => reader.read(p, o),
       });
       // the header's cmdline read is the first to get stuck
       await expect(procReader.readMemoryMap(STALLED_PID, { detail: 'maps' })).rejects.toThrow(

@@ -12,6 +12,12 @@
  * - Reads wait in a FIFO queue while every worker is busy (at most `maxQueued`, beyond that a
  *   read fails at once with UNAVAILABLE). At most one read per path runs at a time: a second read
  *   of a path that is being read waits for the first, so a stuck path holds one worker, not many.
+ * - A read still running after `slowMs` is "slow" (probably stuck): its worker stops counting
+ *   against `workers` (as long as slow plus stuck reads stay within `maxHung`), so other paths
+ *   are read on another worker instead of waiting for the timeout; its caller is told
+ *   (onSlow: the agent gives back its heavy-read permit) and, should the read return after all,
+ *   its bytes are handed over once the caller's `resume` has settled (the agent takes a permit
+ *   back). A slow worker that returns is kept, or ended when there are enough idle ones.
  * - A read that does not return within its timeout fails with TIMED_OUT ("READ_STUCK"); its worker
  *   — a thread blocked in the kernel cannot be cancelled — is set aside (onHung) and the pool goes
  *   on with a fresh worker. While that path's read has not returned, reading it again fails at
@@ -37,8 +43,10 @@ export interface GuardedReadOptions {
   timeoutMs: number | ((path: string) => number);
   /** Stuck reads kept at most; beyond that reads fail at once (default 8). */
   maxHung?: number;
-  /** Worker threads reading at once (default 4). */
+  /** Worker threads reading at once (default 4), not counting slow and stuck ones. */
   workers?: number;
+  /** A read running this long is slow (default 250 ms, at most the timeout). */
+  slowMs?: number;
   /** Reads waiting for a worker at most; beyond that a read fails at once (default 4096). */
   maxQueued?: number;
   /** A read was declared hung. */
@@ -50,12 +58,18 @@ export interface GuardedReadOptions {
 export interface GuardedReadCallOptions {
   /** Aborting drops the read: it leaves the queue, or its result is discarded. */
   signal?: AbortSignal;
+  /** The read became slow (it runs longer than slowMs): called once. */
+  onSlow?: () => void;
+  /** Awaited before a slow read's bytes are handed over (a rejection fails the read). */
+  resume?: () => Promise<void>;
 }
 
 export interface GuardedReadStats {
   /** Live workers (idle or reading), not counting stuck ones. */
   workers: number;
   busy: number;
+  /** Busy workers whose read is slow (not counted against `workers`). */
+  slow: number;
   queued: number;
   hung: number;
 }
@@ -85,6 +99,10 @@ interface Job {
   reject: (e: unknown) => void;
   signal: AbortSignal | undefined;
   onAbort: (() => void) | undefined;
+  onSlow: (() => void) | undefined;
+  resume: (() => Promise<void>) | undefined;
+  /** It ran longer than slowMs. */
+  slow: boolean;
   /** Answered (or dropped): a late reply is discarded. */
   settled: boolean;
 }
@@ -94,6 +112,9 @@ interface Slot {
   job: Job | undefined;
   started: number;
   timer: NodeJS.Timeout | undefined;
+  slowTimer: NodeJS.Timeout | undefined;
+  /** Its read is slow and it does not count against `workers`. */
+  suspect: boolean;
 }
 
 /** A Node-style system error, so errno mappings (procError) treat it like a direct read's. */
@@ -137,6 +158,9 @@ export class GuardedFileReader {
   private readonly maxHung: number;
   private readonly maxWorkers: number;
   private readonly maxQueued: number;
+  private readonly slowMs: number;
+  /** Busy slots whose read is slow (slot.suspect). */
+  private suspects = 0;
   private closed = false;
 
   constructor(private readonly opts: GuardedReadOptions) {
@@ -150,6 +174,7 @@ export class GuardedFileReader {
     this.maxHung = opts.maxHung ?? 8;
     this.maxWorkers = positive('workers', opts.workers ?? 4);
     this.maxQueued = positive('maxQueued', opts.maxQueued ?? 4096);
+    this.slowMs = positive('slowMs', opts.slowMs ?? 250);
   }
 
   /** Reads still blocked in the kernel. */
@@ -161,6 +186,7 @@ export class GuardedFileReader {
     return {
       workers: this.idle.length + this.busy.size,
       busy: this.busy.size,
+      slow: this.suspects,
       queued: this.queue.length,
       hung: this.hung.size,
     };
@@ -186,7 +212,17 @@ export class GuardedFileReader {
       );
     }
     return new Promise<Buffer>((resolve, reject) => {
-      const job: Job = { path, resolve, reject, signal, onAbort: undefined, settled: false };
+      const job: Job = {
+        path,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        onSlow: opts.onSlow,
+        resume: opts.resume,
+        slow: false,
+        settled: false,
+      };
       if (signal) {
         job.onAbort = () => {
           const i = this.queue.indexOf(job);
@@ -207,7 +243,7 @@ export class GuardedFileReader {
       this.settle(job, undefined, new PmapError('UNAVAILABLE', 'the reader is closed'));
     }
     for (const s of [...this.idle, ...this.busy]) {
-      if (s.timer) clearTimeout(s.timer);
+      this.clearTimers(s);
       if (s.job)
         this.settle(s.job, undefined, new PmapError('UNAVAILABLE', 'the reader is closed'));
       void s.worker.terminate();
@@ -215,6 +251,24 @@ export class GuardedFileReader {
     this.idle.length = 0;
     this.busy.clear();
     this.inFlight.clear();
+    this.suspects = 0;
+  }
+
+  private clearTimers(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    if (slot.slowTimer) clearTimeout(slot.slowTimer);
+    slot.timer = undefined;
+    slot.slowTimer = undefined;
+  }
+
+  /** Hands a read's bytes (or error) to its caller; a slow read's after the caller's resume. */
+  private answer(job: Job, value: Buffer | undefined, err?: unknown): void {
+    if (job.settled) return;
+    if (!job.slow || !job.resume) return this.settle(job, value, err);
+    job.resume().then(
+      () => this.settle(job, value, err),
+      (e: unknown) => this.settle(job, undefined, e),
+    );
   }
 
   /** Why `path` is not read now (stuck), else undefined. */
@@ -245,7 +299,7 @@ export class GuardedFileReader {
   /** Hands queued reads to free workers, oldest first, one read per path at a time. */
   private dispatch(): void {
     for (let i = 0; i < this.queue.length;) {
-      if (this.idle.length === 0 && this.busy.size >= this.maxWorkers) return;
+      if (this.idle.length === 0 && this.busy.size - this.suspects >= this.maxWorkers) return;
       const job = this.queue[i];
       if (this.inFlight.has(job.path)) {
         i++;
@@ -275,13 +329,42 @@ export class GuardedFileReader {
     this.busy.add(slot);
     this.inFlight.add(job.path);
     slot.timer = setTimeout(() => this.onTimeout(slot, timeoutMs), timeoutMs);
+    if (this.slowMs < timeoutMs) slot.slowTimer = setTimeout(() => this.onSlow(slot), this.slowMs);
     slot.worker.postMessage(job.path);
+  }
+
+  /** The slot's read runs long: tell the caller; let another worker take the next reads. */
+  private onSlow(slot: Slot): void {
+    slot.slowTimer = undefined;
+    const job = slot.job;
+    if (job === undefined) return;
+    job.slow = true;
+    if (!job.settled) job.onSlow?.();
+    if (this.suspects + this.hung.size < this.maxHung) {
+      slot.suspect = true;
+      this.suspects++;
+      this.dispatch();
+    }
+  }
+
+  /** A slow slot's read ended (returned or hung): it counts against `workers` again. */
+  private unsuspect(slot: Slot): void {
+    if (!slot.suspect) return;
+    slot.suspect = false;
+    this.suspects--;
   }
 
   private spawn(): Slot {
     const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    const slot: Slot = { worker, job: undefined, started: 0, timer: undefined };
+    const slot: Slot = {
+      worker,
+      job: undefined,
+      started: 0,
+      timer: undefined,
+      slowTimer: undefined,
+      suspect: false,
+    };
     worker.on('message', (reply: Reply) => this.onReply(slot, reply));
     worker.on('error', () => this.onWorkerGone(slot));
     return slot;
@@ -289,8 +372,7 @@ export class GuardedFileReader {
 
   private onReply(slot: Slot, reply: Reply): void {
     const job = slot.job;
-    if (slot.timer) clearTimeout(slot.timer);
-    slot.timer = undefined;
+    this.clearTimers(slot);
     slot.job = undefined;
     if (job === undefined) return;
     if (this.hung.has(job.path) && !this.busy.has(slot)) {
@@ -302,20 +384,28 @@ export class GuardedFileReader {
       this.dispatch();
       return;
     }
+    const wasSuspect = slot.suspect;
+    this.unsuspect(slot);
     this.busy.delete(slot);
     this.inFlight.delete(job.path);
     if (this.closed) return;
-    this.idle.push(slot);
-    if ('ok' in reply) this.settle(job, Buffer.from(reply.ok));
-    else this.settle(job, undefined, systemError(reply.code, reply.message));
+    // A slow worker that came back is one too many when the others already fill the pool.
+    if (wasSuspect && this.idle.length + this.busy.size - this.suspects >= this.maxWorkers) {
+      void slot.worker.terminate();
+    } else {
+      this.idle.push(slot);
+    }
+    if ('ok' in reply) this.answer(job, Buffer.from(reply.ok));
+    else this.answer(job, undefined, systemError(reply.code, reply.message));
     this.dispatch();
   }
 
   /** The slot's worker is blocked in the kernel: keep it aside until its read returns. */
   private onTimeout(slot: Slot, timeoutMs: number): void {
     const job = slot.job;
-    slot.timer = undefined;
+    this.clearTimers(slot);
     if (job === undefined) return;
+    this.unsuspect(slot);
     this.busy.delete(slot);
     this.inFlight.delete(job.path);
     this.hung.set(job.path, slot.started);
@@ -333,7 +423,8 @@ export class GuardedFileReader {
 
   /** A worker died (out of memory...): its read fails, the pool goes on without it. */
   private onWorkerGone(slot: Slot): void {
-    if (slot.timer) clearTimeout(slot.timer);
+    this.clearTimers(slot);
+    this.unsuspect(slot);
     const i = this.idle.indexOf(slot);
     if (i >= 0) this.idle.splice(i, 1);
     const job = slot.job;

@@ -363,7 +363,7 @@ describe('ProcReader cancellation', () => {
     let reads = 0;
     let readsAtAbort = -1;
     const reader = new ProcReader({
-      lockedRead: async (p, signal) => {
+      lockedRead: async (p, { signal }) => {
         reads++;
         if (reads === 10) {
           readsAtAbort = reads;
@@ -387,7 +387,7 @@ describe('ProcReader cancellation', () => {
   it('a map read whose signal is already aborted reads nothing', async () => {
     let reads = 0;
     const reader = new ProcReader({
-      lockedRead: (p, signal) => {
+      lockedRead: (p, { signal }) => {
         if (signal?.aborted) return Promise.reject(signal.reason as Error);
         reads++;
         return fs.promises.readFile(p);

@@ -74,14 +74,14 @@ export class ProcReader {
   readonly pageSize: bigint;
   private users: Map<number, string> | undefined;
   private bootTimeMs: number | undefined;
-  private readonly lockedRead: (path: string, signal?: AbortSignal) => Promise<Buffer>;
+  private readonly lockedRead: (path: string, opts: ReadOptions) => Promise<Buffer>;
 
   constructor(opts: ProcReaderOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.etcRoot = opts.etcRoot ?? '/etc';
     this.clockTicks = opts.clockTicks ?? 100;
     this.pageSize = opts.pageSize ?? 4096n;
-    this.lockedRead = opts.lockedRead ?? ((p) => fs.promises.readFile(p));
+    this.lockedRead = opts.lockedRead ?? ((p, o) => fs.promises.readFile(p, { signal: o.signal }));
   }
 
   private file(pid: number, name: string): string {
@@ -106,11 +106,11 @@ export class ProcReader {
     pid: number,
     name: string,
     started: boolean,
-    signal: AbortSignal | undefined,
+    opts: ReadOptions,
   ): Promise<Buffer> {
-    if (signal?.aborted) throw abortError(signal);
+    if (opts.signal?.aborted) throw abortError(opts.signal);
     try {
-      return await this.lockedRead(this.file(pid, name), signal);
+      return await this.lockedRead(this.file(pid, name), opts);
     } catch (e) {
       throw procError(e, pid, name, started);
     }
@@ -155,14 +155,14 @@ export class ProcReader {
   async readNumaMapsText(pid: number, opts: ReadOptions = {}): Promise<string> {
     checkPid(pid);
     this.statOf(pid, false);
-    return (await this.readLocked(pid, 'numa_maps', true, opts.signal)).toString('utf8');
+    return (await this.readLocked(pid, 'numa_maps', true, opts)).toString('utf8');
   }
 
   /** /proc/PID/smaps_rollup in bytes (all zeros for a kernel thread or zombie). */
   async readRollup(pid: number, opts: ReadOptions = {}): Promise<MemoryRollup> {
     checkPid(pid);
     this.statOf(pid, false);
-    const b = await this.readLocked(pid, 'smaps_rollup', true, opts.signal);
+    const b = await this.readLocked(pid, 'smaps_rollup', true, opts);
     return parseSmapsRollup(b.toString('utf8'));
   }
 
@@ -186,16 +186,16 @@ export class ProcReader {
 
   /** The first line of pmap output and what classification needs: cmdline + stat + status. */
   async readHeader(pid: number, opts: ReadOptions = {}): Promise<ProcessHeader> {
-    return (await this.headerWithStat(pid, opts.signal)).header;
+    return (await this.headerWithStat(pid, opts)).header;
   }
 
   private async headerWithStat(
     pid: number,
-    signal: AbortSignal | undefined,
+    opts: ReadOptions,
   ): Promise<{ header: ProcessHeader; stat: ProcStat }> {
     checkPid(pid);
     const stat = this.statOf(pid, false);
-    const cmdline = await this.readLocked(pid, 'cmdline', true, signal);
+    const cmdline = await this.readLocked(pid, 'cmdline', true, opts);
     const statusText = this.readText(pid, 'status', true);
     if (statusText.length === 0) throw exited(pid);
     return { header: this.headerFrom(pid, stat, parseStatus(statusText), cmdline), stat };
@@ -209,9 +209,9 @@ export class ProcReader {
    * when the read began is only returned when it is still alive afterwards (else EXITED).
    */
   async readMemoryMap(pid: number, opts: ReadMemoryMapOptions): Promise<MemoryMap> {
-    const { header, stat } = await this.headerWithStat(pid, opts.signal);
+    const { header, stat } = await this.headerWithStat(pid, opts);
     const smaps = opts.detail === 'smaps';
-    const bytes = await this.readLocked(pid, smaps ? 'smaps' : 'maps', true, opts.signal);
+    const bytes = await this.readLocked(pid, smaps ? 'smaps' : 'maps', true, opts);
     const vmas: Vma[] = smaps ? parseSmaps(bytes) : parseMaps(bytes);
     if (vmas.length > 0 || !isGone(stat)) this.assertStillAlive(pid);
     const sps = opts.threadStacks && vmas.length > 0 ? this.threadStackPointers(pid) : undefined;
@@ -354,6 +354,7 @@ export class ProcReader {
       needCgroup: false,
       boot: this.bootTime(),
       signal: opts.signal,
+      read: { signal: opts.signal, onSlow: opts.onSlow, resume: opts.resume },
     };
     ctx.needCgroup =
       filter.cgroup !== undefined || ctx.inPod !== undefined || ctx.inJob !== undefined;
@@ -407,7 +408,7 @@ export class ProcReader {
       let cmdline: string;
       let stuck: string | undefined;
       try {
-        cmdline = parseCmdline(await this.readLocked(pid, 'cmdline', true, signal), stat.comm);
+        cmdline = parseCmdline(await this.readLocked(pid, 'cmdline', true, ctx.read), stat.comm);
       } catch (e) {
         // Stuck in the kernel with its mmap_lock held: listed by its stat and status alone.
         if (!(e instanceof PmapError && e.code === 'TIMED_OUT')) throw e;
@@ -439,7 +440,7 @@ export class ProcReader {
         info.rollupError = stuck;
       } else if (!filter.skipRollup && !kernelThread) {
         try {
-          const b = await this.readLocked(pid, 'smaps_rollup', true, signal);
+          const b = await this.readLocked(pid, 'smaps_rollup', true, ctx.read);
           info.rollup = parseSmapsRollup(b.toString('utf8'));
         } catch (e) {
           if (e instanceof PmapError && e.code === 'PERMISSION_DENIED') {
@@ -472,6 +473,7 @@ interface ListContext {
   needCgroup: boolean;
   boot: number;
   signal: AbortSignal | undefined;
+  read: ReadOptions;
 }
 
 function abortError(signal: AbortSignal): Error {

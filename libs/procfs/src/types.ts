@@ -106,6 +106,13 @@ export interface ProcessFilter {
 export interface ReadOptions {
   /** Aborting drops the read (it leaves the pool's queue, or its result is discarded). */
   signal?: AbortSignal;
+  /**
+   * A read has taken longer than the pool's slow threshold (it is probably stuck): the caller
+   * may give back what it holds for the read (the agent: its heavy-read permit).
+   */
+  onSlow?: () => void;
+  /** Awaited before the bytes of a read that was slow are used (the agent: take a permit back). */
+  resume?: () => Promise<void>;
 }
 
 export interface ReadMemoryMapOptions extends ReadOptions {
@@ -128,7 +135,7 @@ export interface ProcReaderOptions {
    * numa_maps), asynchronously: a GuardedFileReader's read in the agent (worker threads), so a
    * process stuck in the kernel cannot block the agent's event loop. Default: fs.promises.readFile.
    */
-  lockedRead?: (path: string, signal?: AbortSignal) => Promise<Buffer>;
+  lockedRead?: (path: string, opts: ReadOptions) => Promise<Buffer>;
 }
 
 export interface Capabilities {
