@@ -413,6 +413,30 @@ describe('WatchService scheduling: limiter, skips, cap, cancellation', () => {
   );
 
   test(
+    'watches of the same process at the same time share one read',
+    async () => {
+      const slow = slowReader();
+      const svc = service(slow.reader);
+      const a = fakeCall({});
+      const b = fakeCall({});
+      svc.serve(a as never);
+      svc.serve(b as never);
+      try {
+        await until(() => slow.state.started === 1, 'the shared read');
+        slow.releaseAll();
+        await until(() => a.writes === 1 && b.writes === 1, 'both snapshots');
+        expect(slow.state.started).toBe(1);
+        expect(svc.stats()).toMatchObject({ reads: 1, joined: 1 });
+      } finally {
+        a.cancel();
+        b.cancel();
+        slow.releaseAll();
+      }
+    },
+    TEST_MS,
+  );
+
+  test(
     'beyond maxWatches a watch is RESOURCE_EXHAUSTED; a slot frees when a watch ends',
     () => {
       const slow = slowReader();

@@ -42,6 +42,7 @@ import { GrpcStatusError, invalidArgument, toGrpcError } from './errors';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import { PermitLease, type ReadLimiter } from './read-limiter';
+import { sampleKey, WatchSampler, type WatchSample } from './watch-sampler';
 
 export const MIN_WATCH_INTERVAL_MS = 100;
 export const MAX_WATCH_INTERVAL_MS = 60_000;
@@ -173,7 +174,8 @@ export class WatchSession {
   }
 
   /** One sample of the map (range-filtered) and the whole process's rollup. */
-  private async read(opts: ReadOptions): Promise<{ map: MemoryMap; rollup: MemoryRollup }> {
+  /** One sample of the map (range-filtered) and the whole process's rollup, read now. */
+  async read(opts: ReadOptions = {}): Promise<WatchSample> {
     const { pid, detail, range, veNode } = this.q;
     if (veNode === undefined) {
       const map = await this.maps.read(
@@ -207,11 +209,16 @@ export class WatchSession {
    * a process that is gone yields EXITED.
    */
   async sample(opts: ReadOptions = {}): Promise<WatchMemoryMapResponse> {
+    return this.sampleWith(() => this.read(opts));
+  }
+
+  /** sample() with the sample from `read` (a shared one: watch-sampler.ts). */
+  async sampleWith(read: () => Promise<WatchSample>): Promise<WatchMemoryMapResponse> {
     const first = this.prevMap === undefined;
     let map: MemoryMap;
     let rollup: MemoryRollup;
     try {
-      ({ map, rollup } = await this.read(opts));
+      ({ map, rollup } = await read());
       // A zombie has an empty map and rollup: it has exited, not unmapped everything.
       if (!first && map.vmas.length === 0) this.assertNotZombie();
     } catch (e) {
@@ -261,14 +268,31 @@ export interface WatchStats {
   skipped: number;
   /** Watches refused because `maxWatches` were running. */
   refused: number;
+  /** Reads made for the watches (each shared by the watches that joined it). */
+  reads: number;
+  /** Samples taken from a read another watch of the same process started. */
+  joined: number;
 }
 
 type WatchCall = ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>;
+
+/** Resolves when the stream may take more data, or when the call is over. */
+function drained(call: WatchCall): Promise<void> {
+  return new Promise((resolve) => {
+    const events = ['drain', 'cancelled', 'close', 'error'] as const;
+    const done = (): void => {
+      for (const e of events) call.off(e, done);
+      resolve();
+    };
+    for (const e of events) call.on(e, done);
+  });
+}
 
 export class WatchService {
   private active = 0;
   private skipped = 0;
   private refused = 0;
+  private readonly sampler: WatchSampler;
 
   constructor(
     private readonly maps: MemoryMapService,
@@ -277,10 +301,17 @@ export class WatchService {
     /** Every sample takes a heavy-read permit here. */
     private readonly limiter: Pick<ReadLimiter, 'acquire'>,
     private readonly opts: { maxWatches: number } = { maxWatches: DEFAULT_MAX_WATCHES },
-  ) {}
+  ) {
+    this.sampler = new WatchSampler(limiter);
+  }
 
   stats(): WatchStats {
-    return { active: this.active, skipped: this.skipped, refused: this.refused };
+    return {
+      active: this.active,
+      skipped: this.skipped,
+      refused: this.refused,
+      ...this.sampler.stats(),
+    };
   }
 
   /** Validates a request (throws GrpcStatusError naming the field). */
@@ -348,6 +379,9 @@ export class WatchService {
     fail: (e: unknown) => void,
   ): void {
     const ac = new AbortController();
+    const key = sampleKey(q);
+    // a sample begun up to half an interval ago is fresh enough for this watch
+    const maxAgeMs = Math.floor(q.intervalMs / 2);
     let done = false;
     let busy = false;
     /** The last event was not taken by the stream yet (write returned false, no drain). */
@@ -369,19 +403,26 @@ export class WatchService {
     call.on('drain', onDrain);
     const sampleOnce = async (): Promise<void> => {
       const first = sent === 0;
-      let lease: PermitLease | undefined;
+      // The snapshot (the whole map as one message) is built and sent under a permit of its own,
+      // taken once the shared read is over (never two at once: no permit waits on another),
+      // and kept until the stream has taken it: a burst of watches of a big process holds at
+      // most --max-heavy-reads snapshots in memory, as GetMemoryMap does.
+      let snapshot: PermitLease | undefined;
       try {
-        lease = await PermitLease.take(this.limiter, { signal: ac.signal });
-        if (done) return;
-        const ev = await session.sample(lease.readOptions());
-        lease.end();
+        const ev = await session.sampleWith(async () => {
+          const s = await this.sampler.sample(key, maxAgeMs, ac.signal, (o) => session.read(o));
+          if (first) snapshot = await PermitLease.take(this.limiter, { signal: ac.signal });
+          return s;
+        });
         if (done || call.cancelled) return;
         full = !call.write(ev);
         sent++;
         if (session.exited || (q.maxEvents > 0 && sent >= q.maxEvents)) {
           finish();
           call.end();
+          return;
         }
+        if (snapshot && full) await drained(call);
       } catch (e) {
         if (done || call.cancelled) return;
         const busyAgent = e instanceof GrpcStatusError && e.code === status.RESOURCE_EXHAUSTED;
@@ -392,7 +433,7 @@ export class WatchService {
         finish();
         fail(e);
       } finally {
-        lease?.end();
+        snapshot?.end();
       }
     };
     const tick = (): void => {
