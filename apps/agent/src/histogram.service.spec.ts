@@ -1,4 +1,7 @@
+import { EventEmitter } from 'node:events';
 import { status } from '@grpc/grpc-js';
+import type { Vma } from '@app/domain';
+import { ProcReader } from '@app/procfs';
 import { GetHistogramRequest, HistogramCompat, HistogramKind } from '@app/proto';
 import { GrpcStatusError } from './errors';
 import { histogramFeatures, HistogramService } from './histogram.service';
@@ -91,5 +94,55 @@ describe('histogramFeatures', () => {
       'histogram:pagesize',
       'histogram:numa',
     ]);
+  });
+});
+
+describe('HistogramService scan cancellation', () => {
+  it('a scan cancelled mid-way scans no further VMA and writes nothing', async () => {
+    const map = await new ProcReader().readMemoryMap(process.pid, { detail: 'maps' });
+    // this process's VMAs over and over: far more scanning than one 25 ms slice
+    const base = map.vmas.filter((v) => v.name !== '[vsyscall]');
+    let taken = 0;
+    const vmas = {
+      *[Symbol.iterator](): Generator<Vma> {
+        for (let i = 0; i < 200; i++) {
+          for (const v of base) {
+            taken++;
+            yield v;
+          }
+        }
+      },
+    } as unknown as Vma[];
+    let writes = 0;
+    const call = Object.assign(new EventEmitter(), {
+      request: GetHistogramRequest.fromPartial({ pid: process.pid }),
+      cancelled: false,
+      getDeadline: () => Infinity,
+      write: () => {
+        writes++;
+        return true;
+      },
+      end: () => undefined,
+    });
+    const q = svc.toQuery(
+      GetHistogramRequest.fromPartial({
+        pid: process.pid,
+        kind: HistogramKind.HISTOGRAM_KIND_ORDER,
+      }),
+    );
+    const ac = new AbortController();
+    let takenAtCancel = -1;
+    // runs at the scan's first yield to the event loop (after its first time slice)
+    setImmediate(() => {
+      takenAtCancel = taken;
+      call.cancelled = true;
+      call.emit('cancelled');
+      ac.abort(new Error('client gone'));
+    });
+    await svc.scanAndSend(call as never, q, map.header, vmas, ac.signal);
+    expect(takenAtCancel).toBeGreaterThan(0);
+    expect(takenAtCancel).toBeLessThan(200 * base.length);
+    expect(taken).toBe(takenAtCancel);
+    expect(writes).toBe(0);
   });
 });
