@@ -18,7 +18,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const { join } = require('node:path');
 
-const { ROOT: root, dist, time, timeAsync } = require('./lib/common');
+const { ROOT: root, dist, median, time, timeAsync } = require('./lib/common');
 
 const procfs = dist('procfs');
 const COUNT = 30000;
@@ -75,8 +75,15 @@ async function zooRead() {
       vmas = (await reader.readMemoryMap(pid, { detail: 'smaps' })).vmas.length;
     });
     const smaps = `/proc/${pid}/smaps`;
-    const tCat = time(() => fs.readFileSync(smaps));
-    const tPool = await timeAsync(() => pool.read(smaps));
+    // interleaved, so both see the same machine load
+    const cat = [];
+    const viaPool = [];
+    for (let i = 0; i < 7; i++) {
+      cat.push(time(() => fs.readFileSync(smaps), 1));
+      viaPool.push(await timeAsync(() => pool.read(smaps), 1));
+    }
+    const tCat = median(cat);
+    const tPool = median(viaPool);
     console.log(`live process, ${vmas} VMAs: read smaps only          ${f(tCat)}`);
     console.log(`live process, ${vmas} VMAs: read smaps via the pool  ${f(tPool)}`);
     console.log(`live process, ${vmas} VMAs: readMemoryMap smaps      ${f(t)}`);
@@ -121,8 +128,16 @@ async function rollups() {
         return undefined;
       }
     };
-    const tSync = time(() => files.forEach(safe));
-    const tPool = await timeAsync(() => Promise.all(files.map((p) => pool.read(p).catch(() => 0))));
+    const sync = [];
+    const viaPool = [];
+    for (let i = 0; i < 7; i++) {
+      sync.push(time(() => files.forEach(safe), 1));
+      viaPool.push(
+        await timeAsync(() => Promise.all(files.map((p) => pool.read(p).catch(() => 0))), 1),
+      );
+    }
+    const tSync = median(sync);
+    const tPool = median(viaPool);
     console.log(`${files.length} smaps_rollup reads, readFileSync loop   ${f(tSync)}`);
     console.log(`${files.length} smaps_rollup reads, pool (4 workers)   ${f(tPool)}`);
     console.log(`ratio ${files.length} rollup reads pool / direct: ${(tPool / tSync).toFixed(2)}`);
