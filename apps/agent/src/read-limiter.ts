@@ -2,10 +2,11 @@
  * A limit on concurrent heavy reads per agent (`--max-heavy-reads`, default 2; queue bound
  * `--max-queued-reads`, default 256).
  *
- * Heavy calls — GetMemoryMap (maps/smaps of one process), GetHistogram (pagemap scans) and
- * ListProcesses with smaps_rollup (one rollup per process) — take a permit before they read and
- * keep it until their answer has been written (or they were cancelled). What that bounds, given
- * that the reads themselves are synchronous (the event loop already runs one read at a time):
+ * Heavy calls — GetMemoryMap (maps/smaps of one process), GetHistogram (pagemap scans),
+ * ListProcesses with smaps_rollup (one rollup per process) and watch samples — take a permit
+ * before they read and keep it until their answer has been written (or they were cancelled).
+ * The reads run in the reader's worker pool; parsing and encoding run on the event loop. What the
+ * limit bounds:
  *
  * - memory: at most N materialised maps / histograms are held while their stream drains to a slow
  *   client (a 20,000-VMA smaps map is tens of MB of objects; a burst of 200 would be gigabytes);
@@ -17,9 +18,9 @@
  * - floods: beyond the queue bound a call is refused at once with RESOURCE_EXHAUSTED
  *   (the gateway answers 429), instead of growing the queue without end.
  *
- * Light calls (GetNodeInfo, health, ListProcesses without rollup, Watch samples — one read per
- * interval) are not limited, so the agent keeps answering health checks during a burst as soon as
- * the read in progress ends.
+ * A call whose read is slow (probably stuck in the kernel) lends its permit back meanwhile
+ * (PermitLease), so stuck calls hold none. Light calls (GetNodeInfo, health, ListProcesses
+ * without rollup) are not limited.
  */
 import { status } from '@grpc/grpc-js';
 import type { ReadOptions } from '@app/procfs';
@@ -165,7 +166,7 @@ export class ReadLimiter {
     return () => {
       if (done) return;
       done = true;
-      // A waiter whose deadline passed while the event loop was busy (a synchronous read blocks
+      // A waiter whose deadline passed while the event loop was busy (a long parse delays
       // the timers) leaves now instead of reading for a caller that has given up.
       const now = this.now();
       let next = this.queue.shift();
