@@ -6,7 +6,13 @@
  * SIGTERM/SIGINT. Logs are JSON lines on stderr; the startup line carries "listening".
  */
 import { productVersion, versionLine } from '@app/domain';
-import { GuardedFileReader, probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
+import {
+  GuardedFileReader,
+  probeCapabilities,
+  ProcReader,
+  readNodeBasics,
+  type GuardedReadStats,
+} from '@app/procfs';
 import { ReloadingCertificateProvider } from '@app/tls';
 import { AgentServer, type AgentServerSecurity } from './agent.server';
 import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
@@ -26,7 +32,7 @@ import { ProcessesService } from './processes.service';
 import { ReadLimiter } from './read-limiter';
 import { clientIdentityInterceptor, mtlsServerCredentials } from './tls';
 import { VeService } from './ve.service';
-import { WatchService } from './watch.service';
+import { WatchService, type WatchStats } from './watch.service';
 
 function configOrExit(): AgentConfig {
   try {
@@ -53,7 +59,11 @@ async function main(): Promise<void> {
   const config = configOrExit();
   const log = createLogger(config.logLevel, { service: 'pmapd-agent', node: config.nodeName });
 
-  const metrics = new AgentMetrics();
+  // read at each scrape, once the pool and the watch service below exist
+  const metrics: AgentMetrics = new AgentMetrics({
+    reads: (): GuardedReadStats => guarded.stats(),
+    watches: (): WatchStats => watch.stats(),
+  });
   // Reads that take a target's mmap_lock run in a pool of worker threads with a timeout: the
   // event loop never waits on them, and a process stuck in the kernel holds one worker
   // (libs/procfs/src/guarded-read.ts).
