@@ -146,3 +146,58 @@ describe('HistogramService scan cancellation', () => {
     expect(writes).toBe(0);
   });
 });
+
+describe('HistogramService scan cancellation inside one VMA', () => {
+  it('a scan cancelled between two pagemap chunks of one big VMA reads no further chunk', async () => {
+    const reader = new ProcReader();
+    const map = await reader.readMemoryMap(process.pid, { detail: 'maps' });
+    // the biggest VMA of this process: several 32768-page chunks of positioned reads
+    const big = [...map.vmas]
+      .filter((v) => v.name !== '[vsyscall]')
+      .sort((a, b) => (b.end - b.start > a.end - a.start ? 1 : -1))[0];
+    const chunks = Math.ceil(Number((big.end - big.start) / 4096n) / 32768);
+    expect(chunks).toBeGreaterThanOrEqual(2);
+    const yielding = new HistogramService(
+      { read: () => Promise.reject(new Error('not read here')) },
+      { readNumaMapsText: () => Promise.reject(new Error('not read here')) },
+      { procRoot: '/proc', batchSize: 1000, sliceMs: 0 },
+    );
+    const q = yielding.toQuery(
+      GetHistogramRequest.fromPartial({
+        pid: process.pid,
+        kind: HistogramKind.HISTOGRAM_KIND_ORDER,
+      }),
+    );
+    q.options.useScan = false; // positioned reads, 32768 pages each
+    // the scanner looks at the signal once at its start, once per VMA and once before each chunk
+    let checks = 0;
+    const ac = new AbortController();
+    const counting = {
+      get aborted(): boolean {
+        checks++;
+        return ac.signal.aborted;
+      },
+      get reason(): unknown {
+        return ac.signal.reason as unknown;
+      },
+    } as AbortSignal;
+    const call = Object.assign(new EventEmitter(), {
+      request: GetHistogramRequest.fromPartial({ pid: process.pid }),
+      cancelled: false,
+      getDeadline: () => Infinity,
+      write: () => true,
+      end: () => undefined,
+    });
+    let checksAtCancel = -1;
+    setImmediate(() => {
+      checksAtCancel = checks;
+      call.cancelled = true;
+      call.emit('cancelled');
+      ac.abort(new Error('client gone'));
+    });
+    await yielding.scanAndSend(call as never, q, map.header, [big], counting);
+    // start + VMA + the first chunk, then the first turn of the event loop: cancelled there
+    expect(checksAtCancel).toBe(3);
+    expect(checks).toBe(checksAtCancel);
+  });
+});

@@ -4,9 +4,10 @@
  * @app/procfs), streamed in chunks: the first carries the header, the last the totals and
  * last=true.
  *
- * The scan is synchronous, so it runs in time slices: after each slice (or each full batch) the
- * handler yields to the event loop, which lets a client cancel arrive; the deadline is checked by
- * the library itself between VMAs and chunks. The order kind is sorted as mem_hist.py sorts, so
+ * The pagemap scan runs on the event loop in time slices: the scanner yields after every chunk
+ * (scanVmaSteps), and past a slice of SLICE_MS (or after each full batch) the handler gives the
+ * event loop a turn, which lets a client cancel arrive — also inside one big VMA; a cancelled
+ * call stops there. The deadline is checked by the library itself between VMAs and chunks. The order kind is sorted as mem_hist.py sorts, so
  * its VMAs are sent once the scan is over (still in batches); the other kinds stream as scanned.
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
@@ -100,8 +101,13 @@ export class HistogramService {
     private readonly maps: Pick<MemoryMapService, 'read'>,
     /** numa_maps for the numa kind, read off the event loop like the map. */
     private readonly reader: Pick<ProcReader, 'readNumaMapsText'>,
-    private readonly opts: { procRoot: string; batchSize: number },
+    private readonly opts: { procRoot: string; batchSize: number; sliceMs?: number },
   ) {}
+
+  /** Longest synchronous stretch of scanning before yielding to the event loop. */
+  private get sliceMs(): number {
+    return this.opts.sliceMs ?? SLICE_MS;
+  }
 
   /** Validates a request; throws GrpcStatusError naming the field. */
   toQuery(req: GetHistogramRequest): HistogramQuery {
@@ -200,7 +206,7 @@ export class HistogramService {
     }
   }
 
-  /** Scans VMA after VMA, yielding to the event loop every SLICE_MS; exported for its spec. */
+  /** Scans VMA after VMA, yielding to the event loop every SLICE_MS; public for its spec. */
   async scanAndSend(
     call: HistogramCall,
     q: HistogramQuery,
@@ -239,7 +245,22 @@ export class HistogramService {
     try {
       let sliceStart = Date.now();
       for (const vma of vmas) {
-        const h = scanner.scanVma(vma);
+        // VMA by VMA, chunk by chunk: past a time slice, the event loop gets a turn (between
+        // two pagemap chunks of one big VMA too) and a cancelled call stops there
+        const steps = scanner.scanVmaSteps(vma);
+        let step = steps.next();
+        while (!step.done) {
+          if (Date.now() - sliceStart > this.sliceMs) {
+            await nextTick();
+            if (call.cancelled) {
+              steps.return(null);
+              return;
+            }
+            sliceStart = Date.now();
+          }
+          step = steps.next();
+        }
+        const h = step.value;
         if (h) {
           if (sortLater) held.push(h);
           else {
@@ -253,7 +274,7 @@ export class HistogramService {
             }
           }
         }
-        if (Date.now() - sliceStart > SLICE_MS) {
+        if (Date.now() - sliceStart > this.sliceMs) {
           await nextTick(); // let a cancel (or drain) in
           if (call.cancelled) return;
           sliceStart = Date.now();
