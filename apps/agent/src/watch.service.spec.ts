@@ -11,7 +11,8 @@ import { createLogger } from './logger';
 import { MemoryMapService } from './memory-map.service';
 import { ReadLimiter } from './read-limiter';
 import { VeService } from './ve.service';
-import { diffVmas, rollupDelta, WatchService, WatchSession } from './watch.service';
+import { diffVmas, rollupDelta } from './watch-diff';
+import { WatchService, WatchSession } from './watch.service';
 
 function vma(start: bigint, end: bigint, extra: Partial<Vma> = {}): Vma {
   return {
