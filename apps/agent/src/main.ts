@@ -189,7 +189,9 @@ async function main(): Promise<void> {
       .then(() => {
         healthPort?.stop();
         certs?.close();
-        const stuck = guarded.hungReads;
+        // stuck reads, and reads still running (a slow one may be blocked in the kernel too)
+        const { hung, busy } = guarded.stats();
+        const stuck = hung + busy;
         guarded.close();
         if (stuck === 0) {
           log.info('stopped');
