@@ -137,6 +137,20 @@ describe('reads off the event loop: stuck reads hold only their worker', () => {
     }
     expect(threadsInFifoOpen(agent.pid)).toBe(0);
   }, 90_000);
+
+  test('SIGTERM with a read blocked in the kernel ends the agent by the signal', async () => {
+    const call = collectSettled(
+      agent.client.getMemoryMap(memoryMapRequest({ pid: STUCK_PIDS[0] }), new Metadata(), {
+        deadline: deadlineIn(120_000),
+      }),
+    );
+    await eventually('a read blocked again', () => threadsInFifoOpen(agent.pid) >= 1, 30_000);
+    agent.kill('SIGTERM');
+    // a hang here (process.exit waiting for a thread blocked in the kernel) fails the test
+    expect(await agent.exited).toEqual({ code: null, signal: 'SIGTERM' });
+    // in-flight calls are cancelled at the end of --shutdown-timeout
+    expect([status.CANCELLED, status.UNAVAILABLE]).toContain((await call).error?.code);
+  }, 90_000);
 });
 
 describe('watches of a big process go through the heavy-read limiter', () => {
