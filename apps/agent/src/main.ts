@@ -89,7 +89,7 @@ async function main(): Promise<void> {
     metrics,
   );
   const capabilities = probeCapabilities(config.procRoot, config.sysRoot);
-  const ve = VeService.open(config);
+  const ve = VeService.open(config, (p, o) => guarded.read(p, o));
   const nodeInfo = new NodeInfoService(
     config,
     capabilities,

@@ -15,7 +15,7 @@ import {
   type HistogramTotals,
   type VmaHistogram,
 } from '@app/domain';
-import type { ProcessFilter } from '@app/procfs';
+import type { ProcessFilter, ProcReaderOptions } from '@app/procfs';
 import type { VeNode } from '@app/proto';
 import {
   assertVeHistogramKind,
@@ -62,6 +62,8 @@ export class VeService {
   /** Opens libveosinfo as configured (never throws: unavailable is a state). */
   static open(
     config: Pick<AgentConfig, 've' | 'veLibrary' | 'veSysfs' | 'veSocketDir' | 'procRoot'>,
+    /** The agent's read pool, for the pseudo processes' cmdline (ProcReaderOptions.lockedRead). */
+    lockedRead?: ProcReaderOptions['lockedRead'],
   ): VeService {
     if (!config.ve) return new VeService(undefined, 'VE disabled (--no-ve)');
     const src = openVeSource({
@@ -69,6 +71,7 @@ export class VeService {
       sysfsRoot: config.veSysfs,
       socketDir: config.veSocketDir,
       procRoot: config.procRoot,
+      lockedRead,
     });
     if (isVeUnavailable(src)) return new VeService(undefined, src.unavailable);
     return new VeService(src, undefined);

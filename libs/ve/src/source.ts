@@ -93,7 +93,11 @@ class LibVeSource implements VeSource {
   ) {
     this.libraryPath = lib.path;
     this.socketDir = opts.socketDir ?? DEFAULT_SOCKET_DIR;
-    this.proc = new ProcReader({ procRoot: opts.procRoot, etcRoot: opts.etcRoot });
+    this.proc = new ProcReader({
+      procRoot: opts.procRoot,
+      etcRoot: opts.etcRoot,
+      lockedRead: opts.lockedRead,
+    });
     this.euid = opts.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : 0);
   }
 

@@ -1,4 +1,5 @@
 import type { MemoryMap, ProcessInfo } from '@app/domain';
+import type { ProcReaderOptions } from '@app/procfs';
 
 /** Where openVeSource looks for things; every path is configurable for tests and odd installs. */
 export interface VeSourceOptions {
@@ -15,6 +16,11 @@ export interface VeSourceOptions {
   procRoot?: string;
   /** Host /etc (user names). Default /etc. */
   etcRoot?: string;
+  /**
+   * How the pseudo processes' files that can block (cmdline) are read: the agent passes its
+   * worker pool's read (ProcReaderOptions.lockedRead). Default: fs.promises.readFile.
+   */
+  lockedRead?: ProcReaderOptions['lockedRead'];
   /**
    * The effective uid the caller acts as, for `possiblyDenied`. Default process.geteuid().
    * VEOS itself decides with the socket peer's credentials; this only affects the flag.
