@@ -52,8 +52,8 @@ function mapOf(agent: AgentHandle, pid: number, deadlineMs: number) {
 }
 
 describe('reads off the event loop: stuck reads hold only their worker', () => {
-  /** Five processes whose cmdline, maps and smaps_rollup block every read. */
-  const STUCK_PIDS = [4242, 4243, 4244, 4245, 4246];
+  /** Eight processes (--max-hung-reads' default) whose cmdline, maps and smaps_rollup block. */
+  const STUCK_PIDS = [4242, 4243, 4244, 4245, 4246, 4247, 4248, 4249];
   let stalled: StalledProc;
   let agent: AgentHandle;
   let healthAddress: string;
@@ -90,7 +90,7 @@ describe('reads off the event loop: stuck reads hold only their worker', () => {
     stalled?.remove();
   }, 30_000);
 
-  test('with five reads stuck in the kernel, health, GetNodeInfo and another map answer', async () => {
+  test('with eight reads stuck in the kernel, health, GetNodeInfo and another map answer', async () => {
     // one map call per stuck process: each one's cmdline read blocks in a worker thread
     const stuckCalls = STUCK_PIDS.map((pid) =>
       collectSettled(
@@ -104,7 +104,7 @@ describe('reads off the event loop: stuck reads hold only their worker', () => {
       () => threadsInFifoOpen(agent.pid) >= STUCK_PIDS.length,
       30_000,
     );
-    // every answer below comes while all five reads are blocked
+    // every answer below comes while all eight reads are blocked
     for (let round = 0; round < 3; round++) {
       expect(await healthCheck(agent.address, '', SHORT_MS)).toBe('SERVING');
       expect(await healthCheck(healthAddress, '', SHORT_MS)).toBe('SERVING');
