@@ -141,6 +141,26 @@ async function rollups() {
     console.log(`${files.length} smaps_rollup reads, readFileSync loop   ${f(tSync)}`);
     console.log(`${files.length} smaps_rollup reads, pool (4 workers)   ${f(tPool)}`);
     console.log(`ratio ${files.length} rollup reads pool / direct: ${(tPool / tSync).toFixed(2)}`);
+    // the whole process list as ListProcesses reads it (stat, status, cgroup on the main thread;
+    // cmdline and smaps_rollup via lockedRead): a synchronous lockedRead vs the pool
+    const direct = new procfs.ProcReader({
+      lockedRead: (p) => Promise.resolve(fs.readFileSync(p)),
+    });
+    const pooled = new procfs.ProcReader({ lockedRead: (p, o) => pool.read(p, o) });
+    const a = [];
+    const b = [];
+    let listed = 0;
+    for (let i = 0; i < 7; i++) {
+      a.push(await timeAsync(() => direct.listProcesses({}), 1));
+      b.push(
+        await timeAsync(async () => {
+          listed = (await pooled.listProcesses({})).processes.length;
+        }, 1),
+      );
+    }
+    console.log(`listProcesses of ${listed}, synchronous reads    ${f(median(a))}`);
+    console.log(`listProcesses of ${listed}, pool             ${f(median(b))}`);
+    console.log(`ratio listProcesses pool / direct: ${(median(b) / median(a)).toFixed(2)}`);
   } finally {
     pool.close();
     for (const c of sleepers) c.kill('SIGKILL');
