@@ -21,6 +21,7 @@ const fmt = dist('pmap-format');
 const procfs = dist('procfs');
 /** Median wall ms, a full GC before each run. */
 const time = (fn, n = 7) => common.time(fn, n, { gc: true });
+const timeAsync = (fn, n = 7) => common.timeAsync(fn, n, { gc: true });
 
 /** CPU ms (user+sys) of reaped children, from /proc/self/stat cutime+cstime (clock ticks). */
 function childCpuMs() {
@@ -28,11 +29,11 @@ function childCpuMs() {
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
   return (Number(f[13]) + Number(f[14])) * 10; // fields 16, 17; USER_HZ = 100
 }
-/** Median wall ms and mean CPU ms per run. */
-function timeCpu(fn, child, n = 7) {
-  const wall = time(fn, n);
+/** Median wall ms and mean CPU ms per run (fn may be async). */
+async function timeCpu(fn, child, n = 7) {
+  const wall = await timeAsync(fn, n);
   const c0 = child ? childCpuMs() : process.cpuUsage();
-  for (let i = 0; i < n; i++) fn();
+  for (let i = 0; i < n; i++) await fn();
   const cpu = child ? childCpuMs() - c0 : ((u) => (u.user + u.system) / 1000)(process.cpuUsage(c0));
   return { wall, cpu: cpu / n };
 }
@@ -61,9 +62,9 @@ async function main() {
   });
   while (state(child.pid) !== 'T') await new Promise((r) => setTimeout(r, 5));
   const pid = child.pid;
-  // As the agent reads: the mmap_lock files through the stuck-read guard (a worker thread).
+  // As the agent reads: the mmap_lock files through the stuck-read guard (its worker pool).
   const guard = new procfs.GuardedFileReader({ timeoutMs: 10000 });
-  const reader = new procfs.ProcReader({ lockedRead: (p) => guard.read(p) });
+  const reader = new procfs.ProcReader({ lockedRead: (p, o) => guard.read(p, o) });
   try {
     const rows = [];
     for (const [mode, flag, detail] of [
@@ -73,22 +74,22 @@ async function main() {
     ]) {
       const args = flag ? [flag, String(pid)] : [String(pid)];
       let bytes = 0;
-      const ours = () => {
-        const map = reader.readMemoryMap(pid, { detail });
+      const ours = async () => {
+        const map = await reader.readMemoryMap(pid, { detail });
         bytes = fmt.renderPmap(map, { mode }).length;
       };
       const theirs = () => {
         const r = spawnSync('/usr/bin/pmap', args, { stdio: ['ignore', 'ignore', 'inherit'] });
         if (r.status !== 0) throw new Error(`pmap ${args.join(' ')} exited ${r.status}`);
       };
-      ours(); // warm-up (JIT) for both
+      await ours(); // warm-up (JIT) for both
       theirs();
-      const { wall: tTheirs, cpu: cTheirs } = timeCpu(theirs, true);
-      const { wall: tOurs, cpu: cOurs } = timeCpu(ours, false);
+      const { wall: tTheirs, cpu: cTheirs } = await timeCpu(theirs, true);
+      const { wall: tOurs, cpu: cOurs } = await timeCpu(ours, false);
       let vmas = 0;
       let tRender = 0;
       {
-        const map = reader.readMemoryMap(pid, { detail });
+        const map = await reader.readMemoryMap(pid, { detail });
         vmas = map.vmas.length;
         tRender = time(() => fmt.renderPmap(map, { mode }));
       }

@@ -6,6 +6,11 @@
  * Buffer, parseMaps of the same VMAs' maps text, read + parse as ProcReader does it; then ProcReader.readMemoryMap at smaps level of a
  * real process with 30,000 extra VMAs (test/.build/zoo, compiled by the e2e global setup; skipped
  * when absent). Medians of several runs.
+ *
+ * The agent reads the files that can block off its event loop, in the worker pool of
+ * GuardedFileReader: the ratios "pool / direct" compare one big smaps read through the pool with
+ * a readFileSync of it, and ~400 smaps_rollup reads (a process list) through the pool (4 workers,
+ * in parallel) with a readFileSync loop on the main thread — both measured in this run.
  */
 'use strict';
 const { spawn } = require('node:child_process');
@@ -13,7 +18,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const { join } = require('node:path');
 
-const { ROOT: root, dist, time } = require('./lib/common');
+const { ROOT: root, dist, median, time, timeAsync } = require('./lib/common');
 
 const procfs = dist('procfs');
 const COUNT = 30000;
@@ -63,17 +68,102 @@ async function zooRead() {
       });
       child.once('exit', () => reject(new Error('zoo exited')));
     });
-    const reader = new procfs.ProcReader();
+    const pool = new procfs.GuardedFileReader({ timeoutMs: 30000 });
+    const reader = new procfs.ProcReader({ lockedRead: (p, o) => pool.read(p, o) });
     let vmas = 0;
-    const t = time(() => {
-      vmas = reader.readMemoryMap(pid, { detail: 'smaps' }).vmas.length;
+    const t = await timeAsync(async () => {
+      vmas = (await reader.readMemoryMap(pid, { detail: 'smaps' })).vmas.length;
     });
-    const tCat = time(() => fs.readFileSync(`/proc/${pid}/smaps`));
+    const smaps = `/proc/${pid}/smaps`;
+    // interleaved, so both see the same machine load
+    const cat = [];
+    const viaPool = [];
+    for (let i = 0; i < 7; i++) {
+      cat.push(time(() => fs.readFileSync(smaps), 1));
+      viaPool.push(await timeAsync(() => pool.read(smaps), 1));
+    }
+    const tCat = median(cat);
+    const tPool = median(viaPool);
     console.log(`live process, ${vmas} VMAs: read smaps only          ${f(tCat)}`);
+    console.log(`live process, ${vmas} VMAs: read smaps via the pool  ${f(tPool)}`);
     console.log(`live process, ${vmas} VMAs: readMemoryMap smaps      ${f(t)}`);
+    console.log(`ratio big smaps read pool / direct: ${(tPool / tCat).toFixed(2)}`);
+    pool.close();
   } finally {
     child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * 400 smaps_rollup reads of distinct processes (what a process list reads; sleepers are started
+ * to make up the number): a readFileSync loop vs the pool.
+ */
+async function rollups() {
+  const readable = () =>
+    fs
+      .readdirSync('/proc')
+      .filter((n) => /^\d+$/.test(n))
+      .map((n) => `/proc/${n}/smaps_rollup`)
+      .filter((p) => {
+        try {
+          fs.readFileSync(p);
+          return true;
+        } catch {
+          return false;
+        }
+      });
+  const sleepers = [];
+  const pool = new procfs.GuardedFileReader({ timeoutMs: 30000 });
+  try {
+    for (let n = readable().length; n < 400; n++) {
+      sleepers.push(spawn('sleep', ['600'], { stdio: 'ignore' }));
+    }
+    await Promise.all(sleepers.map((c) => new Promise((r) => c.once('spawn', r))));
+    const files = readable().slice(0, 400);
+    const safe = (p) => {
+      try {
+        return fs.readFileSync(p);
+      } catch {
+        return undefined;
+      }
+    };
+    const sync = [];
+    const viaPool = [];
+    for (let i = 0; i < 7; i++) {
+      sync.push(time(() => files.forEach(safe), 1));
+      viaPool.push(
+        await timeAsync(() => Promise.all(files.map((p) => pool.read(p).catch(() => 0))), 1),
+      );
+    }
+    const tSync = median(sync);
+    const tPool = median(viaPool);
+    console.log(`${files.length} smaps_rollup reads, readFileSync loop   ${f(tSync)}`);
+    console.log(`${files.length} smaps_rollup reads, pool (4 workers)   ${f(tPool)}`);
+    console.log(`ratio ${files.length} rollup reads pool / direct: ${(tPool / tSync).toFixed(2)}`);
+    // the whole process list as ListProcesses reads it (stat, status, cgroup on the main thread;
+    // cmdline and smaps_rollup via lockedRead): a synchronous lockedRead vs the pool
+    const direct = new procfs.ProcReader({
+      lockedRead: (p) => Promise.resolve(fs.readFileSync(p)),
+    });
+    const pooled = new procfs.ProcReader({ lockedRead: (p, o) => pool.read(p, o) });
+    const a = [];
+    const b = [];
+    let listed = 0;
+    for (let i = 0; i < 7; i++) {
+      a.push(await timeAsync(() => direct.listProcesses({}), 1));
+      b.push(
+        await timeAsync(async () => {
+          listed = (await pooled.listProcesses({})).processes.length;
+        }, 1),
+      );
+    }
+    console.log(`listProcesses of ${listed}, synchronous reads    ${f(median(a))}`);
+    console.log(`listProcesses of ${listed}, pool             ${f(median(b))}`);
+    console.log(`ratio listProcesses pool / direct: ${(median(b) / median(a)).toFixed(2)}`);
+  } finally {
+    pool.close();
+    for (const c of sleepers) c.kill('SIGKILL');
   }
 }
 
@@ -112,13 +202,13 @@ async function main() {
     fs.writeFileSync(join(tree, '1', 'status'), 'Name:\tbench\nUid:\t0\t0\t0\t0\n');
     fs.writeFileSync(join(tree, '1', 'cmdline'), 'bench\0');
     const reader = new procfs.ProcReader({ procRoot: tree });
-    console.log(
-      `ProcReader.readMemoryMap (file tree)   ${f(time(() => reader.readMemoryMap(1, { detail: 'smaps' })))}`,
-    );
+    const tTree = await timeAsync(() => reader.readMemoryMap(1, { detail: 'smaps' }));
+    console.log(`ProcReader.readMemoryMap (file tree)   ${f(tTree)}`);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
   await zooRead();
+  await rollups();
 }
 
 main().catch((e) => {

@@ -136,7 +136,7 @@ async function runBoth(
     sleepMs(1);
   }
   const detail = opts.mode === 'default' || opts.mode === 'd' ? 'maps' : 'smaps';
-  const map: MemoryMap = reader.readMemoryMap(pid, { detail });
+  const map: MemoryMap = await reader.readMemoryMap(pid, { detail });
   const ours = renderPmap(map, opts);
   // Drain.
   const chunks: Buffer[] = [];
@@ -192,8 +192,8 @@ function comboName(c: Combo): string {
 }
 
 /** Ranges chosen from the target's own VMAs. */
-function rangesFor(pid: number): Array<{ text: string; range: AddressRange }> {
-  const vmas = reader.readMemoryMap(pid, { detail: 'maps' }).vmas;
+async function rangesFor(pid: number): Promise<Array<{ text: string; range: AddressRange }>> {
+  const vmas = (await reader.readMemoryMap(pid, { detail: 'maps' })).vmas;
   if (vmas.length < 4) return [];
   const hex = (v: bigint) => v.toString(16);
   const mid = vmas[Math.floor(vmas.length / 2)];
@@ -280,8 +280,10 @@ function tolerated(c: Combo, ours: string, theirs: string, columns: string[]): s
 }
 
 /** The smaps columns pmap shows for a mode, from the process's first VMA. */
-function smapsColumns(pid: number, mode: PmapMode): string[] {
-  const v = reader.readMemoryMap(pid, { detail: 'smaps' }).vmas.find((x) => x.fields?.length);
+async function smapsColumns(pid: number, mode: PmapMode): Promise<string[]> {
+  const v = (await reader.readMemoryMap(pid, { detail: 'smaps' })).vmas.find(
+    (x) => x.fields?.length,
+  );
   const hidden = new Set(['AnonHugePages', 'KernelPageSize', 'MMUPageSize', 'Shared_Dirty']);
   for (const h of ['Private_Dirty', 'Shared_Clean', 'Private_Clean']) hidden.add(h);
   const names = v ? v.fields!.map((f) => f.name) : [];
@@ -351,7 +353,7 @@ describe('fidelity: renderPmap vs /usr/bin/pmap 4.0.2 on live stopped processes'
     let blockedSmaps = 0;
     let retried = 0;
     for (const t of targets) {
-      const ranges = t.pid === 2 ? [] : rangesFor(t.pid);
+      const ranges = t.pid === 2 ? [] : await rangesFor(t.pid);
       for (const c of combosFor(t, ranges)) {
         if (isKnownDefect(c)) {
           skipped++;
@@ -375,7 +377,7 @@ describe('fidelity: renderPmap vs /usr/bin/pmap 4.0.2 on live stopped processes'
         if (r.ours === r.theirs) {
           s.same++;
         } else {
-          const why = tolerated(c, r.ours, r.theirs, smapsColumns(t.pid, c.mode));
+          const why = tolerated(c, r.ours, r.theirs, await smapsColumns(t.pid, c.mode));
           if (why) {
             s.tolerated++;
             tolerances.push(`${t.label} pmap ${argsOf(c).join(' ')}: ${why}`);

@@ -79,10 +79,10 @@ function field(v: Vma, name: string): bigint | undefined {
   return v.fields?.find((f) => f.name === name)?.value;
 }
 
-function expectPmapError(fn: () => unknown, code: string, re?: RegExp): void {
+async function expectPmapError(fn: () => unknown, code: string, re?: RegExp): Promise<void> {
   let err: unknown;
   try {
-    fn();
+    await fn();
   } catch (e) {
     err = e;
   }
@@ -163,8 +163,8 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     ]);
   });
 
-  it('lists the VE processes of a node with the VE program and VE memory', () => {
-    const list = ve.listProcesses(0);
+  it('lists the VE processes of a node with the VE program and VE memory', async () => {
+    const list = await ve.listProcesses(0);
     const byPid = new Map(list.map((x) => [x.pid, x]));
     expect([...byPid.keys()].sort((a, b) => a - b)).toEqual(
       [p.pid!, dgemm.pid!, quiet.pid!, process.pid].sort((a, b) => a - b),
@@ -194,15 +194,15 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     expect(byPid.get(process.pid)!.rollupError).toMatch(/permission denied/);
     expect(list.every((x) => x.veNode === 0 && x.vePseudoOf === x.pid)).toBe(true);
 
-    const fast = ve.listProcesses(0, { skipMemory: true });
+    const fast = await ve.listProcesses(0, { skipMemory: true });
     expect(fast).toHaveLength(4);
     expect(fast.every((x) => x.vsize === 0n && x.rss === 0n && !x.rollupError)).toBe(true);
-    expect(ve.listProcesses(1)).toEqual([]);
-    expect(ve.listProcesses(7)).toEqual([]);
+    expect(await ve.listProcesses(1)).toEqual([]);
+    expect(await ve.listProcesses(7)).toEqual([]);
   });
 
-  it('reads ./p: every VMA of the seed default output, full paths, and unlinks the file', () => {
-    const map = ve.readMemoryMap(0, p.pid!);
+  it('reads ./p: every VMA of the seed default output, full paths, and unlinks the file', async () => {
+    const map = await ve.readMemoryMap(0, p.pid!);
     expect(map.header).toMatchObject({
       pid: p.pid,
       cmdline: './p',
@@ -239,8 +239,8 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     expect(readdirSync(tree.tmpDir(0))).toEqual([]);
   });
 
-  it('reads ./dgemm: every field of the seed -XX output', () => {
-    const map = ve.readMemoryMap(0, dgemm.pid!);
+  it('reads ./dgemm: every field of the seed -XX output', async () => {
+    const map = await ve.readMemoryMap(0, dgemm.pid!);
     expect(map.header.cmdline).toBe('./dgemm');
     const { names, rows } = parseXX();
     expect(names).toEqual([
@@ -298,19 +298,19 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     expect(readdirSync(tree.tmpDir(0))).toEqual([]);
   });
 
-  it('renders byte-identical to the seed VE pmap outputs (renderVePmap)', () => {
-    const pMap = ve.readMemoryMap(0, p.pid!);
+  it('renders byte-identical to the seed VE pmap outputs (renderVePmap)', async () => {
+    const pMap = await ve.readMemoryMap(0, p.pid!);
     expect(renderVePmap(pMap, { mode: 'default' })).toBe(
       veSeedPmap('ve-pmap-default.txt', 280646, p.pid!),
     );
-    const dgemmMap = ve.readMemoryMap(0, dgemm.pid!);
+    const dgemmMap = await ve.readMemoryMap(0, dgemm.pid!);
     expect(renderVePmap(dgemmMap, { mode: 'XX' })).toBe(
       veSeedPmap('ve-pmap-XX.txt', 396729, dgemm.pid!),
     );
   });
 
-  it('answers an empty map as empty, flagged possiblyDenied only for a non-root caller', () => {
-    const asRoot = ve.readMemoryMap(0, quiet.pid!);
+  it('answers an empty map as empty, flagged possiblyDenied only for a non-root caller', async () => {
+    const asRoot = await ve.readMemoryMap(0, quiet.pid!);
     expect(asRoot.vmas).toEqual([]);
     expect(asRoot.possiblyDenied).toBe(false);
     const other = openVeSource({
@@ -320,11 +320,11 @@ describe('VeSource over libveosinfo (stand-in)', () => {
       euid: 4242,
     }) as VeSource;
     try {
-      const asUser = other.readMemoryMap(0, quiet.pid!);
+      const asUser = await other.readMemoryMap(0, quiet.pid!);
       expect(asUser.vmas).toEqual([]);
       expect(asUser.possiblyDenied).toBe(true);
       // a process with VMAs is never flagged
-      expect(other.readMemoryMap(0, dgemm.pid!).possiblyDenied).toBe(false);
+      expect((await other.readMemoryMap(0, dgemm.pid!)).possiblyDenied).toBe(false);
     } finally {
       other.close();
     }
@@ -337,26 +337,26 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     expect(ve.nodeOfPid(process.ppid)).toBeUndefined();
   });
 
-  it('maps failures onto PmapError codes', () => {
+  it('maps failures onto PmapError codes', async () => {
     // ve_map_info -1/EACCES
-    expectPmapError(() => ve.readMemoryMap(0, process.pid), 'PERMISSION_DENIED');
+    await expectPmapError(() => ve.readMemoryMap(0, process.pid), 'PERMISSION_DENIED');
     // a host process that is no VE process: ESRCH from VEOS
-    expectPmapError(
+    await expectPmapError(
       () => ve.readMemoryMap(0, process.ppid),
       'NOT_FOUND',
       new RegExp(`no VE process ${process.ppid} on VE node 0`),
     );
     // no host process at all
-    expectPmapError(() => ve.readMemoryMap(0, 0x7ffffffe), 'NOT_FOUND');
-    expectPmapError(() => ve.readMemoryMap(1, p.pid!), 'UNAVAILABLE', /VE node 1 is offline/);
-    expectPmapError(() => ve.readMemoryMap(2, p.pid!), 'UNAVAILABLE', /VEOS is not running/);
-    expectPmapError(() => ve.readMemoryMap(9, p.pid!), 'NOT_FOUND', /no VE node 9/);
-    expectPmapError(() => ve.readMemoryMap(0, -1), 'INVALID_ARGUMENT');
-    expectPmapError(() => ve.readMemoryMap(-1, p.pid!), 'INVALID_ARGUMENT');
+    await expectPmapError(() => ve.readMemoryMap(0, 0x7ffffffe), 'NOT_FOUND');
+    await expectPmapError(() => ve.readMemoryMap(1, p.pid!), 'UNAVAILABLE', /VE node 1 is offline/);
+    await expectPmapError(() => ve.readMemoryMap(2, p.pid!), 'UNAVAILABLE', /VEOS is not running/);
+    await expectPmapError(() => ve.readMemoryMap(9, p.pid!), 'NOT_FOUND', /no VE node 9/);
+    await expectPmapError(() => ve.readMemoryMap(0, -1), 'INVALID_ARGUMENT');
+    await expectPmapError(() => ve.readMemoryMap(-1, p.pid!), 'INVALID_ARGUMENT');
     expect(readdirSync(tree.tmpDir(0))).toEqual([]);
   });
 
-  it('unlinks the temp file also when its contents are short', () => {
+  it('unlinks the temp file also when its contents are short', async () => {
     const bad = makeVeStubTree(
       [{ node: 0, osState: 0 }],
       [{ node: 0, pid: dgemm.pid!, records: veRecords('dgemm'), truncate: true }],
@@ -368,7 +368,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
         sysfsRoot: bad.sysfsRoot,
         socketDir: bad.socketDir,
       }) as VeSource;
-      expectPmapError(() => src.readMemoryMap(0, dgemm.pid!), 'UNAVAILABLE', /announced 17/);
+      await expectPmapError(() => src.readMemoryMap(0, dgemm.pid!), 'UNAVAILABLE', /announced 17/);
       expect(readdirSync(bad.tmpDir(0))).toEqual([]);
       src.close();
     } finally {
@@ -377,7 +377,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     }
   });
 
-  it('refuses calls after close', () => {
+  it('refuses calls after close', async () => {
     const src = openVeSource({
       libraryPath: lib,
       sysfsRoot: tree.sysfsRoot,
@@ -385,7 +385,7 @@ describe('VeSource over libveosinfo (stand-in)', () => {
     }) as VeSource;
     expect(src.listNodes()).toHaveLength(3);
     src.close();
-    expectPmapError(() => src.listNodes(), 'UNAVAILABLE', /closed/);
-    expectPmapError(() => src.readMemoryMap(0, dgemm.pid!), 'UNAVAILABLE', /closed/);
+    await expectPmapError(() => src.listNodes(), 'UNAVAILABLE', /closed/);
+    await expectPmapError(() => src.readMemoryMap(0, dgemm.pid!), 'UNAVAILABLE', /closed/);
   });
 });

@@ -35,6 +35,18 @@ function time(fn, n = 7, { gc = false } = {}) {
   return median(out);
 }
 
+/** time() of an async fn: median wall ms of n awaited runs. */
+async function timeAsync(fn, n = 7, { gc = false } = {}) {
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    if (gc && global.gc) global.gc();
+    const t0 = process.hrtime.bigint();
+    await fn();
+    out.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return median(out);
+}
+
 /**
  * Resolves with the first JSON line on child[stream] ('stdout' | 'stderr') satisfying pred;
  * rejects on timeout or when the child exits first.
@@ -77,4 +89,16 @@ function arg(name, def) {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 }
 
-module.exports = { ROOT, AGENT, GATEWAY, BUILD, dist, sleep, median, time, waitLine, arg };
+module.exports = {
+  ROOT,
+  AGENT,
+  GATEWAY,
+  BUILD,
+  dist,
+  sleep,
+  median,
+  time,
+  timeAsync,
+  waitLine,
+  arg,
+};

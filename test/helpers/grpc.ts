@@ -81,13 +81,13 @@ const healthPkg = grpc.loadPackageDefinition(
 ) as unknown as { grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } } };
 
 /** grpc.health.v1.Health/Check: resolves with "SERVING", "NOT_SERVING", ... */
-export function healthCheck(address: string, service = ''): Promise<string> {
+export function healthCheck(address: string, service = '', deadlineMs = 30000): Promise<string> {
   const client = new healthPkg.grpc.health.v1.Health(address, grpc.credentials.createInsecure());
   return new Promise((resolve, reject) => {
     (client as unknown as { check: UnaryMethod<{ service: string }, { status: string }> }).check(
       { service },
       new grpc.Metadata(),
-      { deadline: deadlineIn(30000) },
+      { deadline: deadlineIn(deadlineMs) },
       (err, res) => {
         client.close();
         if (err) reject(err);

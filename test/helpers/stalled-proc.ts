@@ -34,9 +34,9 @@ export function releaseFifo(file: string): void {
   }
 }
 
-/** Writes the tree into `procRoot` (created); returns the FIFOs' paths. */
-export function writeStalledProc(procRoot: string, stuck: string[]): string[] {
-  const pdir = join(procRoot, String(STALLED_PID));
+/** Writes the tree into `procRoot` (created), for `pid` (default 4242); returns the FIFOs' paths. */
+export function writeStalledProc(procRoot: string, stuck: string[], pid = STALLED_PID): string[] {
+  const pdir = join(procRoot, String(pid));
   mkdirSync(pdir, { recursive: true });
   for (const f of ['stat', 'status', 'cmdline', 'cgroup']) {
     if (!stuck.includes(f)) writeFileSync(join(pdir, f), readFileSync(`/proc/self/${f}`));
@@ -56,11 +56,11 @@ export interface StalledProc {
   remove(): void;
 }
 
-/** The tree in a temporary directory of its own. */
-export function makeStalledProc(stuck: string[]): StalledProc {
+/** The tree in a temporary directory of its own, with one stalled process per pid given. */
+export function makeStalledProc(stuck: string[], pids: number[] = [STALLED_PID]): StalledProc {
   const dir = mkdtempSync(join(tmpdir(), 'pmapd-stalled-'));
   const procRoot = join(dir, 'proc');
-  const fifos = writeStalledProc(procRoot, stuck);
+  const fifos = pids.flatMap((pid) => writeStalledProc(procRoot, stuck, pid));
   const release = (): void => fifos.forEach(releaseFifo);
   return {
     procRoot,

@@ -18,9 +18,16 @@ describe('loadConfig', () => {
       maxQueuedReads: 256,
       procReadTimeoutMs: 3000,
       maxHungReads: 8,
+      procReadWorkers: 4,
+      maxWatches: 64,
       logLevel: 'info',
       ve: true,
     });
+    expect(loadConfig([...base, '--max-watches=3', '--proc-read-workers=2'], {})).toMatchObject({
+      maxWatches: 3,
+      procReadWorkers: 2,
+    });
+    expect(() => loadConfig([...base, '--max-watches=0'], {})).toThrow(/--max-watches/);
   });
 
   it('reads every setting from the environment; flags win', () => {

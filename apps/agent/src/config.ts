@@ -32,6 +32,10 @@ export interface AgentConfig {
   procReadTimeoutMs: number;
   /** Stuck /proc reads kept before every such read fails at once. */
   maxHungReads: number;
+  /** Worker threads reading /proc files that can block (guarded-read.ts). */
+  procReadWorkers: number;
+  /** WatchMemoryMap calls running at once before RESOURCE_EXHAUSTED (watch.service.ts). */
+  maxWatches: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** VE processes through libveosinfo (see ve.service.ts); false with --no-ve. */
   ve: boolean;
@@ -145,6 +149,16 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: '--max-hung-reads',
     env: 'PMAPD_MAX_HUNG_READS',
     help: 'stuck /proc reads kept aside before every such read fails at once (1..256, default 8)',
+  },
+  procReadWorkers: {
+    flag: '--proc-read-workers',
+    env: 'PMAPD_PROC_READ_WORKERS',
+    help: 'worker threads reading cmdline/maps/smaps/smaps_rollup/numa_maps off the event loop (1..64, default 4)',
+  },
+  maxWatches: {
+    flag: '--max-watches',
+    env: 'PMAPD_MAX_WATCHES',
+    help: 'WatchMemoryMap calls at once before RESOURCE_EXHAUSTED (1..10000, default 64)',
   },
   veLibrary: {
     flag: '--ve-library',
@@ -282,6 +296,8 @@ export function loadConfig(
   const maxQueuedReads = int('maxQueuedReads', 0, 100_000, 256);
   const procReadTimeoutMs = int('procReadTimeout', 100, 600_000, 3000);
   const maxHungReads = int('maxHungReads', 1, 256, 8);
+  const procReadWorkers = int('procReadWorkers', 1, 64, 4);
+  const maxWatches = int('maxWatches', 1, 10_000, 64);
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
   const levelText = raw.get('logLevel') ?? 'info';
   const logLevel = levels.find((l) => l === levelText);
@@ -305,6 +321,8 @@ export function loadConfig(
     maxQueuedReads,
     procReadTimeoutMs,
     maxHungReads,
+    procReadWorkers,
+    maxWatches,
     logLevel,
     ...veConfig(raw, name, dir),
     ...securityConfig(raw, name, host, insecure),

@@ -1,4 +1,7 @@
+import { EventEmitter } from 'node:events';
 import { status } from '@grpc/grpc-js';
+import type { Vma } from '@app/domain';
+import { ProcReader } from '@app/procfs';
 import { GetHistogramRequest, HistogramCompat, HistogramKind } from '@app/proto';
 import { GrpcStatusError } from './errors';
 import { histogramFeatures, HistogramService } from './histogram.service';
@@ -6,6 +9,11 @@ import { histogramFeatures, HistogramService } from './histogram.service';
 const svc = new HistogramService(
   {
     read: () => {
+      throw new Error('not read in these specs');
+    },
+  },
+  {
+    readNumaMapsText: () => {
       throw new Error('not read in these specs');
     },
   },
@@ -86,5 +94,110 @@ describe('histogramFeatures', () => {
       'histogram:pagesize',
       'histogram:numa',
     ]);
+  });
+});
+
+describe('HistogramService scan cancellation', () => {
+  it('a scan cancelled mid-way scans no further VMA and writes nothing', async () => {
+    const map = await new ProcReader().readMemoryMap(process.pid, { detail: 'maps' });
+    // this process's VMAs over and over: far more scanning than one 25 ms slice
+    const base = map.vmas.filter((v) => v.name !== '[vsyscall]');
+    let taken = 0;
+    const vmas = {
+      *[Symbol.iterator](): Generator<Vma> {
+        for (let i = 0; i < 200; i++) {
+          for (const v of base) {
+            taken++;
+            yield v;
+          }
+        }
+      },
+    } as unknown as Vma[];
+    let writes = 0;
+    const call = Object.assign(new EventEmitter(), {
+      request: GetHistogramRequest.fromPartial({ pid: process.pid }),
+      cancelled: false,
+      getDeadline: () => Infinity,
+      write: () => {
+        writes++;
+        return true;
+      },
+      end: () => undefined,
+    });
+    const q = svc.toQuery(
+      GetHistogramRequest.fromPartial({
+        pid: process.pid,
+        kind: HistogramKind.HISTOGRAM_KIND_ORDER,
+      }),
+    );
+    const ac = new AbortController();
+    let takenAtCancel = -1;
+    // runs at the scan's first yield to the event loop (after its first time slice)
+    setImmediate(() => {
+      takenAtCancel = taken;
+      call.cancelled = true;
+      call.emit('cancelled');
+      ac.abort(new Error('client gone'));
+    });
+    await svc.scanAndSend(call as never, q, map.header, vmas, ac.signal);
+    expect(takenAtCancel).toBeGreaterThan(0);
+    expect(takenAtCancel).toBeLessThan(200 * base.length);
+    expect(taken).toBe(takenAtCancel);
+    expect(writes).toBe(0);
+  });
+});
+
+describe('HistogramService scan cancellation inside one VMA', () => {
+  it('a scan cancelled between two pagemap chunks of one big VMA reads no further chunk', async () => {
+    const reader = new ProcReader();
+    const map = await reader.readMemoryMap(process.pid, { detail: 'maps' });
+    // the biggest VMA of this process: several 32768-page chunks of positioned reads
+    const big = [...map.vmas]
+      .filter((v) => v.name !== '[vsyscall]')
+      .sort((a, b) => (b.end - b.start > a.end - a.start ? 1 : -1))[0];
+    const chunks = Math.ceil(Number((big.end - big.start) / 4096n) / 32768);
+    expect(chunks).toBeGreaterThanOrEqual(2);
+    const yielding = new HistogramService(
+      { read: () => Promise.reject(new Error('not read here')) },
+      { readNumaMapsText: () => Promise.reject(new Error('not read here')) },
+      { procRoot: '/proc', batchSize: 1000, sliceMs: 0 },
+    );
+    const q = yielding.toQuery(
+      GetHistogramRequest.fromPartial({
+        pid: process.pid,
+        kind: HistogramKind.HISTOGRAM_KIND_ORDER,
+      }),
+    );
+    q.options.useScan = false; // positioned reads, 32768 pages each
+    // the scanner looks at the signal once at its start, once per VMA and once before each chunk
+    let checks = 0;
+    const ac = new AbortController();
+    const counting = {
+      get aborted(): boolean {
+        checks++;
+        return ac.signal.aborted;
+      },
+      get reason(): unknown {
+        return ac.signal.reason as unknown;
+      },
+    } as AbortSignal;
+    const call = Object.assign(new EventEmitter(), {
+      request: GetHistogramRequest.fromPartial({ pid: process.pid }),
+      cancelled: false,
+      getDeadline: () => Infinity,
+      write: () => true,
+      end: () => undefined,
+    });
+    let checksAtCancel = -1;
+    setImmediate(() => {
+      checksAtCancel = checks;
+      call.cancelled = true;
+      call.emit('cancelled');
+      ac.abort(new Error('client gone'));
+    });
+    await yielding.scanAndSend(call as never, q, map.header, [big], counting);
+    // start + VMA + the first chunk, then the first turn of the event loop: cancelled there
+    expect(checksAtCancel).toBe(3);
+    expect(checks).toBe(checksAtCancel);
   });
 });

@@ -4,9 +4,10 @@
  * @app/procfs), streamed in chunks: the first carries the header, the last the totals and
  * last=true.
  *
- * The scan is synchronous, so it runs in time slices: after each slice (or each full batch) the
- * handler yields to the event loop, which lets a client cancel arrive; the deadline is checked by
- * the library itself between VMAs and chunks. The order kind is sorted as mem_hist.py sorts, so
+ * The pagemap scan runs on the event loop in time slices: the scanner yields after every chunk
+ * (scanVmaSteps), and past a slice of SLICE_MS (or after each full batch) the handler gives the
+ * event loop a turn, which lets a client cancel arrive — also inside one big VMA; a cancelled
+ * call stops there. The deadline is checked by the library itself between VMAs and chunks. The order kind is sorted as mem_hist.py sorts, so
  * its VMAs are sent once the scan is over (still in batches); the other kinds stream as scanned.
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
@@ -22,6 +23,8 @@ import {
   sortByReversedOrders,
   type Capabilities,
   type HistogramOptions,
+  type ProcReader,
+  type ReadOptions,
 } from '@app/procfs';
 import {
   HistogramCompat,
@@ -96,8 +99,15 @@ function deadlineOf(call: HistogramCall): number | undefined {
 export class HistogramService {
   constructor(
     private readonly maps: Pick<MemoryMapService, 'read'>,
-    private readonly opts: { procRoot: string; batchSize: number },
+    /** numa_maps for the numa kind, read off the event loop like the map. */
+    private readonly reader: Pick<ProcReader, 'readNumaMapsText'>,
+    private readonly opts: { procRoot: string; batchSize: number; sliceMs?: number },
   ) {}
+
+  /** Longest synchronous stretch of scanning before yielding to the event loop. */
+  private get sliceMs(): number {
+    return this.opts.sliceMs ?? SLICE_MS;
+  }
 
   /** Validates a request; throws GrpcStatusError naming the field. */
   toQuery(req: GetHistogramRequest): HistogramQuery {
@@ -151,27 +161,44 @@ export class HistogramService {
     };
   }
 
-  /** Reads the VMAs (range applied) and the header. */
-  read(q: HistogramQuery): { header: ProcessHeader; vmas: Vma[] } {
-    const map = this.maps.read({
-      pid: q.pid,
-      detail: q.detail,
-      threadStacks: false,
-      range: q.range,
-      batchSize: this.opts.batchSize,
-    });
-    return { header: map.header, vmas: map.vmas };
+  /**
+   * Reads the VMAs (range applied) and the header — and numa_maps for the numa kind — through
+   * the reader's worker pool: a process stuck in the kernel fails here (READ_STUCK) before its
+   * pagemap is opened.
+   */
+  async read(
+    q: HistogramQuery,
+    read: ReadOptions = {},
+  ): Promise<{ header: ProcessHeader; vmas: Vma[]; numaMapsText?: string }> {
+    const map = await this.maps.read(
+      {
+        pid: q.pid,
+        detail: q.detail,
+        threadStacks: false,
+        range: q.range,
+        batchSize: this.opts.batchSize,
+      },
+      read,
+    );
+    if (q.kind !== 'numa') return { header: map.header, vmas: map.vmas };
+    const numaMapsText = await this.reader.readNumaMapsText(q.pid, read);
+    return { header: map.header, vmas: map.vmas, numaMapsText };
   }
 
-  /** Serves one GetHistogram call; throws (for toGrpcError) on failure. */
-  async stream(call: HistogramCall): Promise<void> {
+  /**
+   * Serves one GetHistogram call; throws (for toGrpcError) on failure. `read`: the permit lease's
+   * read options (pmap.service.ts) for the map and numa_maps reads.
+   */
+  async stream(call: HistogramCall, read: ReadOptions = {}): Promise<void> {
     const q = this.toQuery(call.request);
     if (call.cancelled) return;
-    const { header, vmas } = this.read(q);
     const ac = new AbortController();
     const onCancel = (): void => ac.abort(new Error('GetHistogram cancelled by the client'));
     call.once('cancelled', onCancel);
     try {
+      const { header, vmas, numaMapsText } = await this.read(q, { ...read, signal: ac.signal });
+      if (call.cancelled) return;
+      if (numaMapsText !== undefined) q.options.numaMapsText = numaMapsText;
       await this.scanAndSend(call, q, header, vmas, ac.signal);
     } catch (e) {
       if (call.cancelled) return; // the client left: nobody to tell
@@ -181,7 +208,8 @@ export class HistogramService {
     }
   }
 
-  private async scanAndSend(
+  /** Scans VMA after VMA, yielding to the event loop every SLICE_MS; public for its spec. */
+  async scanAndSend(
     call: HistogramCall,
     q: HistogramQuery,
     header: ProcessHeader,
@@ -219,7 +247,22 @@ export class HistogramService {
     try {
       let sliceStart = Date.now();
       for (const vma of vmas) {
-        const h = scanner.scanVma(vma);
+        // VMA by VMA, chunk by chunk: past a time slice, the event loop gets a turn (between
+        // two pagemap chunks of one big VMA too) and a cancelled call stops there
+        const steps = scanner.scanVmaSteps(vma);
+        let step = steps.next();
+        while (!step.done) {
+          if (Date.now() - sliceStart > this.sliceMs) {
+            await nextTick();
+            if (call.cancelled) {
+              steps.return(null);
+              return;
+            }
+            sliceStart = Date.now();
+          }
+          step = steps.next();
+        }
+        const h = step.value;
         if (h) {
           if (sortLater) held.push(h);
           else {
@@ -233,7 +276,7 @@ export class HistogramService {
             }
           }
         }
-        if (Date.now() - sliceStart > SLICE_MS) {
+        if (Date.now() - sliceStart > this.sliceMs) {
           await nextTick(); // let a cancel (or drain) in
           if (call.cancelled) return;
           sliceStart = Date.now();

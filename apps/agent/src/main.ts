@@ -6,7 +6,13 @@
  * SIGTERM/SIGINT. Logs are JSON lines on stderr; the startup line carries "listening".
  */
 import { productVersion, versionLine } from '@app/domain';
-import { GuardedFileReader, probeCapabilities, ProcReader, readNodeBasics } from '@app/procfs';
+import {
+  GuardedFileReader,
+  probeCapabilities,
+  ProcReader,
+  readNodeBasics,
+  type GuardedReadStats,
+} from '@app/procfs';
 import { ReloadingCertificateProvider } from '@app/tls';
 import { AgentServer, type AgentServerSecurity } from './agent.server';
 import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
@@ -27,7 +33,7 @@ import { ProcessesService } from './processes.service';
 import { ReadLimiter } from './read-limiter';
 import { clientIdentityInterceptor, mtlsServerCredentials } from './tls';
 import { VeService } from './ve.service';
-import { WatchService } from './watch.service';
+import { WatchService, type WatchStats } from './watch.service';
 
 function configOrExit(): AgentConfig {
   try {
@@ -54,12 +60,18 @@ async function main(): Promise<void> {
   const config = configOrExit();
   const log = createLogger(config.logLevel, { service: 'pmapd-agent', node: config.nodeName });
 
-  const metrics = new AgentMetrics();
-  // Reads that take a target's mmap_lock run in a worker thread with a timeout: a process stuck
-  // in the kernel cannot freeze the agent (libs/procfs/src/guarded-read.ts).
+  // read at each scrape, once the pool and the watch service below exist
+  const metrics: AgentMetrics = new AgentMetrics({
+    reads: (): GuardedReadStats => guarded.stats(),
+    watches: (): WatchStats => watch.stats(),
+  });
+  // Reads that take a target's mmap_lock run in a pool of worker threads with a timeout: the
+  // event loop never waits on them, and a process stuck in the kernel holds one worker
+  // (libs/procfs/src/guarded-read.ts).
   const guarded = new GuardedFileReader({
     timeoutMs: config.procReadTimeoutMs,
     maxHung: config.maxHungReads,
+    workers: config.procReadWorkers,
     onHung: (path, hung) => {
       metrics.readTimeouts.inc();
       metrics.hungReads.set(hung);
@@ -71,32 +83,43 @@ async function main(): Promise<void> {
     },
   });
   const reader = instrumentReader(
-    new ProcReader({ procRoot: config.procRoot, lockedRead: (p) => guarded.read(p) }),
+    new ProcReader({
+      procRoot: config.procRoot,
+      lockedRead: (p, o) => guarded.read(p, o),
+    }),
     metrics,
   );
   const capabilities = probeCapabilities(config.procRoot, config.sysRoot);
+  const ve = VeService.open(config, (p, o) => guarded.read(p, o));
   const nodeInfo = new NodeInfoService(
     config,
     capabilities,
     readNodeBasics(config.procRoot),
     productVersion(),
+    ve,
   );
-  const ve = VeService.open(config);
-  nodeInfo.ve = ve;
-  const processes = new ProcessesService(reader);
-  processes.ve = ve;
-  const maps = new MemoryMapService(reader, config.batchSize);
-  maps.ve = ve;
-  const handlers = new PmapGrpcService(nodeInfo, processes, maps, log);
-  handlers.ve = ve;
-  handlers.limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
-  // Watch samples read maps as GetMemoryMap does: VE targets and pseudo-process marking included.
-  handlers.watch = new WatchService(maps, reader, log);
-  handlers.search = new MapsSearchService(processes, maps, log);
-  handlers.histograms = new HistogramService(new MemoryMapService(reader, config.batchSize), {
-    procRoot: config.procRoot,
-    batchSize: config.batchSize,
-  });
+  const processes = new ProcessesService(reader, ve);
+  const maps = new MemoryMapService(reader, config.batchSize, ve);
+  const limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
+  // Watch samples read maps as GetMemoryMap does (VE targets and pseudo-process marking
+  // included), each under a heavy-read permit.
+  const watch = new WatchService(maps, reader, log, limiter, { maxWatches: config.maxWatches });
+  const histograms = new HistogramService(
+    new MemoryMapService(reader, config.batchSize, VeService.of(undefined, 'host histograms')),
+    reader,
+    { procRoot: config.procRoot, batchSize: config.batchSize },
+  );
+  const handlers = new PmapGrpcService(
+    nodeInfo,
+    processes,
+    maps,
+    log,
+    histograms,
+    watch,
+    ve,
+    limiter,
+    new MapsSearchService(processes, maps, log),
+  );
   const security: AgentServerSecurity = { interceptors: [] };
   let certs: ReloadingCertificateProvider | undefined;
   if (config.tls) {
@@ -168,7 +191,9 @@ async function main(): Promise<void> {
       .then(() => {
         healthPort?.stop();
         certs?.close();
-        const stuck = guarded.hungReads;
+        // stuck reads, and reads still running (a slow one may be blocked in the kernel too)
+        const { hung, busy } = guarded.stats();
+        const stuck = hung + busy;
         guarded.close();
         if (stuck === 0) {
           log.info('stopped');

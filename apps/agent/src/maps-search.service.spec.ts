@@ -9,6 +9,7 @@ import { createLogger } from './logger';
 import { MapsSearchService, type SearchCall } from './maps-search.service';
 import { MemoryMapService } from './memory-map.service';
 import { ProcessesService } from './processes.service';
+import { VeService } from './ve.service';
 
 /** A server stream that records what the handler writes (the gRPC transport is not under test). */
 class RecordingCall extends EventEmitter {
@@ -27,11 +28,13 @@ class RecordingCall extends EventEmitter {
   }
 }
 
+const NO_VE = VeService.of(undefined, 'no VE in this spec');
+
 function service(): MapsSearchService {
   const reader = new ProcReader();
   return new MapsSearchService(
-    new ProcessesService(reader),
-    new MemoryMapService(reader, 1000),
+    new ProcessesService(reader, NO_VE),
+    new MemoryMapService(reader, 1000, NO_VE),
     createLogger('silent', {}),
   );
 }

@@ -10,6 +10,7 @@
  */
 import { status, type ServerWritableStream } from '@grpc/grpc-js';
 import { compileSafeRegex, isPmapError, redactPath, type AddressRange } from '@app/domain';
+import type { ReadOptions } from '@app/procfs';
 import {
   processToProto,
   vmaToProto,
@@ -77,18 +78,15 @@ export class MapsSearchService {
     return { range: range ? { ...range, clip: false } : undefined, mapping };
   }
 
-  async serve(call: SearchCall): Promise<void> {
+  /** An aborted `read.signal` drops the reads in flight (the call was cancelled). */
+  async serve(call: SearchCall, read: ReadOptions = {}): Promise<void> {
     const search = this.prepare(call.request);
     const listReq = call.request.processes;
     if (!listReq) throw invalidArgument('processes', 'processes: the process filter is required');
-    const { processes, unreadable } = this.processes.matching({
-      ...listReq,
-      skipRollup: true,
-      sort: 0,
-      limit: 0,
-      offset: 0,
-      totals: false,
-    });
+    const { processes, unreadable } = await this.processes.matching(
+      { ...listReq, skipRollup: true, sort: 0, limit: 0, offset: 0, totals: false },
+      read,
+    );
     processes.sort((a, b) => a.pid - b.pid);
     const out: SearchMapsResponse = {
       matches: [],
@@ -107,14 +105,19 @@ export class MapsSearchService {
       }
       let vmas;
       try {
-        vmas = this.maps.read({
-          pid: p.pid,
-          detail: 'maps',
-          threadStacks: false,
-          range: search.range,
-          batchSize: 0,
-          ...(listReq.veNode !== undefined ? { veNode: listReq.veNode } : {}),
-        }).vmas;
+        const map = await this.maps.read(
+          {
+            pid: p.pid,
+            detail: 'maps',
+            threadStacks: false,
+            range: search.range,
+            batchSize: 0,
+            ...(listReq.veNode !== undefined ? { veNode: listReq.veNode } : {}),
+          },
+          read,
+        );
+        if (call.cancelled) return;
+        vmas = map.vmas;
       } catch (e) {
         const code = toGrpcError(e, this.log, { rpc: 'SearchMaps', pid: p.pid }).code;
         if (code === status.NOT_FOUND) out.vanished++;

@@ -3,7 +3,7 @@
  * of @app/domain). Streaming (batches, backpressure, cancellation) is the handler's job.
  */
 import { filterVmasByRange, redactMap, type AddressRange, type MemoryMap } from '@app/domain';
-import type { ProcReader } from '@app/procfs';
+import type { ProcReader, ReadOptions } from '@app/procfs';
 import {
   DetailLevel,
   rangeFromProto,
@@ -56,15 +56,16 @@ export class MemoryMapService {
   constructor(
     private readonly reader: Pick<ProcReader, 'readMemoryMap'>,
     private readonly defaultBatchSize: number,
+    /** VE maps and pseudo-process marking (ve.service.ts). */
+    private readonly ve: VeService,
   ) {}
-
-  /** VE maps and pseudo-process marking (ve.service.ts), attached by main.ts. */
-  ve?: VeService;
 
   /** Validates a request (throws GrpcStatusError with the field named). */
   toQuery(req: GetMemoryMapRequest): MemoryMapQuery {
     const pid = validatePid(req.pid);
-    if (req.veNode !== undefined && !this.ve) throw unimplemented(VE_NOT_AVAILABLE);
+    if (req.veNode !== undefined && !this.ve.available) {
+      throw unimplemented(`${VE_NOT_AVAILABLE}: ${this.ve.reason}`);
+    }
     let detail: 'maps' | 'smaps';
     switch (req.detail) {
       case DetailLevel.DETAIL_LEVEL_UNSPECIFIED:
@@ -100,21 +101,23 @@ export class MemoryMapService {
   }
 
   /**
-   * Reads and range-filters the map (synchronous: one read of maps/smaps; ProcReader reports a
-   * process that exited during the read as EXITED rather than a truncated map).
+   * Reads and range-filters the map (one read of maps/smaps, off the event loop; ProcReader
+   * reports a process that exited during the read as EXITED rather than a truncated map). An
+   * aborted `read.signal` drops the read.
    */
-  read(q: MemoryMapQuery): MemoryMap {
-    const map = this.readMap(q);
+  async read(q: MemoryMapQuery, read: ReadOptions = {}): Promise<MemoryMap> {
+    const map = await this.readMap(q, read);
     return q.redact ? redactMap(map) : map;
   }
 
-  private readMap(q: MemoryMapQuery): MemoryMap {
-    if (q.veNode !== undefined && this.ve) return this.ve.readMap(q.veNode, q.pid, q.range);
-    const map = this.reader.readMemoryMap(q.pid, {
+  private async readMap(q: MemoryMapQuery, read: ReadOptions): Promise<MemoryMap> {
+    if (q.veNode !== undefined) return this.ve.readMap(q.veNode, q.pid, q.range);
+    const map = await this.reader.readMemoryMap(q.pid, {
       detail: q.detail,
       threadStacks: q.threadStacks,
+      ...read,
     });
-    this.ve?.markPseudoMap(map);
+    await this.ve.markPseudoMap(map);
     const pageSize = map.header.pageSize ?? 4096n;
     return { header: map.header, vmas: filterVmasByRange(map.vmas, q.range, pageSize) };
   }

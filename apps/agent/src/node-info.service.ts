@@ -22,6 +22,8 @@ export class NodeInfoService {
     capabilities: ProcCapabilities,
     basics: NodeBasics,
     agentVersion: string,
+    /** VE nodes (ve.service.ts): veLibrary, veNodes (read per call), notes. */
+    private readonly ve: VeService,
   ) {
     const notes = [...capabilities.notes, VE_LIBRARY_NOTE];
     this.info = {
@@ -49,9 +51,6 @@ export class NodeInfoService {
     };
   }
 
-  /** VE nodes (ve.service.ts), attached by main.ts: veLibrary, veNodes (read per call), notes. */
-  ve?: VeService;
-
   /** Human-readable limits of this agent (logged at startup). */
   get notes(): readonly string[] {
     return this.getNodeInfo().capabilities?.notes ?? [];
@@ -59,7 +58,7 @@ export class NodeInfoService {
 
   getNodeInfo(): NodeInfo {
     const caps = this.info.capabilities;
-    if (!this.ve || !caps) return this.info;
+    if (!caps) return this.info;
     const ve = this.ve.nodeInfo();
     return {
       ...this.info,

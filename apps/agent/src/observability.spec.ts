@@ -13,8 +13,8 @@ describe('instrumentReader', () => {
   it('times every /proc file read by file name, including reads inside other methods', async () => {
     const metrics = new AgentMetrics();
     const reader = instrumentReader(new ProcReader(), metrics);
-    reader.readMemoryMap(process.pid, { detail: 'smaps' });
-    const list = reader.listProcesses({ pids: [process.pid] });
+    await reader.readMemoryMap(process.pid, { detail: 'smaps' });
+    const list = await reader.listProcesses({ pids: [process.pid] });
     expect(list.processes[0].pid).toBe(process.pid);
     const text = await metrics.registry.getSingleMetricAsString('pmapd_agent_proc_read_seconds');
     for (const file of ['smaps', 'stat', 'status', 'smaps_rollup']) {
@@ -77,5 +77,24 @@ describe('rpcLogInterceptor', () => {
     expect(
       await metrics.registry.getSingleMetricAsString('pmapd_agent_rpc_requests_total'),
     ).toMatch(/rpc="GetMemoryMap",code="CANCELLED"\} 1/);
+  });
+});
+
+describe('AgentMetrics sources', () => {
+  it('reads the read pool and the watches at each scrape', async () => {
+    let skipped = 3;
+    const metrics = new AgentMetrics({
+      reads: () => ({ workers: 4, busy: 2, slow: 1, queued: 7, hung: 0 }),
+      watches: () => ({ active: 5, skipped, reads: 10, joined: 30 }),
+    });
+    let text = await metrics.registry.metrics();
+    expect(text).toMatch(/pmapd_agent_proc_read_workers\{state="slow"\} 1/);
+    expect(text).toMatch(/pmapd_agent_proc_reads_queued 7/);
+    expect(text).toMatch(/pmapd_agent_watches 5/);
+    expect(text).toMatch(/pmapd_agent_watch_samples_skipped_total 3/);
+    expect(text).toMatch(/pmapd_agent_watch_sample_reads_total\{how="joined"\} 30/);
+    skipped = 8;
+    text = await metrics.registry.metrics();
+    expect(text).toMatch(/pmapd_agent_watch_samples_skipped_total 8/);
   });
 });

@@ -12,11 +12,17 @@ import {
   type ServerInterceptor,
 } from '@grpc/grpc-js';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { ProcReader } from '@app/procfs';
+import type { GuardedReadStats, ProcReader } from '@app/procfs';
 import type { Logger } from './logger';
 import { clientCertificate, parseSubjectAltNames } from './tls';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
+
+/** Live figures the metrics read at each scrape (the read pool's and the watches'). */
+export interface MetricSources {
+  reads?: () => GuardedReadStats;
+  watches?: () => { active: number; skipped: number; reads: number; joined: number };
+}
 
 export class AgentMetrics {
   readonly registry = new Registry();
@@ -52,8 +58,62 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
-  constructor() {
+  constructor(sources: MetricSources = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'pmapd_agent_' });
+    const { reads, watches } = sources;
+    if (reads) {
+      new Gauge({
+        name: 'pmapd_agent_proc_read_workers',
+        help: 'Worker threads of the /proc read pool, by state (busy includes slow; stuck ones are pmapd_agent_proc_reads_stuck)',
+        labelNames: ['state'] as const,
+        registers: [this.registry],
+        collect() {
+          const s = reads();
+          this.set({ state: 'live' }, s.workers);
+          this.set({ state: 'busy' }, s.busy);
+          this.set({ state: 'slow' }, s.slow);
+        },
+      });
+      new Gauge({
+        name: 'pmapd_agent_proc_reads_queued',
+        help: '/proc reads waiting for a worker of the read pool',
+        registers: [this.registry],
+        collect() {
+          this.set(reads().queued);
+        },
+      });
+    }
+    if (watches) {
+      new Gauge({
+        name: 'pmapd_agent_watches',
+        help: 'WatchMemoryMap calls running',
+        registers: [this.registry],
+        collect() {
+          this.set(watches().active);
+        },
+      });
+      new Counter({
+        name: 'pmapd_agent_watch_samples_skipped_total',
+        help: 'Watch ticks skipped because the previous sample was still being read or sent',
+        registers: [this.registry],
+        collect() {
+          this.reset();
+          this.inc(watches().skipped);
+        },
+      });
+      new Counter({
+        name: 'pmapd_agent_watch_sample_reads_total',
+        help: 'Reads made for watch samples, by whether the sample was read or joined another watch of the same process',
+        labelNames: ['how'] as const,
+        registers: [this.registry],
+        collect() {
+          const w = watches();
+          this.reset();
+          this.inc({ how: 'read' }, w.reads);
+          this.inc({ how: 'joined' }, w.joined);
+        },
+      });
+    }
   }
 }
 
@@ -70,7 +130,7 @@ const PROC_FILES = new Set([
 ]);
 
 /** ProcReader's raw per-file reads (name = the file under /proc/PID). */
-const RAW_READS = new Set(['readText', 'readBuf']);
+const RAW_READS = new Set(['readText', 'readLocked']);
 
 /**
  * The reader with every /proc file read timed into `metrics.readDuration` by file name. The
@@ -93,11 +153,19 @@ export function instrumentReader<T extends ProcReader>(reader: T, metrics: Agent
         const base = name.slice(name.lastIndexOf('/') + 1);
         const file = PROC_FILES.has(base) ? base : 'other';
         const t0 = process.hrtime.bigint();
-        try {
-          return fn.apply(receiver, args);
-        } finally {
+        const observe = (): void =>
           metrics.readDuration.observe({ file }, Number(process.hrtime.bigint() - t0) / 1e9);
+        let result: unknown;
+        try {
+          result = fn.apply(receiver, args);
+        } catch (e) {
+          observe();
+          throw e;
         }
+        // readLocked answers asynchronously (the worker pool): timed until it settles
+        if (result instanceof Promise) return result.finally(observe);
+        observe();
+        return result;
       };
     },
   });

@@ -16,7 +16,8 @@ import {
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
-import { deadlineExceeded, toGrpcError, unimplemented } from './errors';
+import type { ReadOptions } from '@app/procfs';
+import { deadlineExceeded, toGrpcError } from './errors';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import { textChunks, vmaChunks } from './map-chunks';
@@ -25,8 +26,8 @@ import type { MapsSearchService, SearchCall } from './maps-search.service';
 import type { MemoryMapQuery, MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import { listResponse, type ProcessesService } from './processes.service';
-import { callAcquireOptions, type ReadLimiter } from './read-limiter';
-import { serveVeHistogram, type HistogramValidator } from './ve-histogram';
+import { callAcquireOptions, PermitLease, type ReadLimiter } from './read-limiter';
+import { serveVeHistogram } from './ve-histogram';
 import type { VeService } from './ve.service';
 import type { WatchService } from './watch.service';
 
@@ -55,6 +56,16 @@ export class PmapGrpcService {
     private readonly processes: ProcessesService,
     private readonly maps: MemoryMapService,
     private readonly log: Logger,
+    /** GetHistogram's implementation (histogram.service.ts). */
+    private readonly histograms: Pick<HistogramService, 'stream' | 'toQuery'>,
+    /** WatchMemoryMap's implementation (watch.service.ts). */
+    private readonly watch: Pick<WatchService, 'serve'>,
+    /** VE targets (ve.service.ts): GetHistogram with ve_node goes there. */
+    private readonly ve: VeService,
+    /** Limit on concurrent heavy reads (read-limiter.ts). */
+    private readonly limiter: ReadLimiter,
+    /** SearchMaps' implementation (maps-search.service.ts). */
+    private readonly search: Pick<MapsSearchService, 'serve'>,
   ) {}
 
   /** The handler table grpc-js expects for PmapServiceService. */
@@ -80,45 +91,53 @@ export class PmapGrpcService {
     call: ServerUnaryCall<ListProcessesRequest, ListProcessesResponse>,
     callback: sendUnaryData<ListProcessesResponse>,
   ): void => {
-    const serve = (): void => {
+    const serve = async (read: ReadOptions): Promise<void> => {
       try {
         if (call.cancelled) return;
-        callback(null, listResponse(this.processes.list(call.request)));
+        const list = await this.processes.list(call.request, read);
+        if (call.cancelled) return;
+        callback(null, listResponse(list));
       } catch (e) {
         callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
       }
     };
-    // Reading every process's smaps_rollup is heavy; a list without rollups is not.
-    if (!this.limiter || call.request.skipRollup) return serve();
-    this.limited(call, serve).catch((e: unknown) => {
+    const fail = (e: unknown): void => {
       callback(toGrpcError(e, this.log, { rpc: 'ListProcesses' }));
-    });
+    };
+    // Reading every process's smaps_rollup is heavy; a list without rollups is not.
+    if (call.request.skipRollup) {
+      const { opts, dispose } = callAcquireOptions(call);
+      serve({ signal: opts.signal }).then(dispose, (e: unknown) => {
+        dispose();
+        fail(e);
+      });
+      return;
+    }
+    this.limited(call, serve).catch(fail);
   };
 
-  /** Limit on concurrent heavy reads (read-limiter.ts), attached by main.ts. */
-  limiter?: ReadLimiter;
-
-  /** Runs `fn` under a heavy-read permit honouring the call's deadline and cancellation. */
+  /**
+   * Runs `fn` under a heavy-read permit honouring the call's deadline and cancellation. `fn`
+   * gets the read options to pass on: a signal that aborts when the call is cancelled (its reads
+   * are dropped), and the permit lent back while a read is slow (PermitLease).
+   */
   private async limited<T>(
     call: Parameters<typeof callAcquireOptions>[0],
-    fn: () => Promise<T> | T,
+    fn: (read: ReadOptions) => Promise<T> | T,
   ): Promise<T> {
-    if (!this.limiter) return fn();
     const { opts, dispose } = callAcquireOptions(call);
-    let release: () => void;
     try {
-      release = await this.limiter.acquire(opts);
+      const lease = await PermitLease.take(this.limiter, opts);
+      try {
+        if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
+          throw deadlineExceeded('deadline exceeded before the read');
+        }
+        return await fn(lease.readOptions());
+      } finally {
+        lease.end();
+      }
     } finally {
       dispose();
-    }
-    if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
-      release();
-      throw deadlineExceeded('deadline exceeded before the read');
-    }
-    try {
-      return await fn();
-    } finally {
-      release();
     }
   }
 
@@ -134,15 +153,17 @@ export class PmapGrpcService {
     const query = this.maps.toQuery(call.request);
     if (call.cancelled) return;
     // The permit is held until the last chunk is written: it bounds the maps held in memory.
-    await this.limited(call, () => this.sendMemoryMap(call, query));
+    await this.limited(call, (read) => this.sendMemoryMap(call, query, read));
   }
 
   private async sendMemoryMap(
     call: ServerWritableStream<GetMemoryMapRequest, GetMemoryMapResponse>,
     query: MemoryMapQuery,
+    read: ReadOptions,
   ): Promise<void> {
     if (call.cancelled) return;
-    const map = this.maps.read(query);
+    const map = await this.maps.read(query, read);
+    if (call.cancelled) return;
     const chunks = query.text
       ? textChunks(map, renderText(map, query.text, query.range))
       : vmaChunks(map, query.batchSize);
@@ -159,60 +180,28 @@ export class PmapGrpcService {
     call.end();
   }
 
-  /** SearchMaps' implementation (maps-search.service.ts), attached by main.ts. */
-  search?: Pick<MapsSearchService, 'serve'>;
-
   searchMaps = (call: SearchCall): void => {
     const fail = (e: unknown): void => {
       call.emit('error', toGrpcError(e, this.log, { rpc: 'SearchMaps' }));
     };
-    const impl = this.search;
-    if (!impl) return fail(unimplemented('searching maps is not implemented on this agent'));
     // One search reads many maps, one after the other: it holds one heavy-read permit.
-    this.limited(call, () => impl.serve(call)).catch(fail);
+    this.limited(call, (read) => this.search.serve(call, read)).catch(fail);
   };
 
-  /** GetHistogram's implementation (histogram.service.ts), attached by main.ts. */
-  histograms?: Pick<HistogramService, 'stream'>;
-
   getHistogram = (call: ServerWritableStream<GetHistogramRequest, GetHistogramResponse>): void => {
-    const impl = this.histograms;
     const fail = (e: unknown): void => {
       call.emit('error', toGrpcError(e, this.log, { rpc: 'GetHistogram', pid: call.request.pid }));
     };
-    if (call.request.veNode !== undefined && this.ve) {
-      try {
-        serveVeHistogram(call, this.ve, impl as HistogramValidator);
-      } catch (e) {
-        fail(e);
-      }
+    if (call.request.veNode !== undefined) {
+      serveVeHistogram(call, this.ve, this.histograms).catch(fail);
       return;
     }
-    if (!impl) {
-      fail(unimplemented('histograms are not implemented yet'));
-      return;
-    }
-    this.limited(call, () => impl.stream(call)).catch(fail);
+    this.limited(call, (read) => this.histograms.stream(call, read)).catch(fail);
   };
-
-  /** VE targets (ve.service.ts), attached by main.ts: GetHistogram with ve_node goes there. */
-  ve?: VeService;
-
-  /** WatchMemoryMap's implementation (watch.service.ts), attached by main.ts. */
-  watch?: Pick<WatchService, 'serve'>;
 
   watchMemoryMap = (
     call: ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>,
   ): void => {
-    if (this.watch) {
-      this.watch.serve(call);
-      return;
-    }
-    call.emit(
-      'error',
-      toGrpcError(unimplemented('watching memory maps is not implemented yet'), this.log, {
-        rpc: 'WatchMemoryMap',
-      }),
-    );
+    this.watch.serve(call);
   };
 }

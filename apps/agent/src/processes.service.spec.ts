@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ProcessInfo } from '@app/domain';
 import { ProcReader } from '@app/procfs';
 import { ListProcessesRequest, ProcessSort } from '@app/proto';
+import { VeService } from './ve.service';
 import {
   ANSWER_BUDGET_BYTES,
   capUtf8,
@@ -53,9 +54,14 @@ function proc(pid: number, pss: bigint | undefined, extra: Partial<ProcessInfo> 
   return p;
 }
 
+const NO_VE = VeService.of(undefined, 'no VE in this spec');
+
 /** A service over a fixed list (fresh copies per call, as the reader builds them). */
 function over(list: () => ProcessInfo[]): ProcessesService {
-  return new ProcessesService({ listProcesses: () => ({ processes: list(), unreadable: 2 }) });
+  return new ProcessesService(
+    { listProcesses: () => Promise.resolve({ processes: list(), unreadable: 2 }) },
+    NO_VE,
+  );
 }
 
 const req = (r: Partial<ListProcessesRequest>): ListProcessesRequest =>
@@ -84,15 +90,15 @@ describe('ProcessesService.list', () => {
     proc(14, 0n),
   ];
 
-  it('sorts descending with ties by pid and processes without the figure last', () => {
-    const list = over(five).list(req({ sort: ProcessSort.PROCESS_SORT_PSS }));
+  it('sorts descending with ties by pid and processes without the figure last', async () => {
+    const list = await over(five).list(req({ sort: ProcessSort.PROCESS_SORT_PSS }));
     expect(list.processes.map((p) => p.pid)).toEqual([12, 10, 13, 14, 11]);
     expect(list.totalMatched).toBe(5);
     expect(list.totals).toBeUndefined();
   });
 
-  it('sums every matching process before the limit when asked for totals', () => {
-    const list = over(five).list(
+  it('sums every matching process before the limit when asked for totals', async () => {
+    const list = await over(five).list(
       req({ sort: ProcessSort.PROCESS_SORT_PSS, limit: 2, totals: true }),
     );
     expect(list.processes.map((p) => p.pid)).toEqual([12, 10]);
@@ -112,9 +118,9 @@ describe('ProcessesService.list', () => {
     expect(sumProcesses([])).toMatchObject({ processes: 0, rss: 0n });
   });
 
-  it('caps command lines at 4 KiB with the truncation flag', () => {
+  it('caps command lines at 4 KiB with the truncation flag', async () => {
     const long = 'x'.repeat(1_900_000);
-    const list = over(() => [proc(20, 1n, { cmdline: long }), proc(21, 1n)]).list(req({}));
+    const list = await over(() => [proc(20, 1n, { cmdline: long }), proc(21, 1n)]).list(req({}));
     expect(list.processes[0].cmdline).toBe('x'.repeat(CMDLINE_CAP_BYTES));
     expect(list.processes[0].cmdlineTruncated).toBe(true);
     expect(list.processes[1].cmdlineTruncated).toBeUndefined();
@@ -122,7 +128,7 @@ describe('ProcessesService.list', () => {
     expect(wire.map((p) => p.cmdlineTruncated)).toEqual([true, false]);
   });
 
-  it('pages an answer past the byte budget with next_offset, and offset goes on from there', () => {
+  it('pages an answer past the byte budget with next_offset, and offset goes on from there', async () => {
     // each process carries a capped 4 KiB command line: about 12 KiB counted per process
     const many = (): ProcessInfo[] =>
       Array.from({ length: 2000 }, (_, i) => proc(i + 1, BigInt(i), { cmdline: 'y'.repeat(9000) }));
@@ -131,7 +137,7 @@ describe('ProcessesService.list', () => {
     let offset = 0;
     let pages = 0;
     do {
-      const page = svc.list(req({ sort: ProcessSort.PROCESS_SORT_PSS, offset }));
+      const page = await svc.list(req({ sort: ProcessSort.PROCESS_SORT_PSS, offset }));
       expect(page.totalMatched).toBe(2000);
       const bytes = page.processes.reduce((n, p) => n + p.cmdline.length * 3 + 256, 0);
       expect(bytes).toBeLessThanOrEqual(ANSWER_BUDGET_BYTES);
@@ -143,13 +149,13 @@ describe('ProcessesService.list', () => {
     expect(seen).toEqual(Array.from({ length: 2000 }, (_, i) => 2000 - i));
   });
 
-  it('caps the command line of a real process started with 1.9 MB of arguments', () => {
+  it('caps the command line of a real process started with 1.9 MB of arguments', async () => {
     // one argument may be 128 KiB at most (MAX_ARG_STRLEN): 15 of 126 000 bytes, no environment
     const args = Array.from({ length: 15 }, () => 'z'.repeat(126_000));
     const child = spawn('sleep', ['60', ...args], { stdio: 'ignore', env: {} });
     try {
-      const svc = new ProcessesService(new ProcReader());
-      const list = svc.list(req({ pids: [child.pid!] }));
+      const svc = new ProcessesService(new ProcReader(), NO_VE);
+      const list = await svc.list(req({ pids: [child.pid!] }));
       expect(list.processes).toHaveLength(1);
       const p = list.processes[0];
       expect(p.cmdlineTruncated).toBe(true);

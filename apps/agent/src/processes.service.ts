@@ -3,7 +3,7 @@
  * totals, offset, limit and the message-size budget of one answer.
  */
 import type { ProcessInfo, ProcessTotals } from '@app/domain';
-import type { ProcessFilter, ProcReader } from '@app/procfs';
+import type { ProcessFilter, ProcReader, ReadOptions } from '@app/procfs';
 import {
   processToProto,
   ProcessSort,
@@ -123,14 +123,17 @@ export function listResponse(list: ProcessList): ListProcessesResponse {
 export const VE_NOT_AVAILABLE = 'VE targets are not available on this agent';
 
 export class ProcessesService {
-  constructor(private readonly reader: Pick<ProcReader, 'listProcesses'>) {}
-
-  /** VE targets and pseudo-process marking (ve.service.ts), attached by main.ts. */
-  ve?: VeService;
+  constructor(
+    private readonly reader: Pick<ProcReader, 'listProcesses'>,
+    /** VE targets and pseudo-process marking (ve.service.ts). */
+    private readonly ve: VeService,
+  ) {}
 
   /** Validates the request into a ProcessFilter (throws GrpcStatusError). */
   toFilter(req: ListProcessesRequest): ProcessFilter {
-    if (req.veNode !== undefined && !this.ve) throw unimplemented(VE_NOT_AVAILABLE);
+    if (req.veNode !== undefined && !this.ve.available) {
+      throw unimplemented(`${VE_NOT_AVAILABLE}: ${this.ve.reason}`);
+    }
     if (req.sort !== ProcessSort.PROCESS_SORT_UNSPECIFIED && !SORT_KEYS.has(req.sort)) {
       throw invalidArgument('sort', `sort: unknown value ${req.sort}`);
     }
@@ -156,15 +159,19 @@ export class ProcessesService {
 
   /**
    * Every process matching the request's filters, command lines capped, sorted: what `list`
-   * pages, and what SearchMaps searches.
+   * pages, and what SearchMaps searches. An aborted `read.signal` stops the listing (its reads
+   * are dropped).
    */
-  matching(req: ListProcessesRequest): { processes: ProcessInfo[]; unreadable: number } {
+  async matching(
+    req: ListProcessesRequest,
+    read: ReadOptions = {},
+  ): Promise<{ processes: ProcessInfo[]; unreadable: number }> {
     const filter = this.toFilter(req);
     const { processes, unreadable } =
-      req.veNode !== undefined && this.ve
-        ? this.ve.listProcesses(req.veNode, filter)
-        : this.reader.listProcesses(filter);
-    if (req.veNode === undefined) this.ve?.markPseudoProcesses(processes);
+      req.veNode !== undefined
+        ? await this.ve.listProcesses(req.veNode, filter)
+        : await this.reader.listProcesses(filter, read);
+    if (req.veNode === undefined) this.ve.markPseudoProcesses(processes);
     for (const p of processes) {
       const cut = capUtf8(p.cmdline, CMDLINE_CAP_BYTES);
       if (cut !== undefined) {
@@ -187,8 +194,8 @@ export class ProcessesService {
     return { processes, unreadable };
   }
 
-  list(req: ListProcessesRequest): ProcessList {
-    const { processes, unreadable } = this.matching(req);
+  async list(req: ListProcessesRequest, read: ReadOptions = {}): Promise<ProcessList> {
+    const { processes, unreadable } = await this.matching(req, read);
     const totalMatched = processes.length;
     const totals = req.totals ? sumProcesses(processes) : undefined;
     const end = req.limit > 0 ? Math.min(totalMatched, req.limit) : totalMatched;

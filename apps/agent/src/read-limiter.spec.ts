@@ -2,7 +2,7 @@ import { status } from '@grpc/grpc-js';
 import { EventEmitter } from 'node:events';
 import { loadConfig } from './config';
 import { GrpcStatusError } from './errors';
-import { callAcquireOptions, ReadLimiter } from './read-limiter';
+import { callAcquireOptions, PermitLease, ReadLimiter } from './read-limiter';
 
 const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
 
@@ -155,5 +155,43 @@ describe('ReadLimiter', () => {
       maxQueuedReads: 9,
     });
     expect(() => loadConfig([...base, '--max-heavy-reads', '0'], {})).toThrow(/max-heavy-reads/);
+  });
+});
+
+describe('PermitLease', () => {
+  it('lends its permit while a read is slow and takes one back before the bytes are used', async () => {
+    const limiter = new ReadLimiter(1, 10);
+    const lease = await PermitLease.take(limiter);
+    expect(limiter.stats().active).toBe(1);
+    const opts = lease.readOptions();
+    opts.onSlow!(); // the read is probably stuck: another call may read meanwhile
+    expect(lease.held).toBe(false);
+    expect(limiter.stats().active).toBe(0);
+    const other = await limiter.acquire();
+    // the slow read returns: resume waits for the other call's permit to come back
+    let resumed = false;
+    const back = opts.resume!().then(() => (resumed = true));
+    await new Promise((r) => setImmediate(r));
+    expect(resumed).toBe(false);
+    expect(limiter.stats().queued).toBe(1);
+    other();
+    await back;
+    expect(lease.held).toBe(true);
+    lease.end();
+    lease.end();
+    expect(limiter.stats()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('a lease ended while it waits to resume gives the permit straight back', async () => {
+    const limiter = new ReadLimiter(1, 10);
+    const lease = await PermitLease.take(limiter);
+    lease.lend();
+    const other = await limiter.acquire();
+    const back = lease.resume();
+    lease.end();
+    other();
+    await back;
+    expect(lease.held).toBe(false);
+    expect(limiter.stats()).toMatchObject({ active: 0, queued: 0 });
   });
 });

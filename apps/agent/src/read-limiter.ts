@@ -2,10 +2,11 @@
  * A limit on concurrent heavy reads per agent (`--max-heavy-reads`, default 2; queue bound
  * `--max-queued-reads`, default 256).
  *
- * Heavy calls — GetMemoryMap (maps/smaps of one process), GetHistogram (pagemap scans) and
- * ListProcesses with smaps_rollup (one rollup per process) — take a permit before they read and
- * keep it until their answer has been written (or they were cancelled). What that bounds, given
- * that the reads themselves are synchronous (the event loop already runs one read at a time):
+ * Heavy calls — GetMemoryMap (maps/smaps of one process), GetHistogram (pagemap scans),
+ * ListProcesses with smaps_rollup (one rollup per process) and watch samples — take a permit
+ * before they read and keep it until their answer has been written (or they were cancelled).
+ * The reads run in the reader's worker pool; parsing and encoding run on the event loop. What the
+ * limit bounds:
  *
  * - memory: at most N materialised maps / histograms are held while their stream drains to a slow
  *   client (a 20,000-VMA smaps map is tens of MB of objects; a burst of 200 would be gigabytes);
@@ -17,11 +18,12 @@
  * - floods: beyond the queue bound a call is refused at once with RESOURCE_EXHAUSTED
  *   (the gateway answers 429), instead of growing the queue without end.
  *
- * Light calls (GetNodeInfo, health, ListProcesses without rollup, Watch samples — one read per
- * interval) are not limited, so the agent keeps answering health checks during a burst as soon as
- * the read in progress ends.
+ * A call whose read is slow (probably stuck in the kernel) lends its permit back meanwhile
+ * (PermitLease), so stuck calls hold none. Light calls (GetNodeInfo, health, ListProcesses
+ * without rollup) are not limited.
  */
 import { status } from '@grpc/grpc-js';
+import type { ReadOptions } from '@app/procfs';
 import { cancelled, deadlineExceeded, GrpcStatusError } from './errors';
 
 export const DEFAULT_MAX_HEAVY_READS = 2;
@@ -159,7 +161,7 @@ export class ReadLimiter {
     return () => {
       if (done) return;
       done = true;
-      // A waiter whose deadline passed while the event loop was busy (a synchronous read blocks
+      // A waiter whose deadline passed while the event loop was busy (a long parse delays
       // the timers) leaves now instead of reading for a caller that has given up.
       const now = this.now();
       let next = this.queue.shift();
@@ -170,6 +172,73 @@ export class ReadLimiter {
       if (next) next.grant(this.releaser());
       else this.active--;
     };
+  }
+}
+
+/**
+ * The permit of one heavy call, lent back while the call's /proc read is slow (the reader's pool
+ * says so: the target is probably stuck in the kernel) and taken back before the read's bytes are
+ * used. So calls stuck on a process that does not answer hold no permit, and the other calls of
+ * the agent keep being served. `readOptions()` wires it into ProcReader reads.
+ */
+export class PermitLease {
+  private release: (() => void) | undefined;
+  private pending: Promise<void> | undefined;
+  private ended = false;
+
+  private constructor(
+    private readonly limiter: Pick<ReadLimiter, 'acquire'>,
+    private readonly opts: AcquireOptions,
+  ) {}
+
+  /** Waits for a permit (as ReadLimiter.acquire: FIFO, deadline, cancellation, queue bound). */
+  static async take(
+    limiter: Pick<ReadLimiter, 'acquire'>,
+    opts: AcquireOptions = {},
+  ): Promise<PermitLease> {
+    const lease = new PermitLease(limiter, opts);
+    lease.release = await limiter.acquire(opts);
+    return lease;
+  }
+
+  /** A permit is held now. */
+  get held(): boolean {
+    return this.release !== undefined;
+  }
+
+  /** Read options: the call's signal, the permit lent while a read is slow. */
+  readOptions(): ReadOptions {
+    return { signal: this.opts.signal, onSlow: () => this.lend(), resume: () => this.resume() };
+  }
+
+  /** Gives the permit back (a read is slow); resume() takes one again. */
+  lend(): void {
+    const release = this.release;
+    this.release = undefined;
+    release?.();
+  }
+
+  /** Holds a permit again (waiting in the limiter's queue if need be). */
+  resume(): Promise<void> {
+    if (this.release || this.ended) return Promise.resolve();
+    this.pending ??= this.limiter.acquire(this.opts).then(
+      (release) => {
+        this.pending = undefined;
+        if (this.ended) release();
+        else this.release = release;
+      },
+      (e: unknown) => {
+        this.pending = undefined;
+        throw e;
+      },
+    );
+    return this.pending;
+  }
+
+  /** The call is done: the permit goes back for good. */
+  end(): void {
+    this.ended = true;
+    this.lend();
   }
 }
 

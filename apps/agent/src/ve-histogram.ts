@@ -1,8 +1,8 @@
 /**
  * GetHistogram with ve_node: the request is validated by the host histogram service (the same
- * field rules and messages), then computed from the VE map by VeService.histogram and sent in
- * chunks (first: header; last: totals and last=true). A VE map has tens of VMAs, so there is
- * no time slicing.
+ * field rules and messages), then computed from the VE map by VeService.histogram (the maths:
+ * veHistogram of @app/ve) and sent in chunks (first: header; last: totals and last=true). A VE
+ * map has tens of VMAs, so there is no time slicing.
  */
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import {
@@ -12,38 +12,27 @@ import {
   type GetHistogramRequest,
   type GetHistogramResponse,
 } from '@app/proto';
-import { type AddressRange, type HistogramKind } from '@app/domain';
-import type { HistogramOptions } from '@app/procfs';
 import { unimplemented } from './errors';
+import type { HistogramService } from './histogram.service';
 import type { VeService } from './ve.service';
 
 const VMAS_PER_CHUNK = 1000;
 
-/** The host histogram service's request validation (HistogramService.toQuery), if attached. */
-export type HistogramValidator =
-  | {
-      toQuery?(req: GetHistogramRequest): {
-        pid: number;
-        kind: HistogramKind;
-        range: AddressRange | undefined;
-        options: HistogramOptions;
-      };
-    }
-  | undefined;
+/** The host histogram service's request validation (HistogramService.toQuery). */
+export type HistogramValidator = Pick<HistogramService, 'toQuery'>;
 
-export function serveVeHistogram(
+export async function serveVeHistogram(
   call: ServerWritableStream<GetHistogramRequest, GetHistogramResponse>,
   ve: VeService,
   validator: HistogramValidator,
-): void {
+): Promise<void> {
   const veNode = call.request.veNode!;
   if (!ve.available) {
     throw unimplemented(`VE targets are not available on this agent: ${ve.reason}`);
   }
-  if (!validator?.toQuery) throw unimplemented('histograms are not implemented yet');
   const q = validator.toQuery({ ...call.request, veNode: undefined });
   if (call.cancelled) return;
-  const h = ve.histogram(veNode, q.pid, {
+  const h = await ve.histogram(veNode, q.pid, {
     kind: q.kind,
     range: q.range,
     omitFileBacked: q.options.omitFileBacked ?? false,
@@ -52,6 +41,7 @@ export function serveVeHistogram(
     compat: q.options.compat === 'memhist',
     runs: q.options.runs ?? false,
   });
+  if (call.cancelled) return;
   const header = headerToProto(h.map.header);
   let sent = 0;
   do {

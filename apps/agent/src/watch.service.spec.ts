@@ -1,13 +1,18 @@
 import { spawn } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import { status } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import type { Writable } from 'node:stream';
-import type { Vma } from '@app/domain';
+import type { MemoryMap, Vma } from '@app/domain';
 import { emptyRollup, ProcReader } from '@app/procfs';
 import { DetailLevel, WatchEventType, type WatchMemoryMapRequest } from '@app/proto';
 import { GrpcStatusError } from './errors';
 import { createLogger } from './logger';
 import { MemoryMapService } from './memory-map.service';
-import { diffVmas, rollupDelta, WatchService, WatchSession } from './watch.service';
+import { ReadLimiter } from './read-limiter';
+import { VeService } from './ve.service';
+import { diffVmas, rollupDelta } from './watch-diff';
+import { WatchService, WatchSession } from './watch.service';
 
 function vma(start: bigint, end: bigint, extra: Partial<Vma> = {}): Vma {
   return {
@@ -25,6 +30,7 @@ function vma(start: bigint, end: bigint, extra: Partial<Vma> = {}): Vma {
 }
 
 const rollup0 = emptyRollup();
+const noVe = VeService.of(undefined, 'no VE in this spec');
 
 describe('diffVmas', () => {
   test('added, removed and changed VMAs keyed by start, in address order', () => {
@@ -68,9 +74,10 @@ describe('diffVmas', () => {
 describe('WatchService request validation', () => {
   const reader = new ProcReader();
   const svc = new WatchService(
-    new MemoryMapService(reader, 1000),
+    new MemoryMapService(reader, 1000, noVe),
     reader,
     createLogger('silent', {}),
+    new ReadLimiter(),
   );
   const req = (r: Partial<WatchMemoryMapRequest>): WatchMemoryMapRequest => ({
     pid: process.pid,
@@ -112,7 +119,7 @@ describe('WatchSession on live processes', () => {
   /** Spawning and watching processes on a loaded machine: far above the usual 100 ms. */
   const LIVE_TEST_MS = 30_000;
   const reader = new ProcReader();
-  const maps = new MemoryMapService(reader, 1000);
+  const maps = new MemoryMapService(reader, 1000, noVe);
 
   /**
    * 'spawn' fires at exec: the dynamic loader may still be mapping libraries. Wait until the
@@ -142,7 +149,7 @@ describe('WatchSession on live processes', () => {
           maps,
           reader,
         );
-        const snap = s.sample();
+        const snap = await s.sample();
         expect(snap.type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
         expect(snap.seq).toBe(1n);
         expect(snap.header?.pid).toBe(child.pid);
@@ -150,7 +157,7 @@ describe('WatchSession on live processes', () => {
         expect(snap.rollup?.rss).toBeGreaterThan(0n);
         // A sleeping `sleep` does not change its map. Its PSS may (other processes starting or
         // exiting share its libc pages): that is a CHANGE of the rollup alone, never of the VMAs.
-        const quiet = s.sample();
+        const quiet = await s.sample();
         expect(quiet.seq).toBe(2n);
         if (quiet.type !== WatchEventType.WATCH_EVENT_TYPE_HEARTBEAT) {
           expect(quiet.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
@@ -160,7 +167,7 @@ describe('WatchSession on live processes', () => {
         }
         child.kill('SIGKILL');
         await new Promise((r) => child.once('exit', r));
-        const gone = s.sample();
+        const gone = await s.sample();
         expect(gone.type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
         expect(gone.header?.pid).toBe(child.pid);
         expect(s.exited).toBe(true);
@@ -197,13 +204,13 @@ describe('WatchSession on live processes', () => {
           maps,
           reader,
         );
-        expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+        expect((await s.sample()).type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
         toChild.write('exit now\n');
         for (let i = 0; i < 1000 && reader.readStat(child).state !== 'Z'; i++) {
           await new Promise((r) => setTimeout(r, 20));
         }
         expect(reader.readStat(child).state).toBe('Z');
-        expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
+        expect((await s.sample()).type).toBe(WatchEventType.WATCH_EVENT_TYPE_EXITED);
       } finally {
         toChild.destroy();
         parent.kill('SIGKILL');
@@ -234,11 +241,11 @@ describe('WatchSession on live processes', () => {
           maps,
           reader,
         );
-        expect(s.sample().type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
+        expect((await s.sample()).type).toBe(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
         const ok = line();
         child.stdin.write('go\n');
         expect(await ok).toContain('ok');
-        const ev = s.sample();
+        const ev = await s.sample();
         expect(ev.type).toBe(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
         expect(ev.added.length + ev.changed.length).toBeGreaterThan(0);
         expect(ev.rollupDelta!.rss).toBeGreaterThan(32n * 1024n * 1024n);
@@ -249,12 +256,212 @@ describe('WatchSession on live processes', () => {
     LIVE_TEST_MS,
   );
 
-  test('a process that does not exist fails the first sample (NOT_FOUND)', () => {
+  test('a process that does not exist fails the first sample (NOT_FOUND)', async () => {
     const s = new WatchSession(
       { pid: 2 ** 22 + 7, intervalMs: 100, detail: 'maps', range: undefined, maxEvents: 0 },
       maps,
       reader,
     );
-    expect(() => s.sample()).toThrow(/no such process/);
+    await expect(s.sample()).rejects.toThrow(/no such process/);
   });
+});
+
+describe('WatchService scheduling: limiter, skips, cap, cancellation', () => {
+  const TEST_MS = 30_000;
+
+  /** A reader whose map reads wait until the test lets them answer; counts reads in flight. */
+  function slowReader() {
+    const pending: (() => void)[] = [];
+    const state = { started: 0, inFlight: 0, maxInFlight: 0 };
+    const reader = {
+      readMemoryMap: (pid: number): Promise<MemoryMap> => {
+        state.started++;
+        state.inFlight++;
+        state.maxInFlight = Math.max(state.maxInFlight, state.inFlight);
+        return new Promise<MemoryMap>((resolve) =>
+          pending.push(() => {
+            state.inFlight--;
+            resolve({
+              header: { pid, cmdline: 'x', comm: 'x', startStack: 0n, kernelThread: false, uid: 0 },
+              vmas: [],
+            });
+          }),
+        );
+      },
+      readRollup: () => Promise.resolve(emptyRollup()),
+      readStat: () => ({ state: 'S' }) as ReturnType<ProcReader['readStat']>,
+    };
+    const releaseAll = (): void => {
+      for (const f of pending.splice(0)) f();
+    };
+    return { reader, state, releaseAll };
+  }
+
+  /** The part of a grpc-js server stream WatchService uses. */
+  function fakeCall(req: Partial<WatchMemoryMapRequest>) {
+    const call = Object.assign(new EventEmitter(), {
+      request: {
+        pid: 77,
+        veNode: undefined,
+        intervalMs: 100,
+        detail: DetailLevel.DETAIL_LEVEL_MAPS,
+        range: undefined,
+        maxEvents: 0,
+        ...req,
+      },
+      cancelled: false,
+      writes: 0,
+      errors: [] as { code: number }[],
+      write(): boolean {
+        call.writes++;
+        return true;
+      },
+      end(): void {},
+      cancel(): void {
+        call.cancelled = true;
+        call.emit('cancelled');
+      },
+    });
+    call.on('error', (e: { code: number }) => call.errors.push(e));
+    return call;
+  }
+
+  async function until(cond: () => boolean, what: string): Promise<void> {
+    for (let i = 0; i < 2000; i++) {
+      if (cond()) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`never: ${what}`);
+  }
+
+  function service(reader: ReturnType<typeof slowReader>['reader'], limiter = new ReadLimiter()) {
+    const maps = new MemoryMapService(reader, 1000, noVe);
+    return new WatchService(maps, reader, createLogger('silent', {}), limiter, { maxWatches: 2 });
+  }
+
+  test(
+    'a slow sample makes later ticks skip (counted), never two samples at once',
+    async () => {
+      const slow = slowReader();
+      const svc = service(slow.reader);
+      const call = fakeCall({});
+      svc.serve(call as never);
+      try {
+        await until(() => svc.stats().skipped >= 3, '3 skipped ticks');
+        expect(slow.state.started).toBe(1);
+        expect(slow.state.maxInFlight).toBe(1);
+        expect(call.writes).toBe(0);
+        slow.releaseAll();
+        await until(() => call.writes === 1, 'the snapshot written');
+        // the next sample starts at a later tick, alone again
+        await until(() => slow.state.started === 2, 'a second sample');
+        expect(slow.state.maxInFlight).toBe(1);
+      } finally {
+        call.cancel();
+        slow.releaseAll();
+      }
+      expect(svc.stats().active).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  test(
+    'samples take a heavy-read permit: none is read while the permits are taken',
+    async () => {
+      const slow = slowReader();
+      const limiter = new ReadLimiter(1, 10);
+      const svc = service(slow.reader, limiter);
+      const held = await limiter.acquire();
+      const call = fakeCall({});
+      svc.serve(call as never);
+      try {
+        await until(() => limiter.stats().queued === 1, 'the sample queued for a permit');
+        await until(() => svc.stats().skipped >= 2, 'ticks skipped while queued');
+        expect(slow.state.started).toBe(0);
+        // the client leaves: its queued permit request goes, nothing is read for it
+        call.cancel();
+        expect(limiter.stats().queued).toBe(0);
+        held();
+        await new Promise((r) => setTimeout(r, 300));
+        expect(slow.state.started).toBe(0);
+        expect(limiter.stats().active).toBe(0);
+      } finally {
+        held();
+        slow.releaseAll();
+      }
+    },
+    TEST_MS,
+  );
+
+  test(
+    'a watch cancelled mid-read stops at once: no write, no further read',
+    async () => {
+      const slow = slowReader();
+      const svc = service(slow.reader);
+      const call = fakeCall({});
+      svc.serve(call as never);
+      await until(() => slow.state.started === 1, 'the first read');
+      call.cancel();
+      slow.releaseAll();
+      const startedAtCancel = slow.state.started;
+      // several intervals pass: nothing more is read or written for the gone client
+      await new Promise((r) => setTimeout(r, 500));
+      expect(slow.state.started).toBe(startedAtCancel);
+      expect(call.writes).toBe(0);
+      expect(svc.stats().active).toBe(0);
+    },
+    TEST_MS,
+  );
+
+  test(
+    'watches of the same process at the same time share one read',
+    async () => {
+      const slow = slowReader();
+      const svc = service(slow.reader);
+      const a = fakeCall({});
+      const b = fakeCall({});
+      svc.serve(a as never);
+      svc.serve(b as never);
+      try {
+        await until(() => slow.state.started === 1, 'the shared read');
+        slow.releaseAll();
+        await until(() => a.writes === 1 && b.writes === 1, 'both snapshots');
+        expect(slow.state.started).toBe(1);
+        expect(svc.stats()).toMatchObject({ reads: 1, joined: 1 });
+      } finally {
+        a.cancel();
+        b.cancel();
+        slow.releaseAll();
+      }
+    },
+    TEST_MS,
+  );
+
+  test(
+    'beyond maxWatches a watch is RESOURCE_EXHAUSTED; a slot frees when a watch ends',
+    () => {
+      const slow = slowReader();
+      const svc = service(slow.reader);
+      const a = fakeCall({});
+      const b = fakeCall({});
+      const c = fakeCall({});
+      svc.serve(a as never);
+      svc.serve(b as never);
+      svc.serve(c as never);
+      try {
+        expect(c.errors.map((e) => e.code)).toEqual([status.RESOURCE_EXHAUSTED]);
+        expect(svc.stats()).toMatchObject({ active: 2, refused: 1 });
+        a.cancel();
+        const d = fakeCall({});
+        svc.serve(d as never);
+        expect(d.errors).toEqual([]);
+        d.cancel();
+      } finally {
+        b.cancel();
+        slow.releaseAll();
+      }
+      expect(svc.stats().active).toBe(0);
+    },
+    TEST_MS,
+  );
 });

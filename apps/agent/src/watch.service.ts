@@ -6,10 +6,18 @@
  * as soon as the call is cancelled (client gone or deadline). With ve_node the VE process of the
  * pid is watched: its map from VEOS, its rollup the sum of that map.
  *
- * The sampling and the diff are plain functions of this file (WatchSession); the gRPC handler in
- * pmap.service.ts only forwards the call.
+ * Limits: every sample takes a heavy-read permit (read-limiter.ts) like GetMemoryMap, so many
+ * watches of a big process queue behind the same bound as other maps instead of overlapping;
+ * samples are taken at a fixed rate, and a tick that comes while the previous sample is still
+ * being read (or queued for a permit, or while the client has not drained the last event) is
+ * skipped and counted — never two samples of one watch at once. At most `maxWatches` watches run
+ * per agent (--max-watches); one more is RESOURCE_EXHAUSTED. A cancelled watch stops at once: its
+ * timer is cleared, its queued permit request leaves the queue and its read in flight is dropped.
+ *
+ * The sampling is WatchSession here, the diff watch-diff.ts, shared samples watch-sampler.ts; the
+ * gRPC handler in pmap.service.ts only forwards the call.
  */
-import type { ServerWritableStream } from '@grpc/grpc-js';
+import { status, type ServerWritableStream } from '@grpc/grpc-js';
 import {
   filterVmasByRange,
   isPmapError,
@@ -17,26 +25,29 @@ import {
   type AddressRange,
   type MemoryMap,
   type MemoryRollup,
-  type Vma,
 } from '@app/domain';
-import { rollupOfVmas, type ProcReader } from '@app/procfs';
+import { rollupOfVmas, type ProcReader, type ReadOptions } from '@app/procfs';
 import {
   headerToProto,
   rollupToProto,
   vmaToProto,
   WatchEventType,
-  type RollupDelta,
   type VmaChange,
   type WatchMemoryMapRequest,
   type WatchMemoryMapResponse,
 } from '@app/proto';
-import { invalidArgument, toGrpcError } from './errors';
+import { GrpcStatusError, invalidArgument, toGrpcError } from './errors';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
+import { PermitLease, type ReadLimiter } from './read-limiter';
+import { deltaIsZero, diffVmas, rollupDelta } from './watch-diff';
+import { sampleKey, WatchSampler, type WatchSample } from './watch-sampler';
 
 export const MIN_WATCH_INTERVAL_MS = 100;
 export const MAX_WATCH_INTERVAL_MS = 60_000;
 export const DEFAULT_WATCH_INTERVAL_MS = 1000;
+/** Concurrent watches per agent by default (--max-watches). */
+export const DEFAULT_MAX_WATCHES = 64;
 
 export interface WatchQuery {
   pid: number;
@@ -49,81 +60,6 @@ export interface WatchQuery {
   veNode?: number;
 }
 
-export interface VmaDiff {
-  added: Vma[];
-  removed: Vma[];
-  changed: { before: Vma; after: Vma }[];
-}
-
-function sameFields(a: Vma, b: Vma): boolean {
-  const fa = a.fields;
-  const fb = b.fields;
-  if (fa === undefined || fb === undefined) return fa === fb;
-  if (fa.length !== fb.length) return false;
-  for (let i = 0; i < fa.length; i++) {
-    if (fa[i].value !== fb[i].value || fa[i].name !== fb[i].name) return false;
-  }
-  return a.vmFlags === b.vmFlags;
-}
-
-/** True when two samples of the VMA starting at the same address describe the same thing. */
-export function sameVma(a: Vma, b: Vma): boolean {
-  return (
-    a.end === b.end &&
-    a.perms === b.perms &&
-    a.offset === b.offset &&
-    a.inode === b.inode &&
-    a.devMajor === b.devMajor &&
-    a.devMinor === b.devMinor &&
-    a.name === b.name &&
-    a.kind === b.kind &&
-    sameFields(a, b)
-  );
-}
-
-/**
- * Differences between two samples of a map, VMAs keyed by start address (unique within one
- * sample). One pass over each list; results in address order.
- */
-export function diffVmas(before: Vma[], after: Vma[]): VmaDiff {
-  const old = new Map<bigint, Vma>();
-  for (const v of before) old.set(v.start, v);
-  const added: Vma[] = [];
-  const changed: { before: Vma; after: Vma }[] = [];
-  for (const v of after) {
-    const prev = old.get(v.start);
-    if (prev === undefined) added.push(v);
-    else {
-      old.delete(v.start);
-      if (!sameVma(prev, v)) changed.push({ before: prev, after: v });
-    }
-  }
-  const removed = [...old.values()];
-  return { added, removed, changed };
-}
-
-export function rollupDelta(before: MemoryRollup, after: MemoryRollup): RollupDelta {
-  return {
-    rss: after.rss - before.rss,
-    pss: after.pss - before.pss,
-    swap: after.swap - before.swap,
-    anonymous: after.anonymous - before.anonymous,
-    anonHugePages: after.anonHugePages - before.anonHugePages,
-    locked: after.locked - before.locked,
-  };
-}
-
-function deltaIsZero(d: RollupDelta): boolean {
-  return (
-    d.rss === 0n &&
-    d.pss === 0n &&
-    d.swap === 0n &&
-    d.anonymous === 0n &&
-    d.anonHugePages === 0n &&
-    d.locked === 0n
-  );
-}
-
 function isGone(e: unknown): boolean {
   return isPmapError(e) && (e.code === 'NOT_FOUND' || e.code === 'EXITED');
 }
@@ -131,8 +67,8 @@ function isGone(e: unknown): boolean {
 type Reader = Pick<ProcReader, 'readRollup' | 'readStat'>;
 
 /**
- * One watched process: sample() reads the map and the rollup and returns the next event (or
- * EXITED). Synchronous reads, as everywhere in the agent.
+ * One watched process: sample() reads the map and the rollup (off the event loop, through the
+ * reader's worker pool) and returns the next event (or EXITED).
  */
 export class WatchSession {
   private seq = 0n;
@@ -162,22 +98,22 @@ export class WatchSession {
   }
 
   /** One sample of the map (range-filtered) and the whole process's rollup. */
-  private read(): { map: MemoryMap; rollup: MemoryRollup } {
+  /** One sample of the map (range-filtered) and the whole process's rollup, read now. */
+  async read(opts: ReadOptions = {}): Promise<WatchSample> {
     const { pid, detail, range, veNode } = this.q;
     if (veNode === undefined) {
-      const map = this.maps.read({ pid, detail, threadStacks: false, range, batchSize: 0 });
-      return { map, rollup: this.reader.readRollup(pid) };
+      const map = await this.maps.read(
+        { pid, detail, threadStacks: false, range, batchSize: 0 },
+        opts,
+      );
+      return { map, rollup: await this.reader.readRollup(pid, opts) };
     }
     // VEOS has no rollup: it is the sum of the whole VE map, which is always smaps-level; the
     // range and the maps detail level are applied to it here.
-    const full = this.maps.read({
-      pid,
-      veNode,
-      detail,
-      threadStacks: false,
-      range: undefined,
-      batchSize: 0,
-    });
+    const full = await this.maps.read(
+      { pid, veNode, detail, threadStacks: false, range: undefined, batchSize: 0 },
+      opts,
+    );
     const pageSize = full.header.pageSize ?? 4096n;
     let vmas = filterVmasByRange(full.vmas, range, pageSize);
     if (detail === 'maps')
@@ -196,12 +132,17 @@ export class WatchSession {
    * The next event. The first call throws (NOT_FOUND...) when the process cannot be read; later,
    * a process that is gone yields EXITED.
    */
-  sample(): WatchMemoryMapResponse {
+  async sample(opts: ReadOptions = {}): Promise<WatchMemoryMapResponse> {
+    return this.sampleWith(() => this.read(opts));
+  }
+
+  /** sample() with the sample from `read` (a shared one: watch-sampler.ts). */
+  async sampleWith(read: () => Promise<WatchSample>): Promise<WatchMemoryMapResponse> {
     const first = this.prevMap === undefined;
     let map: MemoryMap;
     let rollup: MemoryRollup;
     try {
-      ({ map, rollup } = this.read());
+      ({ map, rollup } = await read());
       // A zombie has an empty map and rollup: it has exited, not unmapped everything.
       if (!first && map.vmas.length === 0) this.assertNotZombie();
     } catch (e) {
@@ -244,12 +185,58 @@ export class WatchSession {
   }
 }
 
+export interface WatchStats {
+  /** Watches running now. */
+  active: number;
+  /** Ticks skipped because the previous sample was still being read (or not yet sent). */
+  skipped: number;
+  /** Watches refused because `maxWatches` were running. */
+  refused: number;
+  /** Reads made for the watches (each shared by the watches that joined it). */
+  reads: number;
+  /** Samples taken from a read another watch of the same process started. */
+  joined: number;
+}
+
+type WatchCall = ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>;
+
+/** Resolves when the stream may take more data, or when the call is over. */
+function drained(call: WatchCall): Promise<void> {
+  return new Promise((resolve) => {
+    const events = ['drain', 'cancelled', 'close', 'error'] as const;
+    const done = (): void => {
+      for (const e of events) call.off(e, done);
+      resolve();
+    };
+    for (const e of events) call.on(e, done);
+  });
+}
+
 export class WatchService {
+  private active = 0;
+  private skipped = 0;
+  private refused = 0;
+  private readonly sampler: WatchSampler;
+
   constructor(
     private readonly maps: MemoryMapService,
     private readonly reader: Reader,
     private readonly log: Logger,
-  ) {}
+    /** Every sample takes a heavy-read permit here. */
+    private readonly limiter: Pick<ReadLimiter, 'acquire'>,
+    private readonly opts: { maxWatches: number } = { maxWatches: DEFAULT_MAX_WATCHES },
+  ) {
+    this.sampler = new WatchSampler(limiter);
+  }
+
+  stats(): WatchStats {
+    return {
+      active: this.active,
+      skipped: this.skipped,
+      refused: this.refused,
+      ...this.sampler.stats(),
+    };
+  }
 
   /** Validates a request (throws GrpcStatusError naming the field). */
   toQuery(req: WatchMemoryMapRequest): WatchQuery {
@@ -280,25 +267,15 @@ export class WatchService {
   }
 
   /** Serves one WatchMemoryMap call until the process exits, max_events, or cancellation. */
-  serve(call: ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>): void {
-    let timer: NodeJS.Timeout | undefined;
-    let done = false;
-    let sent = 0;
-    const finish = (): void => {
-      done = true;
-      if (timer) clearTimeout(timer);
-    };
+  serve(call: WatchCall): void {
     const fail = (e: unknown): void => {
-      finish();
       call.emit(
         'error',
         toGrpcError(e, this.log, { rpc: 'WatchMemoryMap', pid: call.request.pid }),
       );
     };
-    call.on('cancelled', finish);
-    call.on('close', finish);
-    let session: WatchSession;
     let q: WatchQuery;
+    let session: WatchSession;
     try {
       q = this.toQuery(call.request);
       session = new WatchSession(q, this.maps, this.reader);
@@ -306,25 +283,97 @@ export class WatchService {
       fail(e);
       return;
     }
-    const tick = (): void => {
-      timer = undefined;
-      if (done || call.cancelled) return finish();
-      let ev: WatchMemoryMapResponse;
-      try {
-        ev = session.sample();
-      } catch (e) {
-        fail(e);
-        return;
-      }
-      call.write(ev);
-      sent++;
-      if (session.exited || (q.maxEvents > 0 && sent >= q.maxEvents)) {
-        finish();
-        call.end();
-        return;
-      }
-      timer = setTimeout(tick, q.intervalMs);
+    if (this.active >= this.opts.maxWatches) {
+      this.refused++;
+      fail(
+        new GrpcStatusError(
+          status.RESOURCE_EXHAUSTED,
+          `agent busy: ${this.active} watches running (--max-watches ${this.opts.maxWatches}); retry later`,
+          'AGENT_BUSY',
+        ),
+      );
+      return;
+    }
+    this.active++;
+    this.run(call, q, session, fail);
+  }
+
+  private run(
+    call: WatchCall,
+    q: WatchQuery,
+    session: WatchSession,
+    fail: (e: unknown) => void,
+  ): void {
+    const ac = new AbortController();
+    const key = sampleKey(q);
+    // a sample begun up to half an interval ago is fresh enough for this watch
+    const maxAgeMs = Math.floor(q.intervalMs / 2);
+    let done = false;
+    let busy = false;
+    /** The last event was not taken by the stream yet (write returned false, no drain). */
+    let full = false;
+    let sent = 0;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      this.active--;
+      clearInterval(timer);
+      ac.abort(new Error('the watch is over'));
+      call.off('drain', onDrain);
     };
+    const onDrain = (): void => {
+      full = false;
+    };
+    call.on('cancelled', finish);
+    call.on('close', finish);
+    call.on('drain', onDrain);
+    const sampleOnce = async (): Promise<void> => {
+      const first = sent === 0;
+      // The snapshot (the whole map as one message) is built and sent under a permit of its own,
+      // taken once the shared read is over (never two at once: no permit waits on another),
+      // and kept until the stream has taken it: a burst of watches of a big process holds at
+      // most --max-heavy-reads snapshots in memory, as GetMemoryMap does.
+      let snapshot: PermitLease | undefined;
+      try {
+        const ev = await session.sampleWith(async () => {
+          const s = await this.sampler.sample(key, maxAgeMs, ac.signal, (o) => session.read(o));
+          if (first) snapshot = await PermitLease.take(this.limiter, { signal: ac.signal });
+          return s;
+        });
+        if (done || call.cancelled) return;
+        full = !call.write(ev);
+        sent++;
+        if (session.exited || (q.maxEvents > 0 && sent >= q.maxEvents)) {
+          finish();
+          call.end();
+          return;
+        }
+        if (snapshot && full) await drained(call);
+      } catch (e) {
+        if (done || call.cancelled) return;
+        const busyAgent = e instanceof GrpcStatusError && e.code === status.RESOURCE_EXHAUSTED;
+        if (!first && busyAgent) {
+          this.skipped++; // no permit for this tick: the next one tries again
+          return;
+        }
+        finish();
+        fail(e);
+      } finally {
+        snapshot?.end();
+      }
+    };
+    const tick = (): void => {
+      if (done || call.cancelled) return finish();
+      if (busy || full) {
+        this.skipped++;
+        return;
+      }
+      busy = true;
+      void sampleOnce().finally(() => {
+        busy = false;
+      });
+    };
+    const timer = setInterval(tick, q.intervalMs);
     tick();
   }
 }

@@ -80,27 +80,41 @@ describe('GuardedFileReader', () => {
     }
   }
 
-  it('reads files whole, big and small, and rethrows file-system errors with their code', () => {
-    expect(reader.read(plain).toString()).toBe('hello\n');
+  it('reads files whole, big and small, and rethrows file-system errors with their code', async () => {
+    expect((await reader.read(plain)).toString()).toBe('hello\n');
     const big = path.join(dir, 'big');
     const bytes = Buffer.alloc(3 << 20, 7);
     fs.writeFileSync(big, bytes);
-    expect(reader.read(big).equals(bytes)).toBe(true);
-    expect(reader.read('/proc/self/status').toString()).toMatch(/^Name:/);
-    expect(() => reader.read(path.join(dir, 'missing'))).toThrow(
+    expect((await reader.read(big)).equals(bytes)).toBe(true);
+    expect((await reader.read('/proc/self/status')).toString()).toMatch(/^Name:/);
+    await expect(reader.read(path.join(dir, 'missing'))).rejects.toThrow(
       expect.objectContaining({ code: 'ENOENT' }) as Error,
     );
-    expect(() => reader.read(dir)).toThrow(expect.objectContaining({ code: 'EISDIR' }) as Error);
+    await expect(reader.read(dir)).rejects.toThrow(
+      expect.objectContaining({ code: 'EISDIR' }) as Error,
+    );
   });
 
-  it('takes its timeout per path from a function, checked like a fixed one', () => {
+  it('reads many files in parallel on a few workers, each answer its own file', async () => {
+    const files = Array.from({ length: 40 }, (_, i) => {
+      const f = path.join(dir, `f${i}`);
+      fs.writeFileSync(f, `file ${i}\n`);
+      return f;
+    });
+    const got = await Promise.all(files.map((f) => reader.read(f)));
+    expect(got.map((b) => b.toString())).toEqual(files.map((_, i) => `file ${i}\n`));
+    expect(reader.stats()).toMatchObject({ busy: 0, queued: 0, hung: 0 });
+    expect(reader.stats().workers).toBeLessThanOrEqual(4);
+  });
+
+  it('takes its timeout per path from a function, checked like a fixed one', async () => {
     expect(() => new GuardedFileReader({ timeoutMs: 0 })).toThrow(RangeError);
     const bad = new GuardedFileReader({ timeoutMs: (p) => (p === plain ? 1.5 : ANSWER_MS) });
     try {
-      expect(() => bad.read(plain)).toThrow(
+      await expect(bad.read(plain)).rejects.toThrow(
         new RangeError('timeoutMs must be a positive integer, got 1.5'),
       );
-      expect(bad.read('/proc/self/status').toString()).toMatch(/^Name:/);
+      expect((await bad.read('/proc/self/status')).toString()).toMatch(/^Name:/);
     } finally {
       bad.close();
     }
@@ -109,17 +123,17 @@ describe('GuardedFileReader', () => {
   it(
     'times out a stuck read, keeps serving other files, fails the stuck path at once, recovers',
     async () => {
-      expect(() => reader.read(fifo)).toThrow(
+      await expect(reader.read(fifo)).rejects.toThrow(
         new PmapError(
           'TIMED_OUT',
-          `reading ${fifo} did not return within ${STUCK_MS} ms (the process is probably stuck in uninterruptible sleep)`,
+          `READ_STUCK: reading ${fifo} did not return within ${STUCK_MS} ms (the process is probably stuck in uninterruptible sleep)`,
         ),
       );
       expect(reader.hungReads).toBe(1);
       // a fresh worker serves the next read; the stuck path is refused without another wait
-      expect(reader.read(plain).toString()).toBe('hello\n');
-      expect(() => reader.read(fifo)).toThrow(
-        /an earlier read of .*stuck has not returned for \d+ ms/,
+      expect((await reader.read(plain)).toString()).toBe('hello\n');
+      await expect(reader.read(fifo)).rejects.toThrow(
+        /READ_STUCK: an earlier read of .*stuck has not returned for \d+ ms/,
       );
       expect(events).toEqual(['hung stuck 1']);
       await releaseUntilRecovered();
@@ -130,41 +144,146 @@ describe('GuardedFileReader', () => {
   );
 
   it(
+    'while a read is stuck, the event loop runs and other reads are answered',
+    async () => {
+      const stuck = reader.read(fifo);
+      // a timer fires and 20 reads of other files answer while the FIFO read is blocked
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      const others = await Promise.all(Array.from({ length: 20 }, () => reader.read(plain)));
+      expect(others.every((b) => b.toString() === 'hello\n')).toBe(true);
+      await new Promise((r) => setTimeout(r, 20));
+      clearInterval(timer);
+      expect(ticks).toBeGreaterThan(0);
+      await expect(stuck).rejects.toThrow(/READ_STUCK/);
+    },
+    TEST_MS,
+  );
+
+  it(
+    'a second read of a path being read waits for the first, and fails at once when it hangs',
+    async () => {
+      const first = reader.read(fifo);
+      const second = reader.read(fifo);
+      await expect(first).rejects.toThrow(/did not return within/);
+      await expect(second).rejects.toThrow(/an earlier read of .* has not returned/);
+      // one worker is stuck, not two
+      expect(reader.hungReads).toBe(1);
+      expect(events).toEqual(['hung stuck 1']);
+    },
+    TEST_MS,
+  );
+
+  it(
+    'a cancelled read leaves the queue without being read; a running one is answered at once',
+    async () => {
+      const one = new GuardedFileReader({ timeoutMs: ANSWER_MS, workers: 1 });
+      try {
+        // the only worker is blocked on the FIFO; the plain read waits behind it
+        const running = new AbortController();
+        const blocked = one.read(fifo, { signal: running.signal });
+        const queued = new AbortController();
+        const waiting = one.read(plain, { signal: queued.signal });
+        expect(one.stats()).toMatchObject({ busy: 1, queued: 1 });
+        queued.abort(new Error('client gone'));
+        await expect(waiting).rejects.toThrow('client gone');
+        expect(one.stats()).toMatchObject({ busy: 1, queued: 0 });
+        running.abort(new Error('client gone too'));
+        await expect(blocked).rejects.toThrow('client gone too');
+        // the worker is still blocked: release it, its late bytes are dropped, it reads on
+        const deadline = Date.now() + RECOVERY_MS;
+        while (one.stats().busy > 0 && Date.now() < deadline) {
+          releaseFifo(fifo);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        expect(one.stats()).toMatchObject({ busy: 0, hung: 0, workers: 1 });
+        expect((await one.read(plain)).toString()).toBe('hello\n');
+      } finally {
+        one.close();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
+    'a slow read stops counting against the workers: other paths are read before its timeout',
+    async () => {
+      const slowEvents: string[] = [];
+      const one = new GuardedFileReader({ timeoutMs: ANSWER_MS, workers: 1, slowMs: 100 });
+      try {
+        let resumed = false;
+        const blocked = one.read(fifo, {
+          onSlow: () => slowEvents.push('slow'),
+          resume: async () => {
+            slowEvents.push('resume');
+            await new Promise((r) => setTimeout(r, 10));
+            resumed = true;
+          },
+        });
+        // the only worker is blocked on the FIFO, for far less than its timeout: once it is slow
+        // a second worker reads the plain file
+        expect((await one.read(plain)).toString()).toBe('hello\n');
+        expect(slowEvents).toEqual(['slow']);
+        expect(one.stats()).toMatchObject({ slow: 1, hung: 0 });
+        // the slow read returns after all: its bytes only once the caller has resumed
+        const deadline = Date.now() + RECOVERY_MS;
+        let done = false;
+        void blocked.then(() => (done = true));
+        while (!done && Date.now() < deadline) {
+          releaseFifo(fifo);
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        expect((await blocked).length).toBe(0);
+        expect(resumed).toBe(true);
+        expect(slowEvents).toEqual(['slow', 'resume']);
+        // back to one worker, none slow
+        expect(one.stats()).toMatchObject({ slow: 0, busy: 0, workers: 1 });
+      } finally {
+        one.close();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
     'beyond maxHung stuck reads, every read fails at once',
     async () => {
       const second = path.join(dir, 'stuck2');
       mkfifo(second);
-      expect(() => reader.read(fifo)).toThrow(/did not return/);
-      expect(() => reader.read(second)).toThrow(/did not return/);
-      expect(() => reader.read(plain)).toThrow(
+      await expect(reader.read(fifo)).rejects.toThrow(/did not return/);
+      await expect(reader.read(second)).rejects.toThrow(/did not return/);
+      await expect(reader.read(plain)).rejects.toThrow(
         new PmapError(
           'TIMED_OUT',
-          `2 reads of /proc are stuck in the kernel; not reading ${plain}`,
+          `READ_STUCK: 2 reads of /proc are stuck in the kernel; not reading ${plain}`,
         ),
       );
       await releaseUntilRecovered();
-      expect(reader.read(plain).toString()).toBe('hello\n');
+      expect((await reader.read(plain)).toString()).toBe('hello\n');
     },
     TEST_MS,
   );
 
   it(
     'behind ProcReader: a process whose maps read is stuck is TIMED_OUT, listed without rollup',
-    () => {
+    async () => {
       // A captured /proc tree: pid 4242 is this process (stat/status/cgroup copied), with its
       // cmdline and maps as FIFOs nobody writes (released by afterEach like the test's own).
       const proc = path.join(dir, 'proc');
       for (const f of writeStalledProc(proc, ['maps', 'cmdline'])) fifos.add(f);
       const pdir = path.join(proc, String(STALLED_PID));
-      const procReader = new ProcReader({ procRoot: proc, lockedRead: (p) => reader.read(p) });
+      const procReader = new ProcReader({
+        procRoot: proc,
+        lockedRead: (p, o) => reader.read(p, o),
+      });
       // the header's cmdline read is the first to get stuck
-      expect(() => procReader.readMemoryMap(STALLED_PID, { detail: 'maps' })).toThrow(
+      await expect(procReader.readMemoryMap(STALLED_PID, { detail: 'maps' })).rejects.toThrow(
         new PmapError(
           'TIMED_OUT',
-          `reading ${pdir}/cmdline did not return within ${STUCK_MS} ms (the process is probably stuck in uninterruptible sleep)`,
+          `READ_STUCK: reading ${pdir}/cmdline did not return within ${STUCK_MS} ms (the process is probably stuck in uninterruptible sleep)`,
         ),
       );
-      const { processes, unreadable } = procReader.listProcesses({});
+      const { processes, unreadable } = await procReader.listProcesses({});
       expect(processes.map((p) => p.pid)).toEqual([STALLED_PID]);
       expect(processes[0].cmdline).toBe('');
       expect(processes[0].rollupError).toMatch(/has not returned|did not return/);

@@ -1,102 +1,121 @@
 /**
- * GuardedFileReader: whole-file reads that cannot freeze the caller's thread for longer than a
- * timeout.
+ * GuardedFileReader: whole-file reads off the caller's thread, by a bounded pool of worker
+ * threads, answered asynchronously. The caller's event loop never waits on a read.
  *
  * Reading /proc/PID/{cmdline,maps,smaps,smaps_rollup,numa_maps} takes the target's mmap_lock. A
  * process stuck in uninterruptible sleep while holding it (a page fault on a dead NFS or Lustre
  * server, a hung FUSE daemon) makes such a read block in the kernel for as long as the process is
- * stuck — and a synchronous read would take the agent's only thread with it: no health answers,
- * no other process served.
+ * stuck. Here each read is one synchronous readFileSync (the fast way to read a big /proc file)
+ * in one of at most `workers` worker threads; the bytes come back by postMessage with the buffer
+ * transferred, not copied.
  *
- * Here each read runs in a worker thread, still as one synchronous readFileSync (the fast way to
- * read a big /proc file), while the calling thread waits on an Atomics word with a timeout and
- * takes the bytes synchronously (receiveMessageOnPort; the buffer is transferred, not copied).
- * Callers stay synchronous. On timeout the read fails with TIMED_OUT, the stuck worker is set
- * aside (a thread blocked in the kernel cannot be cancelled) and a fresh one serves the next
- * read; while that path's read has not returned, reading it again fails at once instead of
- * stacking another blocked thread, and at most `maxHung` stuck reads are kept: beyond that every
- * guarded read fails at once. A stuck read that finally returns frees its slot and its thread.
+ * - Reads wait in a FIFO queue while every worker is busy (at most `maxQueued`, beyond that a
+ *   read fails at once with UNAVAILABLE). At most one read per path runs at a time: a second read
+ *   of a path that is being read waits for the first, so a stuck path holds one worker, not many.
+ * - A read still running after `slowMs` is "slow" (probably stuck): its worker stops counting
+ *   against `workers` (as long as slow plus stuck reads stay within `maxHung`), so other paths
+ *   are read on another worker instead of waiting for the timeout; its caller is told
+ *   (onSlow: the agent gives back its heavy-read permit) and, should the read return after all,
+ *   its bytes are handed over once the caller's `resume` has settled (the agent takes a permit
+ *   back). A slow worker that returns is kept, or ended when there are enough idle ones.
+ * - A read that does not return within its timeout fails with TIMED_OUT ("READ_STUCK"); its worker
+ *   — a thread blocked in the kernel cannot be cancelled — is set aside (onHung) and the pool goes
+ *   on with a fresh worker. While that path's read has not returned, reading it again fails at
+ *   once, and at most `maxHung` stuck reads are kept: beyond that every read fails at once. A stuck
+ *   read that finally returns frees its slot and its thread (onRecovered).
+ * - A read whose signal aborts leaves the queue at once; a running one is answered at once (with
+ *   the signal's reason) and its bytes are dropped when they arrive.
  *
- * Cost: about 30 µs per read (two futex wakes and a transferred buffer); one big smaps read is
- * as fast as a direct one.
+ * Plain TypeScript without process-wide effects: the app creates the pool (and closes it).
  */
-import {
-  MessageChannel,
-  receiveMessageOnPort,
-  Worker,
-  type MessagePort,
-} from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { PmapError } from '@app/domain';
+
+/** The reason word of every "read stuck" failure's message (its code is TIMED_OUT). */
+export const READ_STUCK = 'READ_STUCK';
 
 export interface GuardedReadOptions {
   /**
-   * How long one read may take before it is declared hung (ms): one value for every path, or a
-   * function giving each path its own (a positive integer each time; tests give the files that
-   * answer a long timeout and the one that blocks a short one).
+   * How long one read may take before it is declared hung (ms), counted from when a worker takes
+   * it: one value for every path, or a function giving each path its own (a positive integer each
+   * time; tests give the files that answer a long timeout and the one that blocks a short one).
    */
   timeoutMs: number | ((path: string) => number);
-  /** Stuck reads kept at most; beyond that guarded reads fail at once (default 8). */
+  /** Stuck reads kept at most; beyond that reads fail at once (default 8). */
   maxHung?: number;
+  /** Worker threads reading at once (default 4), not counting slow and stuck ones. */
+  workers?: number;
+  /** A read running this long is slow (default 250 ms, at most the timeout). */
+  slowMs?: number;
+  /** Reads waiting for a worker at most; beyond that a read fails at once (default 4096). */
+  maxQueued?: number;
   /** A read was declared hung. */
   onHung?: (path: string, hung: number) => void;
   /** A hung read returned after `ms` (its path can be read again). */
   onRecovered?: (path: string, ms: number, hung: number) => void;
 }
 
+export interface GuardedReadCallOptions {
+  /** Aborting drops the read: it leaves the queue, or its result is discarded. */
+  signal?: AbortSignal;
+  /** The read became slow (it runs longer than slowMs): called once. */
+  onSlow?: () => void;
+  /** Awaited before a slow read's bytes are handed over (a rejection fails the read). */
+  resume?: () => Promise<void>;
+}
+
+export interface GuardedReadStats {
+  /** Live workers (idle or reading), not counting stuck ones. */
+  workers: number;
+  busy: number;
+  /** Busy workers whose read is slow (not counted against `workers`). */
+  slow: number;
+  queued: number;
+  hung: number;
+}
+
 /** What the worker posts back: the bytes, or a file-system error's code and message. */
 type Reply = { ok: ArrayBuffer } | { code: string | undefined; message: string };
 
-/** Slot states in ctl[0]. */
-const IDLE = 0;
-const REQUESTED = 1;
-const REPLIED = 2;
-/** Bytes for the path in the shared buffer (PATH_MAX). */
-const PATH_BYTES = 4096;
-
-/**
- * The worker blocks on the control word instead of running an event loop: a request wakes it
- * directly (one futex wake each way, ~30 µs per read instead of ~150 µs through message events).
- */
 const WORKER_SOURCE = `
-const { workerData } = require('node:worker_threads');
+const { parentPort } = require('node:worker_threads');
 const { readFileSync } = require('node:fs');
-const { port, shared } = workerData;
-const ctl = new Int32Array(shared, 0, 2);
-const pathBytes = new Uint8Array(shared, 8);
-const decoder = new TextDecoder();
-for (;;) {
-  // Sleep until a request: while the word is IDLE, or still REPLIED to the previous one.
-  let state;
-  while ((state = Atomics.load(ctl, 0)) !== ${REQUESTED}) Atomics.wait(ctl, 0, state);
-  const path = decoder.decode(pathBytes.slice(0, ctl[1]));
-  let reply;
-  let transfer = [];
+parentPort.on('message', (path) => {
   try {
     const b = readFileSync(path);
     // A small read may sit in Node's shared pool: send an exact copy, never the pool itself.
     let ab = b.buffer;
     if (b.byteOffset !== 0 || ab.byteLength !== b.length) ab = new Uint8Array(b).buffer;
-    reply = { ok: ab };
-    transfer = [ab];
+    parentPort.postMessage({ ok: ab }, [ab]);
   } catch (e) {
-    reply = { code: e && e.code, message: String(e && e.message) };
+    parentPort.postMessage({ code: e && e.code, message: String(e && e.message) });
   }
-  port.postMessage(reply, transfer);
-  Atomics.store(ctl, 0, ${REPLIED});
-  Atomics.notify(ctl, 0);
-}
+});
 `;
+
+interface Job {
+  path: string;
+  resolve: (b: Buffer) => void;
+  reject: (e: unknown) => void;
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  onSlow: (() => void) | undefined;
+  resume: (() => Promise<void>) | undefined;
+  /** It ran longer than slowMs. */
+  slow: boolean;
+  /** Answered (or dropped): a late reply is discarded. */
+  settled: boolean;
+}
 
 interface Slot {
   worker: Worker;
-  port: MessagePort;
-  /** [0]: IDLE, REQUESTED or REPLIED; [1]: the path's length in bytes. */
-  ctl: Int32Array;
-  /** The path of the request (UTF-8). */
-  path: Uint8Array;
+  job: Job | undefined;
+  started: number;
+  timer: NodeJS.Timeout | undefined;
+  slowTimer: NodeJS.Timeout | undefined;
+  /** Its read is slow and it does not count against `workers`. */
+  suspect: boolean;
 }
-
-const encoder = new TextEncoder();
 
 /** A Node-style system error, so errno mappings (procError) treat it like a direct read's. */
 function systemError(code: string | undefined, message: string): Error {
@@ -110,12 +129,38 @@ function checkedTimeout(ms: number): number {
   return ms;
 }
 
+function positive(name: string, n: number): number {
+  if (!Number.isInteger(n) || n < 1) {
+    throw new RangeError(`${name} must be a positive integer, got ${n}`);
+  }
+  return n;
+}
+
+function stuckError(message: string): PmapError {
+  return new PmapError('TIMED_OUT', `${READ_STUCK}: ${message}`);
+}
+
+function abortReason(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : new PmapError('UNAVAILABLE', 'the read was cancelled');
+}
+
 export class GuardedFileReader {
-  private slot: Slot | undefined;
+  private readonly idle: Slot[] = [];
+  private readonly busy = new Set<Slot>();
+  private readonly queue: Job[] = [];
+  /** Paths being read by a live worker. */
+  private readonly inFlight = new Set<string>();
   /** path -> when its read started, for reads that did not return in time. */
   private readonly hung = new Map<string, number>();
   private readonly timeoutOf: (path: string) => number;
   private readonly maxHung: number;
+  private readonly maxWorkers: number;
+  private readonly maxQueued: number;
+  private readonly slowMs: number;
+  /** Busy slots whose read is slow (slot.suspect). */
+  private suspects = 0;
   private closed = false;
 
   constructor(private readonly opts: GuardedReadOptions) {
@@ -127,6 +172,9 @@ export class GuardedFileReader {
       this.timeoutOf = () => timeoutMs;
     }
     this.maxHung = opts.maxHung ?? 8;
+    this.maxWorkers = positive('workers', opts.workers ?? 4);
+    this.maxQueued = positive('maxQueued', opts.maxQueued ?? 4096);
+    this.slowMs = positive('slowMs', opts.slowMs ?? 250);
   }
 
   /** Reads still blocked in the kernel. */
@@ -134,90 +182,263 @@ export class GuardedFileReader {
     return this.hung.size;
   }
 
+  stats(): GuardedReadStats {
+    return {
+      workers: this.idle.length + this.busy.size,
+      busy: this.busy.size,
+      slow: this.suspects,
+      queued: this.queue.length,
+      hung: this.hung.size,
+    };
+  }
+
   /**
    * The whole file, as readFileSync would return it; file-system errors are rethrown as Node
-   * system errors (with `code`). TIMED_OUT when the read does not return within the timeout, or
-   * at once when this path's earlier read is still stuck or too many reads are.
+   * system errors (with `code`). TIMED_OUT (READ_STUCK) when the read does not return within the
+   * timeout, or at once when this path's earlier read is still stuck or too many reads are.
    */
-  read(path: string): Buffer {
-    if (this.closed) throw new PmapError('UNAVAILABLE', 'the reader is closed');
+  read(path: string, opts: GuardedReadCallOptions = {}): Promise<Buffer> {
+    if (this.closed) return Promise.reject(new PmapError('UNAVAILABLE', 'the reader is closed'));
+    const refused = this.refusal(path);
+    if (refused) return Promise.reject(refused);
+    const { signal } = opts;
+    if (signal?.aborted) return Promise.reject(abortReason(signal));
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(
+        new PmapError(
+          'UNAVAILABLE',
+          `${this.queue.length} /proc reads are queued; not reading ${path}`,
+        ),
+      );
+    }
+    return new Promise<Buffer>((resolve, reject) => {
+      const job: Job = {
+        path,
+        resolve,
+        reject,
+        signal,
+        onAbort: undefined,
+        onSlow: opts.onSlow,
+        resume: opts.resume,
+        slow: false,
+        settled: false,
+      };
+      if (signal) {
+        job.onAbort = () => {
+          const i = this.queue.indexOf(job);
+          if (i >= 0) this.queue.splice(i, 1);
+          this.settle(job, undefined, abortReason(signal));
+        };
+        signal.addEventListener('abort', job.onAbort, { once: true });
+      }
+      this.queue.push(job);
+      this.dispatch();
+    });
+  }
+
+  /** Stops the workers and fails queued reads (stuck workers end when their read returns). */
+  close(): void {
+    this.closed = true;
+    for (const job of this.queue.splice(0)) {
+      this.settle(job, undefined, new PmapError('UNAVAILABLE', 'the reader is closed'));
+    }
+    for (const s of [...this.idle, ...this.busy]) {
+      this.clearTimers(s);
+      if (s.job)
+        this.settle(s.job, undefined, new PmapError('UNAVAILABLE', 'the reader is closed'));
+      void s.worker.terminate();
+    }
+    this.idle.length = 0;
+    this.busy.clear();
+    this.inFlight.clear();
+    this.suspects = 0;
+  }
+
+  private clearTimers(slot: Slot): void {
+    if (slot.timer) clearTimeout(slot.timer);
+    if (slot.slowTimer) clearTimeout(slot.slowTimer);
+    slot.timer = undefined;
+    slot.slowTimer = undefined;
+  }
+
+  /** Hands a read's bytes (or error) to its caller; a slow read's after the caller's resume. */
+  private answer(job: Job, value: Buffer | undefined, err?: unknown): void {
+    if (job.settled) return;
+    if (!job.slow || !job.resume) return this.settle(job, value, err);
+    job.resume().then(
+      () => this.settle(job, value, err),
+      (e: unknown) => this.settle(job, undefined, e),
+    );
+  }
+
+  /** Why `path` is not read now (stuck), else undefined. */
+  private refusal(path: string): PmapError | undefined {
     const since = this.hung.get(path);
     if (since !== undefined) {
-      throw new PmapError(
-        'TIMED_OUT',
+      return stuckError(
         `an earlier read of ${path} has not returned for ${Date.now() - since} ms ` +
           '(the process is probably stuck in uninterruptible sleep)',
       );
     }
     if (this.hung.size >= this.maxHung) {
-      throw new PmapError(
-        'TIMED_OUT',
+      return stuckError(
         `${this.hung.size} reads of /proc are stuck in the kernel; not reading ${path}`,
       );
     }
-    const timeoutMs = this.timeoutOf(path);
-    const slot = this.current();
-    const { read, written } = encoder.encodeInto(path, slot.path);
-    if (read !== path.length) {
-      throw systemError('ENAMETOOLONG', `path too long (${path.length} characters): ${path}`);
-    }
-    const started = Date.now();
-    slot.ctl[1] = written;
-    Atomics.store(slot.ctl, 0, REQUESTED);
-    Atomics.notify(slot.ctl, 0);
-    Atomics.wait(slot.ctl, 0, REQUESTED, timeoutMs);
-    const got = receiveMessageOnPort(slot.port);
-    if (got === undefined) {
-      this.setAside(slot, path, started);
-      throw new PmapError(
-        'TIMED_OUT',
-        `reading ${path} did not return within ${timeoutMs} ms ` +
-          '(the process is probably stuck in uninterruptible sleep)',
-      );
-    }
-    Atomics.store(slot.ctl, 0, IDLE);
-    const reply = got.message as Reply;
-    if ('ok' in reply) return Buffer.from(reply.ok);
-    throw systemError(reply.code, reply.message);
+    return undefined;
   }
 
-  /** Stops the worker (stuck ones end when their read returns). */
-  close(): void {
-    this.closed = true;
-    if (this.slot) void this.slot.worker.terminate();
-    this.slot = undefined;
+  private settle(job: Job, value: Buffer | undefined, err?: unknown): void {
+    if (job.settled) return;
+    job.settled = true;
+    if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
+    if (value !== undefined) job.resolve(value);
+    else job.reject(err);
   }
 
-  private current(): Slot {
-    if (this.slot) return this.slot;
-    const shared = new SharedArrayBuffer(8 + PATH_BYTES);
-    const { port1, port2 } = new MessageChannel();
-    const worker = new Worker(WORKER_SOURCE, {
-      eval: true,
-      workerData: { port: port2, shared },
-      transferList: [port2],
-    });
+  /** Hands queued reads to free workers, oldest first, one read per path at a time. */
+  private dispatch(): void {
+    for (let i = 0; i < this.queue.length;) {
+      if (this.idle.length === 0 && this.busy.size - this.suspects >= this.maxWorkers) return;
+      const job = this.queue[i];
+      if (this.inFlight.has(job.path)) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      const refused = this.refusal(job.path);
+      if (refused) {
+        this.settle(job, undefined, refused);
+        continue;
+      }
+      this.start(this.idle.pop() ?? this.spawn(), job);
+    }
+  }
+
+  private start(slot: Slot, job: Job): void {
+    let timeoutMs: number;
+    try {
+      timeoutMs = this.timeoutOf(job.path);
+    } catch (e) {
+      this.idle.push(slot);
+      this.settle(job, undefined, e);
+      return;
+    }
+    slot.job = job;
+    slot.started = Date.now();
+    this.busy.add(slot);
+    this.inFlight.add(job.path);
+    slot.timer = setTimeout(() => this.onTimeout(slot, timeoutMs), timeoutMs);
+    if (this.slowMs < timeoutMs) slot.slowTimer = setTimeout(() => this.onSlow(slot), this.slowMs);
+    slot.worker.postMessage(job.path);
+  }
+
+  /** The slot's read runs long: tell the caller; let another worker take the next reads. */
+  private onSlow(slot: Slot): void {
+    slot.slowTimer = undefined;
+    const job = slot.job;
+    if (job === undefined) return;
+    job.slow = true;
+    if (!job.settled) job.onSlow?.();
+    if (this.suspects + this.hung.size < this.maxHung) {
+      slot.suspect = true;
+      this.suspects++;
+      this.dispatch();
+    }
+  }
+
+  /** A slow slot's read ended (returned or hung): it counts against `workers` again. */
+  private unsuspect(slot: Slot): void {
+    if (!slot.suspect) return;
+    slot.suspect = false;
+    this.suspects--;
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(WORKER_SOURCE, { eval: true });
     worker.unref();
-    port1.unref();
-    this.slot = {
+    const slot: Slot = {
       worker,
-      port: port1,
-      ctl: new Int32Array(shared, 0, 2),
-      path: new Uint8Array(shared, 8, PATH_BYTES),
+      job: undefined,
+      started: 0,
+      timer: undefined,
+      slowTimer: undefined,
+      suspect: false,
     };
-    return this.slot;
+    worker.on('message', (reply: Reply) => this.onReply(slot, reply));
+    worker.on('error', () => this.onWorkerGone(slot));
+    return slot;
+  }
+
+  private onReply(slot: Slot, reply: Reply): void {
+    const job = slot.job;
+    this.clearTimers(slot);
+    slot.job = undefined;
+    if (job === undefined) return;
+    if (this.hung.has(job.path) && !this.busy.has(slot)) {
+      // A stuck read returned: its slot and thread are freed.
+      const ms = Date.now() - slot.started;
+      this.hung.delete(job.path);
+      void slot.worker.terminate();
+      this.opts.onRecovered?.(job.path, ms, this.hung.size);
+      this.dispatch();
+      return;
+    }
+    const wasSuspect = slot.suspect;
+    this.unsuspect(slot);
+    this.busy.delete(slot);
+    this.inFlight.delete(job.path);
+    if (this.closed) return;
+    // A slow worker that came back is one too many when the others already fill the pool.
+    if (wasSuspect && this.idle.length + this.busy.size - this.suspects >= this.maxWorkers) {
+      void slot.worker.terminate();
+    } else {
+      this.idle.push(slot);
+    }
+    if ('ok' in reply) this.answer(job, Buffer.from(reply.ok));
+    else this.answer(job, undefined, systemError(reply.code, reply.message));
+    this.dispatch();
   }
 
   /** The slot's worker is blocked in the kernel: keep it aside until its read returns. */
-  private setAside(slot: Slot, path: string, started: number): void {
-    this.slot = undefined;
-    this.hung.set(path, started);
-    this.opts.onHung?.(path, this.hung.size);
-    slot.port.once('message', () => {
-      this.hung.delete(path);
-      slot.port.close();
-      void slot.worker.terminate();
-      this.opts.onRecovered?.(path, Date.now() - started, this.hung.size);
-    });
+  private onTimeout(slot: Slot, timeoutMs: number): void {
+    const job = slot.job;
+    this.clearTimers(slot);
+    if (job === undefined) return;
+    this.unsuspect(slot);
+    this.busy.delete(slot);
+    this.inFlight.delete(job.path);
+    this.hung.set(job.path, slot.started);
+    this.settle(
+      job,
+      undefined,
+      stuckError(
+        `reading ${job.path} did not return within ${timeoutMs} ms ` +
+          '(the process is probably stuck in uninterruptible sleep)',
+      ),
+    );
+    this.opts.onHung?.(job.path, this.hung.size);
+    this.dispatch();
+  }
+
+  /** A worker died (out of memory...): its read fails, the pool goes on without it. */
+  private onWorkerGone(slot: Slot): void {
+    this.clearTimers(slot);
+    this.unsuspect(slot);
+    const i = this.idle.indexOf(slot);
+    if (i >= 0) this.idle.splice(i, 1);
+    const job = slot.job;
+    slot.job = undefined;
+    if (job && this.busy.delete(slot)) {
+      this.inFlight.delete(job.path);
+      this.settle(
+        job,
+        undefined,
+        new PmapError('UNAVAILABLE', `reading ${job.path}: worker failed`),
+      );
+    } else if (job && this.hung.delete(job.path)) {
+      this.opts.onRecovered?.(job.path, Date.now() - slot.started, this.hung.size);
+    }
+    this.dispatch();
   }
 }

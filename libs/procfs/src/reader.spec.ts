@@ -138,8 +138,8 @@ describe('ProcReader on a captured proc tree', () => {
     return spawn('sh', ['-c', `${script}; ${linger}`, 'sh', fifo, ...args], { stdio: 'ignore' });
   }
 
-  it('reads the header from cmdline, stat and status', () => {
-    const h = reader.readHeader(4541);
+  it('reads the header from cmdline, stat and status', async () => {
+    const h = await reader.readHeader(4541);
     expect(h).toMatchObject({
       pid: 4541,
       cmdline: '/opt/python/bin/python3 target.py',
@@ -148,15 +148,18 @@ describe('ProcReader on a captured proc tree', () => {
       kernelThread: false,
     });
     expect(h.startStack).toBe(140736310948560n);
-    expect(reader.readHeader(2)).toMatchObject({ cmdline: '[kthreadd]', kernelThread: true });
+    expect(await reader.readHeader(2)).toMatchObject({
+      cmdline: '[kthreadd]',
+      kernelThread: true,
+    });
   });
 
-  it('reads maps and smaps, classified, with thread stacks from syscall and kstkesp', () => {
-    const maps = reader.readMemoryMap(4541, { detail: 'maps' });
+  it('reads maps and smaps, classified, with thread stacks from syscall and kstkesp', async () => {
+    const maps = await reader.readMemoryMap(4541, { detail: 'maps' });
     expect(maps.vmas).toHaveLength(128);
     expect(maps.vmas[0].fields).toBeUndefined();
     expect(maps.vmas.filter((v) => v.kind === 'thread_stack')).toHaveLength(0);
-    const smaps = reader.readMemoryMap(4541, { detail: 'smaps', threadStacks: true });
+    const smaps = await reader.readMemoryMap(4541, { detail: 'smaps', threadStacks: true });
     expect(smaps.vmas).toHaveLength(128);
     expect(smaps.vmas[0].fields!.length).toBe(24);
     const ts = smaps.vmas.filter((v) => v.kind === 'thread_stack');
@@ -168,37 +171,39 @@ describe('ProcReader on a captured proc tree', () => {
     expect(smaps.vmas.find((v) => v.kind === 'sysv_shm')!.shmId).toBe(0xfn);
   });
 
-  it('reads rollup, stat, status, cgroup and numa_maps', () => {
-    expect(reader.readRollup(4541).rss).toBe(56636n * 1024n);
+  it('reads rollup, stat, status, cgroup and numa_maps', async () => {
+    expect((await reader.readRollup(4541)).rss).toBe(56636n * 1024n);
     expect(reader.readStat(4541).vsize).toBe(99786752n);
     expect(reader.readStatus(100).uid).toBe(1000);
     expect(reader.readCgroup(4541)).toBe('/system.slice/slurmstepd.scope/job_123/step_0');
-    expect(reader.readNumaMaps(4541)).toHaveLength(127);
+    expect(await reader.readNumaMaps(4541)).toHaveLength(127);
   });
 
-  it('errors: missing pid -> NOT_FOUND, file gone after start -> EXITED, bad pid -> INVALID_ARGUMENT', () => {
-    const codeOf = (f: () => unknown): string => {
+  it('errors: missing pid -> NOT_FOUND, file gone after start -> EXITED, bad pid -> INVALID_ARGUMENT', async () => {
+    const codeOf = async (f: () => unknown): Promise<string> => {
       try {
-        f();
+        await f();
       } catch (e) {
         expect(e).toBeInstanceOf(PmapError);
         return `${(e as PmapError).code}: ${(e as PmapError).message}`;
       }
       return 'no error';
     };
-    expect(codeOf(() => reader.readMemoryMap(999, { detail: 'maps' }))).toBe(
+    expect(await codeOf(() => reader.readMemoryMap(999, { detail: 'maps' }))).toBe(
       'NOT_FOUND: no such process 999',
     );
-    expect(codeOf(() => reader.readStat(999))).toMatch(/^NOT_FOUND/);
-    expect(codeOf(() => reader.readMemoryMap(500, { detail: 'maps' }))).toBe('no error');
-    expect(codeOf(() => reader.readMemoryMap(500, { detail: 'smaps' }))).toBe(
+    expect(await codeOf(() => reader.readStat(999))).toMatch(/^NOT_FOUND/);
+    expect(await codeOf(() => reader.readMemoryMap(500, { detail: 'maps' }))).toBe('no error');
+    expect(await codeOf(() => reader.readMemoryMap(500, { detail: 'smaps' }))).toBe(
       'EXITED: process 500 exited during the read',
     );
-    expect(codeOf(() => reader.readHeader(400))).toMatch(/^EXITED/);
-    expect(codeOf(() => reader.readMemoryMap(0, { detail: 'maps' }))).toMatch(/^INVALID_ARGUMENT/);
+    expect(await codeOf(() => reader.readHeader(400))).toMatch(/^EXITED/);
+    expect(await codeOf(() => reader.readMemoryMap(0, { detail: 'maps' }))).toMatch(
+      /^INVALID_ARGUMENT/,
+    );
   });
 
-  it('a non-empty map read from a process that is a zombie afterwards -> EXITED', () => {
+  it('a non-empty map read from a process that is a zombie afterwards -> EXITED', async () => {
     // 700: became a zombie while its maps/smaps was read
     write('700/stat', statLine({ pid: 700, comm: 'dying', state: 'Z' }));
     write('700/status', statusText('dying', 0));
@@ -207,7 +212,7 @@ describe('ProcReader on a captured proc tree', () => {
     write('700/smaps', fx('target_proc_smaps.txt'));
     try {
       for (const detail of ['maps', 'smaps'] as const) {
-        expect(() => reader.readMemoryMap(700, { detail })).toThrow(
+        await expect(reader.readMemoryMap(700, { detail })).rejects.toThrow(
           new PmapError('EXITED', 'process 700 exited during the read'),
         );
       }
@@ -217,7 +222,7 @@ describe('ProcReader on a captured proc tree', () => {
     }
   });
 
-  it('a map read from a process that is exiting (PF_EXITING, state still R) -> EXITED', () => {
+  it('a map read from a process that is exiting (PF_EXITING, state still R) -> EXITED', async () => {
     // 710: do_exit had begun (PF_EXITING, its address space being torn down: the maps read ends
     // early without an error) but the process is not a zombie yet. 711: the same flags word
     // without PF_EXITING is an ordinary live process.
@@ -232,16 +237,16 @@ describe('ProcReader on a captured proc tree', () => {
       write(`${pid}/maps`, fx('target_proc_maps.txt'));
     }
     try {
-      expect(() => reader.readMemoryMap(710, { detail: 'maps' })).toThrow(
+      await expect(reader.readMemoryMap(710, { detail: 'maps' })).rejects.toThrow(
         new PmapError('EXITED', 'process 710 exited during the read'),
       );
-      expect(reader.readMemoryMap(711, { detail: 'maps' }).vmas).toHaveLength(128);
+      expect((await reader.readMemoryMap(711, { detail: 'maps' })).vmas).toHaveLength(128);
     } finally {
       for (const pid of [710, 711]) fs.rmSync(path.join(proc, String(pid)), { recursive: true });
     }
   });
 
-  it('a process whose stat is gone when its smaps ends (exited mid-read) -> EXITED', () => {
+  it('a process whose stat is gone when its smaps ends (exited mid-read) -> EXITED', async () => {
     // smaps is a FIFO: a shell writes the first half of the fixture's smaps, removes the stat
     // file (the process is gone) and only then closes, so the reader's read ends with a map that
     // looks complete but the process no longer exists.
@@ -261,7 +266,7 @@ describe('ProcReader on a captured proc tree', () => {
       path.join(dir, 'stat'),
     );
     try {
-      expect(() => reader.readMemoryMap(800, { detail: 'smaps' })).toThrow(
+      await expect(reader.readMemoryMap(800, { detail: 'smaps' })).rejects.toThrow(
         new PmapError('EXITED', 'process 800 exited during the read'),
       );
       expect(fs.existsSync(path.join(dir, 'stat'))).toBe(false);
@@ -271,7 +276,7 @@ describe('ProcReader on a captured proc tree', () => {
     }
   });
 
-  it('a live process whose maps comes back empty because it began exiting -> EXITED', () => {
+  it('a live process whose maps comes back empty because it began exiting -> EXITED', async () => {
     // maps is a FIFO: a shell rewrites stat with PF_EXITING (do_exit began) and closes without
     // writing anything, as the kernel gives an empty maps once the address space is torn down.
     const dir = path.join(proc, '810');
@@ -289,7 +294,7 @@ describe('ProcReader on a captured proc tree', () => {
       path.join(dir, 'stat'),
     );
     try {
-      expect(() => reader.readMemoryMap(810, { detail: 'maps' })).toThrow(
+      await expect(reader.readMemoryMap(810, { detail: 'maps' })).rejects.toThrow(
         new PmapError('EXITED', 'process 810 exited during the read'),
       );
     } finally {
@@ -298,15 +303,15 @@ describe('ProcReader on a captured proc tree', () => {
     }
   });
 
-  it('a zombie has an empty map, not an error', () => {
-    const m = reader.readMemoryMap(600, { detail: 'smaps', threadStacks: true });
+  it('a zombie has an empty map, not an error', async () => {
+    const m = await reader.readMemoryMap(600, { detail: 'smaps', threadStacks: true });
     expect(m.vmas).toEqual([]);
     expect(m.header.cmdline).toBe('[z]');
   });
 
-  it('lists pids and processes with user names, start times and rss', () => {
+  it('lists pids and processes with user names, start times and rss', async () => {
     expect(reader.listPids()).toEqual([2, 100, 300, 400, 500, 600, 4541]);
-    const { processes, unreadable } = reader.listProcesses({});
+    const { processes, unreadable } = await reader.listProcesses({});
     // 2 (kernel thread) excluded; 400 and 500 vanished between files (skipped silently)
     expect(processes.map((p) => p.pid)).toEqual([100, 300, 600, 4541]);
     expect(unreadable).toBe(1); // 300: smaps_rollup unreadable
@@ -325,38 +330,83 @@ describe('ProcReader on a captured proc tree', () => {
     expect(processes[1].rollupError).toMatch(/EISDIR|directory/);
   });
 
-  it('filters by user, name, cgroup, slurm job, k8s pod, pids and kernel threads', () => {
-    const pids = (f: Parameters<ProcReader['listProcesses']>[0]): number[] =>
-      reader.listProcesses({ skipRollup: true, ...f }).processes.map((p) => p.pid);
-    expect(pids({ user: 'alice' })).toEqual([100, 300]);
-    expect(pids({ user: '1000' })).toEqual([100, 300]);
-    expect(pids({ user: 'root' })).toEqual([500, 600, 4541]);
-    expect(pids({ nameRegex: /^my / })).toEqual([100]);
-    expect(pids({ nameRegex: /target\.py/ })).toEqual([4541]);
-    expect(pids({ cgroup: 'slurmstepd' })).toEqual([4541]);
-    expect(pids({ slurmJob: '123' })).toEqual([4541]);
-    expect(pids({ slurmJob: '12' })).toEqual([]);
-    expect(pids({ k8sPod: '1234-abcd' })).toEqual([100, 300]);
-    expect(pids({ k8sPod: '1234_abcd' })).toEqual([100, 300]);
-    expect(pids({ k8sPod: '1234-abcde' })).toEqual([]);
-    expect(pids({ k8sPod: '1234-ab' })).toEqual([]); // truncated uid
-    expect(pids({ k8sPod: '1234-ABCD' })).toEqual([100, 300]);
-    expect(pids({ pids: [4541, 2, 999] })).toEqual([4541]);
-    expect(pids({ pids: [4541, 2, 999], includeKernelThreads: true })).toEqual([2, 4541]);
-    const k = reader.listProcesses({ pids: [2], includeKernelThreads: true }).processes[0];
+  it('filters by user, name, cgroup, slurm job, k8s pod, pids and kernel threads', async () => {
+    const pids = async (f: Parameters<ProcReader['listProcesses']>[0]): Promise<number[]> =>
+      (await reader.listProcesses({ skipRollup: true, ...f })).processes.map((p) => p.pid);
+    expect(await pids({ user: 'alice' })).toEqual([100, 300]);
+    expect(await pids({ user: '1000' })).toEqual([100, 300]);
+    expect(await pids({ user: 'root' })).toEqual([500, 600, 4541]);
+    expect(await pids({ nameRegex: /^my / })).toEqual([100]);
+    expect(await pids({ nameRegex: /target\.py/ })).toEqual([4541]);
+    expect(await pids({ cgroup: 'slurmstepd' })).toEqual([4541]);
+    expect(await pids({ slurmJob: '123' })).toEqual([4541]);
+    expect(await pids({ slurmJob: '12' })).toEqual([]);
+    expect(await pids({ k8sPod: '1234-abcd' })).toEqual([100, 300]);
+    expect(await pids({ k8sPod: '1234_abcd' })).toEqual([100, 300]);
+    expect(await pids({ k8sPod: '1234-abcde' })).toEqual([]);
+    expect(await pids({ k8sPod: '1234-ab' })).toEqual([]); // truncated uid
+    expect(await pids({ k8sPod: '1234-ABCD' })).toEqual([100, 300]);
+    expect(await pids({ pids: [4541, 2, 999] })).toEqual([4541]);
+    expect(await pids({ pids: [4541, 2, 999], includeKernelThreads: true })).toEqual([2, 4541]);
+    const k = (await reader.listProcesses({ pids: [2], includeKernelThreads: true })).processes[0];
     expect(k).toMatchObject({ kernelThread: true, cmdline: '[kthreadd]', user: 'root' });
     expect(k.rollup).toBeUndefined();
     expect(
-      reader.listProcesses({ pids: [100], skipRollup: true }).processes[0].rollup,
+      (await reader.listProcesses({ pids: [100], skipRollup: true })).processes[0].rollup,
     ).toBeUndefined();
+  });
+});
+
+describe('ProcReader cancellation', () => {
+  it('a listing whose signal aborts mid-way starts no further read and rejects', async () => {
+    const ac = new AbortController();
+    let reads = 0;
+    let readsAtAbort = -1;
+    const reader = new ProcReader({
+      lockedRead: async (p, { signal }) => {
+        reads++;
+        if (reads === 10) {
+          readsAtAbort = reads;
+          ac.abort(new Error('client gone'));
+        }
+        if (signal?.aborted) throw signal.reason;
+        return fs.promises.readFile(p);
+      },
+    });
+    await expect(reader.listProcesses({}, { signal: ac.signal, concurrency: 4 })).rejects.toThrow(
+      'client gone',
+    );
+    expect(readsAtAbort).toBe(10);
+    // the lanes that were reading when it aborted may each finish one read; none starts a process
+    expect(reads - readsAtAbort).toBeLessThanOrEqual(4);
+    const before = reads;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(reads).toBe(before);
+  });
+
+  it('a map read whose signal is already aborted reads nothing', async () => {
+    let reads = 0;
+    const reader = new ProcReader({
+      lockedRead: (p, { signal }) => {
+        if (signal?.aborted) return Promise.reject(signal.reason as Error);
+        reads++;
+        return fs.promises.readFile(p);
+      },
+    });
+    const ac = new AbortController();
+    ac.abort(new Error('gone'));
+    await expect(
+      reader.readMemoryMap(process.pid, { detail: 'maps', signal: ac.signal }),
+    ).rejects.toThrow('gone');
+    expect(reads).toBe(0);
   });
 });
 
 describe('ProcReader on the live /proc', () => {
   const reader = new ProcReader();
 
-  it('reads this process at smaps level with its thread stacks', () => {
-    const m = reader.readMemoryMap(process.pid, { detail: 'smaps', threadStacks: true });
+  it('reads this process at smaps level with its thread stacks', async () => {
+    const m = await reader.readMemoryMap(process.pid, { detail: 'smaps', threadStacks: true });
     expect(m.header.pid).toBe(process.pid);
     expect(m.header.cmdline).toContain('node');
     expect(m.header.kernelThread).toBe(false);
@@ -372,8 +422,8 @@ describe('ProcReader on the live /proc', () => {
       expect(m.vmas[i].start).toBeGreaterThanOrEqual(m.vmas[i - 1].end);
   });
 
-  it('lists this process with a rollup', () => {
-    const { processes } = reader.listProcesses({ pids: [process.pid] });
+  it('lists this process with a rollup', async () => {
+    const { processes } = await reader.listProcesses({ pids: [process.pid] });
     expect(processes).toHaveLength(1);
     expect(processes[0].rollup!.rss).toBeGreaterThan(0n);
     expect(processes[0].user).toBe(os.userInfo().username);
@@ -383,14 +433,16 @@ describe('ProcReader on the live /proc', () => {
       Math.abs(processes[0].startTimeMs - (Date.now() - process.uptime() * 1000)),
     ).toBeLessThan(30_000);
     expect(
-      reader.listProcesses({ includeKernelThreads: true }).processes.some((p) => p.kernelThread),
+      (await reader.listProcesses({ includeKernelThreads: true })).processes.some(
+        (p) => p.kernelThread,
+      ),
     ).toBe(true);
   });
 
-  it('a process that exited and was reaped is NOT_FOUND', () => {
+  it('a process that exited and was reaped is NOT_FOUND', async () => {
     const r = spawnSync('sleep', ['0.01']);
     expect(r.status).toBe(0);
-    expect(() => reader.readMemoryMap(r.pid, { detail: 'smaps' })).toThrow(
+    await expect(reader.readMemoryMap(r.pid, { detail: 'smaps' })).rejects.toThrow(
       expect.objectContaining({ code: 'NOT_FOUND' }),
     );
   });
@@ -408,7 +460,7 @@ describe('ProcReader on the live /proc', () => {
         await new Promise((r) => setTimeout(r, 10));
       }
       expect(reader.readStat(zpid).state).toBe('Z');
-      const m = reader.readMemoryMap(zpid, { detail: 'smaps', threadStacks: true });
+      const m = await reader.readMemoryMap(zpid, { detail: 'smaps', threadStacks: true });
       expect(m.vmas).toEqual([]);
     } finally {
       sh.kill('SIGKILL');

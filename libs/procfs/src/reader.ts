@@ -1,7 +1,12 @@
 /**
- * ProcReader: reads /proc (or a captured tree under `procRoot`) with one synchronous read per
- * file (2x faster than async fs for big /proc files) and turns errno values into PmapError
- * (procError in errors.ts; an empty stat is EXITED too).
+ * ProcReader: reads /proc (or a captured tree under `procRoot`) and turns errno values into
+ * PmapError (procError in errors.ts; an empty stat is EXITED too).
+ *
+ * Files that cannot block (stat, status, cgroup, task/*) are read synchronously, one read each.
+ * The files whose read takes the target's mmap_lock (cmdline, maps, smaps, smaps_rollup,
+ * numa_maps) go through the asynchronous `lockedRead` (in the agent: a GuardedFileReader, whose
+ * worker threads read them), so the methods that read them return promises and take an abort
+ * signal: a cancelled read is dropped.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -33,18 +38,13 @@ import type {
   ProcStat,
   ProcStatus,
   ReadMemoryMapOptions,
+  ReadOptions,
 } from './types';
 
 /** PF_KTHREAD in /proc/PID/stat flags. */
 const PF_KTHREAD = 0x00200000;
 /** Set at the start of do_exit, before the address space is torn down. */
 const PF_EXITING = 0x00000004;
-
-/**
- * The files whose read takes the target's mmap_lock (or reads its memory): a process stuck in
- * the kernel holding that lock makes these reads block. They go through `lockedRead` when given.
- */
-const MM_LOCKED_FILES = new Set(['cmdline', 'maps', 'smaps', 'smaps_rollup', 'numa_maps']);
 
 /** A zombie, dead, or exiting (its address space being torn down) process. */
 function isGone(st: ProcStat): boolean {
@@ -74,34 +74,43 @@ export class ProcReader {
   readonly pageSize: bigint;
   private users: Map<number, string> | undefined;
   private bootTimeMs: number | undefined;
-  private readonly lockedRead: (path: string) => Buffer;
+  private readonly lockedRead: (path: string, opts: ReadOptions) => Promise<Buffer>;
 
   constructor(opts: ProcReaderOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.etcRoot = opts.etcRoot ?? '/etc';
     this.clockTicks = opts.clockTicks ?? 100;
     this.pageSize = opts.pageSize ?? 4096n;
-    this.lockedRead = opts.lockedRead ?? ((p) => fs.readFileSync(p));
+    this.lockedRead = opts.lockedRead ?? ((p, o) => fs.promises.readFile(p, { signal: o.signal }));
   }
 
   private file(pid: number, name: string): string {
     return path.join(this.procRoot, String(pid), name);
   }
 
+  /** A file that cannot block (stat, status, cgroup): read synchronously. */
   private readText(pid: number, name: string, started: boolean): string {
     try {
-      const file = this.file(pid, name);
-      if (MM_LOCKED_FILES.has(name)) return this.lockedRead(file).toString('utf8');
-      return fs.readFileSync(file, 'utf8');
+      return fs.readFileSync(this.file(pid, name), 'utf8');
     } catch (e) {
       throw procError(e, pid, name, started);
     }
   }
 
-  private readBuf(pid: number, name: string, started: boolean): Buffer {
+  /**
+   * A file whose read takes the target's mmap_lock (or reads its memory: cmdline, maps, smaps,
+   * smaps_rollup, numa_maps): a process stuck in the kernel holding that lock makes the read
+   * block, so it goes through the asynchronous lockedRead.
+   */
+  private async readLocked(
+    pid: number,
+    name: string,
+    started: boolean,
+    opts: ReadOptions,
+  ): Promise<Buffer> {
+    if (opts.signal?.aborted) throw abortError(opts.signal);
     try {
-      const file = this.file(pid, name);
-      return MM_LOCKED_FILES.has(name) ? this.lockedRead(file) : fs.readFileSync(file);
+      return await this.lockedRead(this.file(pid, name), opts);
     } catch (e) {
       throw procError(e, pid, name, started);
     }
@@ -138,17 +147,23 @@ export class ProcReader {
   }
 
   /** /proc/PID/numa_maps. */
-  readNumaMaps(pid: number): NumaMapsEntry[] {
+  async readNumaMaps(pid: number, opts: ReadOptions = {}): Promise<NumaMapsEntry[]> {
+    return parseNumaMaps(await this.readNumaMapsText(pid, opts));
+  }
+
+  /** /proc/PID/numa_maps as text (for a histogram scan's numaMapsText). */
+  async readNumaMapsText(pid: number, opts: ReadOptions = {}): Promise<string> {
     checkPid(pid);
     this.statOf(pid, false);
-    return parseNumaMaps(this.readText(pid, 'numa_maps', true));
+    return (await this.readLocked(pid, 'numa_maps', true, opts)).toString('utf8');
   }
 
   /** /proc/PID/smaps_rollup in bytes (all zeros for a kernel thread or zombie). */
-  readRollup(pid: number): MemoryRollup {
+  async readRollup(pid: number, opts: ReadOptions = {}): Promise<MemoryRollup> {
     checkPid(pid);
     this.statOf(pid, false);
-    return parseSmapsRollup(this.readText(pid, 'smaps_rollup', true));
+    const b = await this.readLocked(pid, 'smaps_rollup', true, opts);
+    return parseSmapsRollup(b.toString('utf8'));
   }
 
   private headerFrom(
@@ -170,14 +185,17 @@ export class ProcReader {
   }
 
   /** The first line of pmap output and what classification needs: cmdline + stat + status. */
-  readHeader(pid: number): ProcessHeader {
-    return this.headerWithStat(pid).header;
+  async readHeader(pid: number, opts: ReadOptions = {}): Promise<ProcessHeader> {
+    return (await this.headerWithStat(pid, opts)).header;
   }
 
-  private headerWithStat(pid: number): { header: ProcessHeader; stat: ProcStat } {
+  private async headerWithStat(
+    pid: number,
+    opts: ReadOptions,
+  ): Promise<{ header: ProcessHeader; stat: ProcStat }> {
     checkPid(pid);
     const stat = this.statOf(pid, false);
-    const cmdline = this.readBuf(pid, 'cmdline', true);
+    const cmdline = await this.readLocked(pid, 'cmdline', true, opts);
     const statusText = this.readText(pid, 'status', true);
     if (statusText.length === 0) throw exited(pid);
     return { header: this.headerFrom(pid, stat, parseStatus(statusText), cmdline), stat };
@@ -190,10 +208,10 @@ export class ProcReader {
    * early — or give nothing — without an error, so the map of a process that was not already gone
    * when the read began is only returned when it is still alive afterwards (else EXITED).
    */
-  readMemoryMap(pid: number, opts: ReadMemoryMapOptions): MemoryMap {
-    const { header, stat } = this.headerWithStat(pid);
+  async readMemoryMap(pid: number, opts: ReadMemoryMapOptions): Promise<MemoryMap> {
+    const { header, stat } = await this.headerWithStat(pid, opts);
     const smaps = opts.detail === 'smaps';
-    const bytes = this.readBuf(pid, smaps ? 'smaps' : 'maps', true);
+    const bytes = await this.readLocked(pid, smaps ? 'smaps' : 'maps', true, opts);
     const vmas: Vma[] = smaps ? parseSmaps(bytes) : parseMaps(bytes);
     if (vmas.length > 0 || !isGone(stat)) this.assertStillAlive(pid);
     const sps = opts.threadStacks && vmas.length > 0 ? this.threadStackPointers(pid) : undefined;
@@ -319,92 +337,144 @@ export class ProcReader {
    * Processes matching `filter` (every given criterion must hold), in pid order. Processes that
    * vanish between files are skipped; a process whose smaps_rollup cannot be read gets
    * `rollupError` and counts in `unreadable`. Kernel threads only with includeKernelThreads.
+   * Up to `opts.concurrency` processes (default 8) are read at once, so their cmdline and
+   * smaps_rollup reads go to the lockedRead pool in parallel; the signal stops the listing
+   * (no process is started after it aborts).
    */
-  listProcesses(filter: ProcessFilter = {}): { processes: ProcessInfo[]; unreadable: number } {
+  async listProcesses(
+    filter: ProcessFilter = {},
+    opts: ReadOptions & { concurrency?: number } = {},
+  ): Promise<{ processes: ProcessInfo[]; unreadable: number }> {
     const pids = filter.pids ? [...new Set(filter.pids)].sort((a, b) => a - b) : this.listPids();
+    const ctx: ListContext = {
+      filter,
+      wantUid: filter.user !== undefined && isDigits(filter.user) ? Number(filter.user) : undefined,
+      inPod: filter.k8sPod !== undefined ? k8sPodMatcher(filter.k8sPod) : undefined,
+      inJob: filter.slurmJob !== undefined ? slurmJobMatcher(filter.slurmJob) : undefined,
+      needCgroup: false,
+      boot: this.bootTime(),
+      signal: opts.signal,
+      read: { signal: opts.signal, onSlow: opts.onSlow, resume: opts.resume },
+    };
+    ctx.needCgroup =
+      filter.cgroup !== undefined || ctx.inPod !== undefined || ctx.inJob !== undefined;
+    const results = new Array<ProcessInfo | 'skip' | 'unreadable'>(pids.length);
+    let next = 0;
+    const lane = async (): Promise<void> => {
+      while (next < pids.length) {
+        if (opts.signal?.aborted) throw abortError(opts.signal);
+        const i = next++;
+        results[i] = await this.listOne(pids[i], ctx);
+      }
+    };
+    const lanes = Math.max(1, Math.min(opts.concurrency ?? 8, pids.length));
+    await Promise.all(Array.from({ length: lanes }, lane));
     const processes: ProcessInfo[] = [];
     let unreadable = 0;
-    const wantUid =
-      filter.user !== undefined && isDigits(filter.user) ? Number(filter.user) : undefined;
-    const inPod = filter.k8sPod !== undefined ? k8sPodMatcher(filter.k8sPod) : undefined;
-    const inJob = filter.slurmJob !== undefined ? slurmJobMatcher(filter.slurmJob) : undefined;
-    const needCgroup = filter.cgroup !== undefined || inPod !== undefined || inJob !== undefined;
-    const boot = this.bootTime();
-    for (const pid of pids) {
-      if (!Number.isSafeInteger(pid) || pid <= 0) continue;
-      let info: ProcessInfo;
-      try {
-        const stat = this.statOf(pid, false);
-        const kernelThread = (stat.flags & PF_KTHREAD) !== 0;
-        if (kernelThread && !filter.includeKernelThreads) continue;
-        const status = parseStatus(this.readText(pid, 'status', true));
-        if (wantUid !== undefined && status.uid !== wantUid) continue;
-        const user = this.userName(status.uid);
-        if (filter.user !== undefined && wantUid === undefined && user !== filter.user) continue;
-        let cmdline: string;
-        let stuck: string | undefined;
-        try {
-          cmdline = parseCmdline(this.readBuf(pid, 'cmdline', true), stat.comm);
-        } catch (e) {
-          // Stuck in the kernel with its mmap_lock held: listed by its stat and status alone.
-          if (!(e instanceof PmapError && e.code === 'TIMED_OUT')) throw e;
-          cmdline = '';
-          stuck = e.message;
-        }
-        if (filter.nameRegex) {
-          if (!filter.nameRegex.test(stat.comm) && !filter.nameRegex.test(cmdline)) continue;
-        }
-        let cgroup = '';
-        try {
-          cgroup = parseCgroup(this.readText(pid, 'cgroup', true));
-        } catch (e) {
-          if (needCgroup || !(e instanceof PmapError) || e.code === 'EXITED') throw e;
-        }
-        if (filter.cgroup !== undefined && !cgroup.includes(filter.cgroup)) continue;
-        if (inJob !== undefined && !inJob(cgroup)) continue;
-        if (inPod !== undefined && !inPod(cgroup)) continue;
-        info = {
-          pid,
-          ppid: stat.ppid,
-          comm: stat.comm,
-          cmdline,
-          uid: status.uid,
-          user,
-          state: stat.state,
-          threads: stat.numThreads,
-          startTimeMs: boot + Math.round((stat.startTimeTicks * 1000) / this.clockTicks),
-          vsize: stat.vsize,
-          rss: stat.rssPages * this.pageSize,
-          cgroup,
-          kernelThread,
-        };
-        if (stuck !== undefined) {
-          info.rollupError = stuck;
-          unreadable++;
-        } else if (!filter.skipRollup && !kernelThread) {
-          try {
-            info.rollup = parseSmapsRollup(this.readText(pid, 'smaps_rollup', true));
-          } catch (e) {
-            if (e instanceof PmapError && e.code === 'PERMISSION_DENIED') {
-              info.rollupError = 'permission denied';
-              unreadable++;
-            } else if (e instanceof PmapError && (e.code === 'EXITED' || e.code === 'NOT_FOUND')) {
-              throw e;
-            } else {
-              info.rollupError = e instanceof Error ? e.message : String(e);
-              unreadable++;
-            }
-          }
-        }
-      } catch (e) {
-        // Vanished between files: skip silently. Anything else: skip, counted as unreadable.
-        if (!(e instanceof PmapError && (e.code === 'NOT_FOUND' || e.code === 'EXITED'))) {
-          unreadable++;
-        }
-        continue;
+    for (const r of results) {
+      if (r === 'unreadable') unreadable++;
+      else if (r !== 'skip') {
+        if (r.rollupError !== undefined) unreadable++;
+        processes.push(r);
       }
-      processes.push(info);
     }
     return { processes, unreadable };
   }
+
+  /** One process of listProcesses: its info, 'skip' (filtered out or gone) or 'unreadable'. */
+  private async listOne(
+    pid: number,
+    ctx: ListContext,
+  ): Promise<ProcessInfo | 'skip' | 'unreadable'> {
+    const { filter, wantUid, inPod, inJob, signal } = ctx;
+    if (!Number.isSafeInteger(pid) || pid <= 0) return 'skip';
+    try {
+      const stat = this.statOf(pid, false);
+      const kernelThread = (stat.flags & PF_KTHREAD) !== 0;
+      if (kernelThread && !filter.includeKernelThreads) return 'skip';
+      const status = parseStatus(this.readText(pid, 'status', true));
+      if (wantUid !== undefined && status.uid !== wantUid) return 'skip';
+      const user = this.userName(status.uid);
+      if (filter.user !== undefined && wantUid === undefined && user !== filter.user) return 'skip';
+      let cgroup = '';
+      try {
+        cgroup = parseCgroup(this.readText(pid, 'cgroup', true));
+      } catch (e) {
+        if (ctx.needCgroup || !(e instanceof PmapError) || e.code === 'EXITED') throw e;
+      }
+      if (filter.cgroup !== undefined && !cgroup.includes(filter.cgroup)) return 'skip';
+      if (inJob !== undefined && !inJob(cgroup)) return 'skip';
+      if (inPod !== undefined && !inPod(cgroup)) return 'skip';
+      let cmdline: string;
+      let stuck: string | undefined;
+      try {
+        cmdline = parseCmdline(await this.readLocked(pid, 'cmdline', true, ctx.read), stat.comm);
+      } catch (e) {
+        // Stuck in the kernel with its mmap_lock held: listed by its stat and status alone.
+        if (!(e instanceof PmapError && e.code === 'TIMED_OUT')) throw e;
+        cmdline = '';
+        stuck = e.message;
+      }
+      if (filter.nameRegex) {
+        if (!filter.nameRegex.test(stat.comm) && !filter.nameRegex.test(cmdline)) return 'skip';
+      }
+      const info: ProcessInfo = {
+        pid,
+        ppid: stat.ppid,
+        comm: stat.comm,
+        cmdline,
+        uid: status.uid,
+        user,
+        state: stat.state,
+        threads: stat.numThreads,
+        startTimeMs: ctx.boot + Math.round((stat.startTimeTicks * 1000) / this.clockTicks),
+        vsize: stat.vsize,
+        rss: stat.rssPages * this.pageSize,
+        cgroup,
+        kernelThread,
+      };
+      if (stuck !== undefined) {
+        info.rollupError = stuck;
+      } else if (!filter.skipRollup && !kernelThread) {
+        try {
+          const b = await this.readLocked(pid, 'smaps_rollup', true, ctx.read);
+          info.rollup = parseSmapsRollup(b.toString('utf8'));
+        } catch (e) {
+          if (e instanceof PmapError && e.code === 'PERMISSION_DENIED') {
+            info.rollupError = 'permission denied';
+          } else if (e instanceof PmapError && (e.code === 'EXITED' || e.code === 'NOT_FOUND')) {
+            throw e;
+          } else {
+            if (signal?.aborted) throw e;
+            info.rollupError = e instanceof Error ? e.message : String(e);
+          }
+        }
+      }
+      return info;
+    } catch (e) {
+      if (signal?.aborted) throw abortError(signal);
+      // Vanished between files: skip silently. Anything else: skip, counted as unreadable.
+      if (!(e instanceof PmapError && (e.code === 'NOT_FOUND' || e.code === 'EXITED'))) {
+        return 'unreadable';
+      }
+      return 'skip';
+    }
+  }
+}
+
+interface ListContext {
+  filter: ProcessFilter;
+  wantUid: number | undefined;
+  inPod: ((cgroup: string) => boolean) | undefined;
+  inJob: ((cgroup: string) => boolean) | undefined;
+  needCgroup: boolean;
+  boot: number;
+  signal: AbortSignal | undefined;
+  read: ReadOptions;
+}
+
+function abortError(signal: AbortSignal): Error {
+  return signal.reason instanceof Error
+    ? signal.reason
+    : new PmapError('UNAVAILABLE', 'the read was cancelled');
 }

@@ -103,7 +103,20 @@ export interface ProcessFilter {
   includeKernelThreads?: boolean;
 }
 
-export interface ReadMemoryMapOptions {
+/** Options of every ProcReader read that can block. */
+export interface ReadOptions {
+  /** Aborting drops the read (it leaves the pool's queue, or its result is discarded). */
+  signal?: AbortSignal;
+  /**
+   * A read has taken longer than the pool's slow threshold (it is probably stuck): the caller
+   * may give back what it holds for the read (the agent: its heavy-read permit).
+   */
+  onSlow?: () => void;
+  /** Awaited before the bytes of a read that was slow are used (the agent: take a permit back). */
+  resume?: () => Promise<void>;
+}
+
+export interface ReadMemoryMapOptions extends ReadOptions {
   detail: 'maps' | 'smaps';
   /** Find thread stacks from each thread's stack pointer (task/TID/syscall, stat kstkesp). */
   threadStacks?: boolean;
@@ -120,10 +133,10 @@ export interface ProcReaderOptions {
   pageSize?: bigint;
   /**
    * Reads the files that take the target's mmap_lock (cmdline, maps, smaps, smaps_rollup,
-   * numa_maps): a GuardedFileReader's read in the agent, so a process stuck in the kernel cannot
-   * block the agent. Default: readFileSync.
+   * numa_maps), asynchronously: a GuardedFileReader's read in the agent (worker threads), so a
+   * process stuck in the kernel cannot block the agent's event loop. Default: fs.promises.readFile.
    */
-  lockedRead?: (path: string) => Buffer;
+  lockedRead?: (path: string, opts: ReadOptions) => Promise<Buffer>;
 }
 
 export interface Capabilities {

@@ -11,3 +11,9 @@ export {
 } from './source';
 export { veErrnoCode, VE_PATH_MAX } from './veosinfo';
 export { nodeState } from './sysfs';
+export {
+  veHistogram,
+  residentBytes,
+  assertVeHistogramKind,
+  type VeHistogramOptions,
+} from './histogram';

@@ -93,7 +93,11 @@ class LibVeSource implements VeSource {
   ) {
     this.libraryPath = lib.path;
     this.socketDir = opts.socketDir ?? DEFAULT_SOCKET_DIR;
-    this.proc = new ProcReader({ procRoot: opts.procRoot, etcRoot: opts.etcRoot });
+    this.proc = new ProcReader({
+      procRoot: opts.procRoot,
+      etcRoot: opts.etcRoot,
+      lockedRead: opts.lockedRead,
+    });
     this.euid = opts.euid ?? (typeof process.geteuid === 'function' ? process.geteuid() : 0);
   }
 
@@ -159,12 +163,12 @@ class LibVeSource implements VeSource {
     return this.lib.checkPid(node, pid);
   }
 
-  listProcesses(node: number, opts: VeListOptions = {}): ProcessInfo[] {
+  async listProcesses(node: number, opts: VeListOptions = {}): Promise<ProcessInfo[]> {
     this.assertOpen();
     checkNode(node);
     const pids = this.processPids(node);
     if (pids.length === 0) return [];
-    const { processes } = this.proc.listProcesses({ pids, skipRollup: true });
+    const { processes } = await this.proc.listProcesses({ pids, skipRollup: true });
     const out: ProcessInfo[] = [];
     for (const p of processes) {
       const cmdline = veProgramCmdline(p.cmdline);
@@ -196,9 +200,9 @@ class LibVeSource implements VeSource {
     return out;
   }
 
-  readMemoryMap(node: number, pid: number): VeMemoryMap {
+  async readMemoryMap(node: number, pid: number): Promise<VeMemoryMap> {
     this.assertUsable(node, pid);
-    const host = this.proc.readHeader(pid);
+    const host = await this.proc.readHeader(pid);
     const vmas = this.readVmas(node, pid);
     const cmdline = veProgramCmdline(host.cmdline);
     return {

@@ -1,4 +1,5 @@
 import type { MemoryMap, ProcessInfo } from '@app/domain';
+import type { ProcReaderOptions } from '@app/procfs';
 
 /** Where openVeSource looks for things; every path is configurable for tests and odd installs. */
 export interface VeSourceOptions {
@@ -15,6 +16,11 @@ export interface VeSourceOptions {
   procRoot?: string;
   /** Host /etc (user names). Default /etc. */
   etcRoot?: string;
+  /**
+   * How the pseudo processes' files that can block (cmdline) are read: the agent passes its
+   * worker pool's read (ProcReaderOptions.lockedRead). Default: fs.promises.readFile.
+   */
+  lockedRead?: ProcReaderOptions['lockedRead'];
   /**
    * The effective uid the caller acts as, for `possiblyDenied`. Default process.geteuid().
    * VEOS itself decides with the socket peer's credentials; this only affects the flag.
@@ -63,13 +69,13 @@ export interface VeSource {
   /** Every VE node of this host, sorted by node number. */
   listNodes(): VeNodeInfo[];
   /** The VE processes on a node (veNode and vePseudoOf set, cmdline = the VE program's). */
-  listProcesses(node: number, opts?: VeListOptions): ProcessInfo[];
+  listProcesses(node: number, opts?: VeListOptions): Promise<ProcessInfo[]>;
   /** The VE node running host pid `pid` (from sysfs task_id_all), or undefined. */
   nodeOfPid(pid: number): number | undefined;
   /** ve_check_pid: is `pid` a VE process on `node`? */
   checkPid(node: number, pid: number): boolean;
   /** ve_map_info: the VE process's memory map at smaps level (fields, vmFlags, notProvided). */
-  readMemoryMap(node: number, pid: number): VeMemoryMap;
+  readMemoryMap(node: number, pid: number): Promise<VeMemoryMap>;
   /** Unloads the library; later calls throw UNAVAILABLE. */
   close(): void;
 }

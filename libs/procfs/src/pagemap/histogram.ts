@@ -20,7 +20,15 @@ import { procError } from '../errors';
 import { parseNumaMaps } from '../parse';
 import { libc, PAGE_IS_HUGE } from './native';
 import { OrderAccumulator, sortByReversedOrders } from './order';
-import { pageIndexOf, PagemapReader, PM_HI_FILE, PM_HI_PFN_MASK, PM_HI_PRESENT } from './reader';
+import {
+  drain,
+  pageIndexOf,
+  PagemapReader,
+  PM_HI_FILE,
+  PM_HI_PFN_MASK,
+  PM_HI_PRESENT,
+  type Steps,
+} from './reader';
 import type { HistogramOptions } from './types';
 
 const TWO32 = 4294967296;
@@ -216,6 +224,15 @@ export class HistogramScanner {
    * (it still counts in the totals, as mem_hist.py's process line does).
    */
   scanVma(vma: Vma): VmaHistogram | null {
+    return drain(this.scanVmaSteps(vma));
+  }
+
+  /**
+   * scanVma, yielding after each chunk of pagemap (a read or a PAGEMAP_SCAN call): an
+   * asynchronous caller gives the event loop a turn there (a cancel can come in), and calls
+   * `return()` on it to stop early.
+   */
+  *scanVmaSteps(vma: Vma): Steps<VmaHistogram | null> {
     this.checkStop();
     const h: VmaHistogram = {
       start: vma.start,
@@ -231,16 +248,16 @@ export class HistogramScanner {
     };
     switch (this.kind) {
       case 'order':
-        this.order(vma, h);
+        yield* this.order(vma, h);
         break;
       case 'physical':
-        this.physical(vma, h);
+        yield* this.physical(vma, h);
         break;
       case 'pagesize':
-        this.pagesize(vma, h);
+        yield* this.pagesize(vma, h);
         break;
       case 'numa':
-        this.numaOf(vma, h);
+        yield* this.numaOf(vma, h);
         break;
     }
     this.scanned++;
@@ -292,7 +309,7 @@ export class HistogramScanner {
     return f !== undefined && /(^| )(pf|io)( |$)/.test(f);
   }
 
-  private presentRuns(vma: Vma, visit: (s: number, e: number, cats: number) => void): void {
+  private *presentRuns(vma: Vma, visit: (s: number, e: number, cats: number) => void): Steps {
     const [s, e] = this.pages(vma);
     if (this.needsRead(vma) && this.reader.scanAvailable) {
       const plain = new PagemapReader(this.pid, {
@@ -302,27 +319,27 @@ export class HistogramScanner {
         check: () => this.checkStop(),
       });
       try {
-        plain.presentRuns(s, e, visit);
+        yield* plain.presentRunsSteps(s, e, visit);
       } finally {
         plain.close();
       }
       return;
     }
-    this.reader.presentRuns(s, e, visit);
+    yield* this.reader.presentRunsSteps(s, e, visit);
   }
 
-  private order(vma: Vma, h: VmaHistogram): void {
+  private *order(vma: Vma, h: VmaHistogram): Steps {
     const [s] = this.pages(vma);
     const acc = new OrderAccumulator(this.maxOrder, s, this.opts.compat === 'memhist');
-    this.presentRuns(vma, (a, b) => acc.add(a, b));
+    yield* this.presentRuns(vma, (a, b) => acc.add(a, b));
     h.orders = acc.orders();
     h.presentPages = BigInt(acc.presentPages());
   }
 
-  private physical(vma: Vma, h: VmaHistogram): void {
+  private *physical(vma: Vma, h: VmaHistogram): Steps {
     const bins = new PhysicalBins(this.ps);
     const runs: number[] = [];
-    this.presentRuns(vma, (a, b) => {
+    yield* this.presentRuns(vma, (a, b) => {
       const n = runs.length;
       if (n > 0 && runs[n - 1] === a) runs[n - 1] = b;
       else runs.push(a, b);
@@ -334,7 +351,7 @@ export class HistogramScanner {
     let prevPfn = -2;
     const pid = this.pid;
     for (let r = 0; r < runs.length; r += 2) {
-      this.reader.readEntries(runs[r], runs[r + 1], (w, n, first) => {
+      yield* this.reader.readEntriesSteps(runs[r], runs[r + 1], (w, n, first) => {
         for (let i = 0; i < n; i++) {
           const hi = w[2 * i + 1];
           if ((hi & PM_HI_PRESENT) === 0) continue; // changed since the scan
@@ -370,7 +387,7 @@ export class HistogramScanner {
     return this.opts.hugetlbPageSize ?? BigInt(this.ps) * BigInt(this.ps / 8);
   }
 
-  private pagesize(vma: Vma, h: VmaHistogram): void {
+  private *pagesize(vma: Vma, h: VmaHistogram): Steps {
     const base = BigInt(this.ps);
     const hugetlb = isHugetlbVma(vma);
     const huge = hugetlb ? this.hugetlbSize(vma) : base * BigInt(this.ps / 8);
@@ -387,7 +404,7 @@ export class HistogramScanner {
         'page size histograms need the PAGEMAP_SCAN ioctl (Linux 6.7+)',
       );
     }
-    this.presentRuns(vma, (a, b, cats) => {
+    yield* this.presentRuns(vma, (a, b, cats) => {
       const isHuge = hugetlb || (cats & PAGE_IS_HUGE) !== 0;
       if (isHuge) hugeBasePages += b - a;
       else basePages += b - a;
@@ -449,7 +466,7 @@ export class HistogramScanner {
     return this.numa;
   }
 
-  private numaOf(vma: Vma, h: VmaHistogram): void {
+  private *numaOf(vma: Vma, h: VmaHistogram): Steps {
     const entry = this.numaEntries().get(vma.start);
     const hugetlb = isHugetlbVma(vma);
     const kps =
@@ -469,18 +486,18 @@ export class HistogramScanner {
     }));
     const present: number[] = [];
     let presentPages = 0;
-    this.presentRuns(vma, (a, b) => {
+    yield* this.presentRuns(vma, (a, b) => {
       presentPages += b - a;
       const n = present.length;
       if (n > 0 && present[n - 1] === a) present[n - 1] = b;
       else present.push(a, b);
     });
     h.presentPages = BigInt(presentPages);
-    if (this.opts.runs === true) h.runs = this.numaRuns(vma, present, kps);
+    if (this.opts.runs === true) h.runs = yield* this.numaRuns(vma, present, kps);
   }
 
   /** Runs of pages on one node via move_pages(2) in query mode, batch by batch. */
-  private numaRuns(vma: Vma, present: number[], kps: bigint): HistogramRun[] {
+  private *numaRuns(vma: Vma, present: number[], kps: bigint): Steps<HistogramRun[]> {
     const c = libc();
     if (!c)
       throw new PmapError(
@@ -549,6 +566,7 @@ export class HistogramScanner {
           }
         }
         p += n;
+        yield;
       }
     }
     flush();

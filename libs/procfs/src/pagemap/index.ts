@@ -1,6 +1,6 @@
 export * from './types';
-export { PagemapReader, pageIndexOf } from './reader';
-export type { PagemapReaderOptions, RegionVisitor, ChunkVisitor } from './reader';
+export { PagemapReader, pageIndexOf, drain } from './reader';
+export type { PagemapReaderOptions, RegionVisitor, ChunkVisitor, Steps } from './reader';
 export { OrderAccumulator, compareReversedOrders, sortByReversedOrders } from './order';
 export {
   HistogramScanner,

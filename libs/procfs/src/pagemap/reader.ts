@@ -52,6 +52,20 @@ export type RegionVisitor = (startPage: number, endPage: number, categories: num
  */
 export type ChunkVisitor = (entries: Uint32Array, count: number, firstPage: number) => void;
 
+/**
+ * The scanning loops are generators that yield after each chunk (one positioned read, one
+ * PAGEMAP_SCAN call), so an asynchronous caller can give the event loop a turn between chunks;
+ * `drain` runs one to its end synchronously.
+ */
+export type Steps<R = void> = Generator<void, R, undefined>;
+
+/** Runs a step generator to its end; its return value. */
+export function drain<R>(steps: Steps<R>): R {
+  let r = steps.next();
+  while (!r.done) r = steps.next();
+  return r.value;
+}
+
 /** A page index (address >> page shift) as a number: exact, page indices stay below 2^53. */
 export function pageIndexOf(addr: bigint, pageSize: number): number {
   return Number(addr / BigInt(pageSize));
@@ -101,14 +115,29 @@ export class PagemapReader {
    * too (PAGE_IS_SWAPPED set on them). Uses PAGEMAP_SCAN, else positioned reads.
    */
   presentRuns(startPage: number, endPage: number, visit: RegionVisitor, swapped = false): void {
+    drain(this.presentRunsSteps(startPage, endPage, visit, swapped));
+  }
+
+  /** presentRuns, yielding after each chunk. */
+  *presentRunsSteps(
+    startPage: number,
+    endPage: number,
+    visit: RegionVisitor,
+    swapped = false,
+  ): Steps {
     if (startPage >= endPage) return;
     if (BigInt(startPage) * BigInt(this.pageSize) >= USER_LIMIT_PAGE_BYTES) return;
-    if (this.scanOk && this.scan(startPage, endPage, visit, swapped)) return;
-    this.runsByRead(startPage, endPage, visit, swapped);
+    if (this.scanOk && (yield* this.scan(startPage, endPage, visit, swapped))) return;
+    yield* this.runsByRead(startPage, endPage, visit, swapped);
   }
 
   /** Positioned reads of the entries of [startPage, endPage) in chunks. */
   readEntries(startPage: number, endPage: number, visit: ChunkVisitor): void {
+    drain(this.readEntriesSteps(startPage, endPage, visit));
+  }
+
+  /** readEntries, yielding after each chunk. */
+  *readEntriesSteps(startPage: number, endPage: number, visit: ChunkVisitor): Steps {
     if (startPage >= endPage) return;
     if (BigInt(startPage) * BigInt(this.pageSize) >= USER_LIMIT_PAGE_BYTES) return;
     if (!this.chunk) this.chunk = Buffer.allocUnsafe(this.chunkEntries * 8);
@@ -130,19 +159,20 @@ export class PagemapReader {
       }
       visit(words, n, page);
       page += n;
+      if (page < endPage) yield;
     }
   }
 
-  private runsByRead(
+  private *runsByRead(
     startPage: number,
     endPage: number,
     visit: RegionVisitor,
     swapped: boolean,
-  ): void {
+  ): Steps {
     const want = swapped ? PM_HI_PRESENT | PM_HI_SWAPPED : PM_HI_PRESENT;
     let runStart = -1;
     let runCats = 0;
-    this.readEntries(startPage, endPage, (w, n, first) => {
+    yield* this.readEntriesSteps(startPage, endPage, (w, n, first) => {
       for (let i = 0; i < n; i++) {
         const hi = w[2 * i + 1];
         if ((hi & want) === 0) {
@@ -169,12 +199,12 @@ export class PagemapReader {
   }
 
   /** PAGEMAP_SCAN; false when the kernel does not have it (then scanAvailable turns false). */
-  private scan(
+  private *scan(
     startPage: number,
     endPage: number,
     visit: RegionVisitor,
     swapped: boolean,
-  ): boolean {
+  ): Steps<boolean> {
     const c = libc();
     if (!c) return false;
     if (!this.scanArg) {
@@ -231,6 +261,7 @@ export class PagemapReader {
       if (le > next) next = le;
       if (next <= cur) break; // no progress: nothing left the kernel will report
       cur = next;
+      if (cur < end) yield;
     }
     return true;
   }
