@@ -130,6 +130,24 @@ describe('toGrpcError', () => {
     expect(reasons).toEqual(['AGENT_BUSY', 'DEADLINE', 'CANCELLED']);
   });
 
+  it('a read aborted because its call was cancelled is CANCELLED, never an internal error', async () => {
+    const { log, lines } = capture();
+    const ac = new AbortController();
+    ac.abort();
+    const fsAbort = await import('node:fs/promises')
+      .then((fs) => fs.readFile('/proc/self/status', { signal: ac.signal }))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    for (const e of [fsAbort, ac.signal.reason]) {
+      const out = toGrpcError(e, log, ctx);
+      expect(out.code).toBe(status.CANCELLED);
+      expect(trailers(out)['pmap-reason']).toBe('CANCELLED');
+    }
+    expect(lines.join('')).not.toMatch(/internal error/);
+  });
+
   it('hides anything else behind INTERNAL and logs the stack', () => {
     const { log, lines } = capture();
     const out = toGrpcError(new TypeError('secret detail'), log, ctx);

@@ -128,6 +128,10 @@ export function toGrpcError(
     return grpcStatus(err.code, err.details, err.reason, err.extra);
   }
   if (isPmapError(err)) return pmapErrorToStatus(err, context.pid);
+  // a read aborted by a signal without a reason of ours (DOMException or fs's AbortError)
+  if ((err as { name?: unknown } | null)?.name === 'AbortError') {
+    return grpcStatus(status.CANCELLED, 'the call was cancelled', 'CANCELLED');
+  }
   const code = (err as { code?: unknown } | null)?.code;
   if (typeof code === 'string') {
     const mapped = errnoToStatus(code, context.pid);

@@ -152,7 +152,9 @@ describe('ProcessesService.list', () => {
   it('caps the command line of a real process started with 1.9 MB of arguments', async () => {
     // one argument may be 128 KiB at most (MAX_ARG_STRLEN): 15 of 126 000 bytes, no environment
     const args = Array.from({ length: 15 }, () => 'z'.repeat(126_000));
-    const child = spawn('sleep', ['60', ...args], { stdio: 'ignore', env: {} });
+    // sh keeps running (sleep is not its last command) with the long arguments as $0, $1...;
+    // `sleep 60 zzz…` itself would exit at once on its bad arguments
+    const child = spawn('/bin/sh', ['-c', 'sleep 60; :', ...args], { stdio: 'ignore', env: {} });
     try {
       const svc = new ProcessesService(new ProcReader(), NO_VE);
       const list = await svc.list(req({ pids: [child.pid!] }));
@@ -160,7 +162,7 @@ describe('ProcessesService.list', () => {
       const p = list.processes[0];
       expect(p.cmdlineTruncated).toBe(true);
       expect(Buffer.byteLength(p.cmdline)).toBeLessThanOrEqual(CMDLINE_CAP_BYTES);
-      expect(p.cmdline.startsWith('sleep 60 zzz')).toBe(true);
+      expect(p.cmdline.startsWith('/bin/sh -c sleep 60; : zzz')).toBe(true);
     } finally {
       child.kill('SIGKILL');
     }

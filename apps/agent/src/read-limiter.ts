@@ -261,8 +261,10 @@ export function callAcquireOptions(call: LimitedCall): {
   const d = call.getDeadline();
   const ms = d instanceof Date ? d.getTime() : d;
   const ac = new AbortController();
-  if (call.cancelled) ac.abort();
-  const onCancel = (): void => ac.abort();
+  // the reason is what a read aborted by it throws: CANCELLED, not an internal error
+  const abort = (): void => ac.abort(cancelled('the call was cancelled'));
+  if (call.cancelled) abort();
+  const onCancel = abort;
   call.on('cancelled', onCancel);
   return {
     opts: { deadline: Number.isFinite(ms) && ms > 0 ? ms : undefined, signal: ac.signal },
