@@ -38,6 +38,7 @@ import {
 import { invalidArgument, unimplemented } from './errors';
 import { validatePid, validateRange, type MemoryMapService } from './memory-map.service';
 import { VE_NOT_AVAILABLE } from './processes.service';
+import { whenWritable, yieldLoop } from './stream-flow';
 
 export const HISTOGRAM_KIND_NAMES: readonly DomainHistogramKind[] = [
   'order',
@@ -72,22 +73,6 @@ export function histogramFeatures(
 }
 
 type HistogramCall = ServerWritableStream<GetHistogramRequest, GetHistogramResponse>;
-
-function nextTick(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-/** Resolves when the stream may take more data, or when the call is over. */
-function whenWritable(call: HistogramCall): Promise<void> {
-  return new Promise((resolve) => {
-    const events = ['drain', 'cancelled', 'close', 'error'] as const;
-    const done = (): void => {
-      for (const e of events) call.off(e, done);
-      resolve();
-    };
-    for (const e of events) call.on(e, done);
-  });
-}
 
 /** grpc-js deadline -> milliseconds since the epoch, undefined when there is none. */
 function deadlineOf(call: HistogramCall): number | undefined {
@@ -253,7 +238,7 @@ export class HistogramService {
         let step = steps.next();
         while (!step.done) {
           if (Date.now() - sliceStart > this.sliceMs) {
-            await nextTick();
+            await yieldLoop();
             if (call.cancelled) {
               steps.return(null);
               return;
@@ -277,7 +262,7 @@ export class HistogramService {
           }
         }
         if (Date.now() - sliceStart > this.sliceMs) {
-          await nextTick(); // let a cancel (or drain) in
+          await yieldLoop(); // let a cancel (or drain) in
           if (call.cancelled) return;
           sliceStart = Date.now();
         }

@@ -22,6 +22,7 @@ import { invalidArgument, toGrpcError } from './errors';
 import type { Logger } from './logger';
 import { validateRange, type MemoryMapService } from './memory-map.service';
 import type { ProcessesService } from './processes.service';
+import { whenWritable, yieldLoop } from './stream-flow';
 
 /** About how many bytes of matches one message carries before it is sent. */
 export const SEARCH_MESSAGE_BYTES = 1024 * 1024;
@@ -33,24 +34,6 @@ export type SearchCall = ServerWritableStream<SearchMapsRequest, SearchMapsRespo
 export interface PreparedMapsSearch {
   range?: AddressRange;
   mapping?: { test(s: string): boolean };
-}
-
-function yieldLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
-
-function whenWritable(call: SearchCall): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      call.off('close', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-    call.on('close', done);
-  });
 }
 
 export class MapsSearchService {

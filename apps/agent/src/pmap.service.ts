@@ -30,25 +30,7 @@ import { callAcquireOptions, PermitLease, type ReadLimiter } from './read-limite
 import { serveVeHistogram } from './ve-histogram';
 import type { VeService } from './ve.service';
 import type { WatchService } from './watch.service';
-
-type AnyStream = ServerWritableStream<unknown, unknown>;
-
-/** Resolves when the stream may take more data, or when the call is over (cancel, error, close). */
-function whenWritable(call: AnyStream): Promise<void> {
-  return new Promise((resolve) => {
-    const done = (): void => {
-      call.off('drain', done);
-      call.off('cancelled', done);
-      call.off('close', done);
-      call.off('error', done);
-      resolve();
-    };
-    call.on('drain', done);
-    call.on('cancelled', done);
-    call.on('close', done);
-    call.on('error', done);
-  });
-}
+import { whenWritable } from './stream-flow';
 
 export class PmapGrpcService {
   constructor(

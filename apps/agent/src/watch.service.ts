@@ -40,6 +40,7 @@ import { GrpcStatusError, invalidArgument, toGrpcError } from './errors';
 import type { Logger } from './logger';
 import type { MemoryMapService } from './memory-map.service';
 import { PermitLease, type ReadLimiter } from './read-limiter';
+import { whenWritable } from './stream-flow';
 import { deltaIsZero, diffVmas, rollupDelta } from './watch-diff';
 import { sampleKey, WatchSampler, type WatchSample } from './watch-sampler';
 
@@ -157,7 +158,7 @@ export class WatchSession {
       this.prevRollup = rollup;
       const ev = this.event(WatchEventType.WATCH_EVENT_TYPE_SNAPSHOT);
       ev.header = headerToProto(map.header);
-      ev.added = map.vmas.map(vmaToProto);
+      ev.added = map.vmas.map((v) => vmaToProto(v));
       ev.rollup = rollupToProto(rollup);
       return ev;
     }
@@ -173,8 +174,8 @@ export class WatchSession {
     if (quiet) return this.event(WatchEventType.WATCH_EVENT_TYPE_HEARTBEAT);
     const ev = this.event(WatchEventType.WATCH_EVENT_TYPE_CHANGE);
     ev.header = headerToProto(map.header);
-    ev.added = diff.added.map(vmaToProto);
-    ev.removed = diff.removed.map(vmaToProto);
+    ev.added = diff.added.map((v) => vmaToProto(v));
+    ev.removed = diff.removed.map((v) => vmaToProto(v));
     ev.changed = diff.changed.map((c): VmaChange => ({
       before: vmaToProto(c.before),
       after: vmaToProto(c.after),
@@ -199,18 +200,6 @@ export interface WatchStats {
 }
 
 type WatchCall = ServerWritableStream<WatchMemoryMapRequest, WatchMemoryMapResponse>;
-
-/** Resolves when the stream may take more data, or when the call is over. */
-function drained(call: WatchCall): Promise<void> {
-  return new Promise((resolve) => {
-    const events = ['drain', 'cancelled', 'close', 'error'] as const;
-    const done = (): void => {
-      for (const e of events) call.off(e, done);
-      resolve();
-    };
-    for (const e of events) call.on(e, done);
-  });
-}
 
 export class WatchService {
   private active = 0;
@@ -348,7 +337,7 @@ export class WatchService {
           call.end();
           return;
         }
-        if (snapshot && full) await drained(call);
+        if (snapshot && full) await whenWritable(call);
       } catch (e) {
         if (done || call.cancelled) return;
         const busyAgent = e instanceof GrpcStatusError && e.code === status.RESOURCE_EXHAUSTED;

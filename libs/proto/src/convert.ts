@@ -59,15 +59,15 @@ function inverse<D extends string, P>(table: Record<D, P>): Map<P, D> {
 
 const KIND_FROM_PROTO = inverse(KIND_TO_PROTO);
 
-export function kindToProto(kind: DomainKind): VmaKind {
-  return KIND_TO_PROTO[kind];
-}
-
 export function kindFromProto(kind: VmaKind): DomainKind {
   return KIND_FROM_PROTO.get(kind) ?? 'other';
 }
 
-export function vmaToProto(v: DomainVma): Vma {
+/**
+ * A domain VMA as a proto VMA: smaps figures as `fields` ({name, value, kb} each, what
+ * WatchMemoryMap sends), or — with `compact` — as packed values under a layout id (map-wire.ts).
+ */
+export function vmaToProto(v: DomainVma, compact?: { layout: number; values: bigint[] }): Vma {
   return {
     start: v.start,
     end: v.end,
@@ -80,13 +80,14 @@ export function vmaToProto(v: DomainVma): Vma {
     kind: KIND_TO_PROTO[v.kind],
     shmId: v.shmId,
     threadId: v.threadId,
-    fields: v.fields ? v.fields.map((f) => ({ name: f.name, value: f.value, kb: f.kb })) : [],
+    fields:
+      v.fields && !compact ? v.fields.map((f) => ({ name: f.name, value: f.value, kb: f.kb })) : [],
     vmFlags: v.vmFlags ?? '',
     hasSmaps: v.fields !== undefined,
     notProvided: v.notProvided ?? [],
     veNode: v.veNode,
-    smapsLayout: 0,
-    smapsValues: [],
+    smapsLayout: compact?.layout ?? 0,
+    smapsValues: compact?.values ?? [],
   };
 }
 

@@ -8,7 +8,7 @@
  * appends each chunk's `smaps_layouts` before reading the chunk's VMAs.
  */
 import type { SmapsField as DomainField, Vma as DomainVma } from '@app/domain';
-import { kindToProto, vmaFromProto } from './convert';
+import { vmaFromProto, vmaToProto } from './convert';
 import type { GetMemoryMapResponse, SmapsLayout, Vma } from './gen/pmap/v1/pmap';
 
 /** Interns the smaps field layouts of one stream and encodes VMAs against them. */
@@ -38,31 +38,10 @@ export class SmapsLayoutEncoder {
   /** A domain VMA as a compact proto VMA (its layout queued for the next takeLayouts()). */
   encode(v: DomainVma): Vma {
     const f = v.fields;
-    let values: bigint[] = [];
-    if (f) {
-      values = new Array<bigint>(f.length);
-      for (let i = 0; i < f.length; i++) values[i] = f[i].value;
-    }
-    return {
-      start: v.start,
-      end: v.end,
-      perms: v.perms,
-      offset: v.offset,
-      devMajor: v.devMajor,
-      devMinor: v.devMinor,
-      inode: v.inode,
-      name: v.name,
-      kind: kindToProto(v.kind),
-      shmId: v.shmId,
-      threadId: v.threadId,
-      fields: [],
-      vmFlags: f ? (v.vmFlags ?? '') : '',
-      hasSmaps: f !== undefined,
-      notProvided: v.notProvided ?? [],
-      veNode: v.veNode,
-      smapsLayout: f ? this.layoutOf(f) : 0,
-      smapsValues: values,
-    };
+    if (!f) return vmaToProto(v);
+    const values = new Array<bigint>(f.length);
+    for (let i = 0; i < f.length; i++) values[i] = f[i].value;
+    return vmaToProto(v, { layout: this.layoutOf(f), values });
   }
 
   /** The layouts first used since the last call (to send with the chunk of those VMAs). */
