@@ -48,24 +48,29 @@ async function simulate() {
   const { ProcessesService, listResponse } = require(
     join(__dirname, '..', 'dist/apps/agent/src/processes.service.js'),
   );
+  const { VeService } = require(join(__dirname, '..', 'dist/apps/agent/src/ve.service.js'));
   const n = Number(process.env.SIM_NODES);
   const recorded = proto.ListProcessesResponse.decode(readFileSync(process.env.SIM_LIST));
   const infoBytes = readFileSync(process.env.SIM_INFO);
   const domain = recorded.processes.map(proto.processFromProto);
   // The agent's ListProcesses over the recorded processes (fresh copies: it caps and sorts them).
-  const service = new ProcessesService({
-    listProcesses: () => ({
-      processes: domain.map((p) => ({ ...p })),
-      unreadable: recorded.unreadable,
-    }),
-  });
+  const service = new ProcessesService(
+    {
+      listProcesses: () =>
+        Promise.resolve({
+          processes: domain.map((p) => ({ ...p })),
+          unreadable: recorded.unreadable,
+        }),
+    },
+    VeService.of(undefined, 'simulated node'),
+  );
   const cache = new Map();
-  const answer = (req) => {
+  const answer = async (req) => {
     const key = JSON.stringify(req, (_k, v) => (typeof v === 'bigint' ? String(v) : v));
     let bytes = cache.get(key);
     if (!bytes) {
       bytes = Buffer.from(
-        proto.ListProcessesResponse.encode(listResponse(service.list(req))).finish(),
+        proto.ListProcessesResponse.encode(listResponse(await service.list(req))).finish(),
       );
       cache.set(key, bytes);
     }
@@ -80,11 +85,10 @@ async function simulate() {
   server.addService(def, {
     getNodeInfo: (_call, cb) => cb(null, infoBytes),
     listProcesses: (call, cb) => {
-      try {
-        cb(null, answer(call.request));
-      } catch (e) {
-        cb({ code: grpc.status.INVALID_ARGUMENT, details: String(e.message) });
-      }
+      answer(call.request).then(
+        (bytes) => cb(null, bytes),
+        (e) => cb({ code: grpc.status.INVALID_ARGUMENT, details: String(e.message) }),
+      );
     },
     getMemoryMap: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
     getHistogram: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
