@@ -384,6 +384,36 @@ describe('ProcReader cancellation', () => {
     expect(reads).toBe(before);
   });
 
+  it("a read cancelled while it runs, or whose caller's resume fails, rejects with the call's own error, not the file's", async () => {
+    // what the agent's abort signal carries (a cancelled() status) and what its PermitLease's
+    // resume rejects with (AGENT_BUSY, a deadline): neither may become a READ_FAILED of the file
+    class CallError extends Error {
+      readonly code = 8; // a numeric status, not an errno
+    }
+    const ac = new AbortController();
+    const cancelling = new ProcReader({
+      lockedRead: async (p) => {
+        await fs.promises.readFile(p);
+        ac.abort(new CallError('the call was cancelled'));
+        throw Object.assign(new Error('aborted'), { code: 'ABORT_ERR' });
+      },
+    });
+    const cancelled = await cancelling
+      .readMemoryMap(process.pid, { detail: 'maps', signal: ac.signal })
+      .catch((e: unknown) => e);
+    expect(cancelled).toBeInstanceOf(CallError);
+    const busy = new CallError('agent busy');
+    const resumeFails = new ProcReader({ lockedRead: () => Promise.reject(busy) });
+    await expect(resumeFails.readMemoryMap(process.pid, { detail: 'maps' })).rejects.toBe(busy);
+    // a file's own failure is still the process's: an errno becomes a PmapError
+    const denied = new ProcReader({
+      lockedRead: () => Promise.reject(Object.assign(new Error('EACCES'), { code: 'EACCES' })),
+    });
+    await expect(denied.readMemoryMap(process.pid, { detail: 'maps' })).rejects.toMatchObject({
+      code: 'PERMISSION_DENIED',
+    });
+  });
+
   it('a map read whose signal is already aborted reads nothing', async () => {
     let reads = 0;
     const reader = new ProcReader({

@@ -20,7 +20,7 @@ import {
 } from '@app/domain';
 import { classifyVmas } from './classify';
 import { k8sPodMatcher, slurmJobMatcher } from './cgroup-match';
-import { exited, notFound, procError } from './errors';
+import { errnoOf, exited, notFound, procError } from './errors';
 import {
   parseCgroup,
   parseCmdline,
@@ -112,6 +112,11 @@ export class ProcReader {
     try {
       return await this.lockedRead(this.file(pid, name), opts);
     } catch (e) {
+      // The call's own failures pass unchanged: it was cancelled (the signal's reason), or the
+      // caller's `resume` failed (a permit it could not take back: busy, deadline). Only the
+      // file's failures (PmapError, errno codes) are the process's.
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      if (!(e instanceof PmapError) && errnoOf(e) === undefined) throw e;
       throw procError(e, pid, name, started);
     }
   }
