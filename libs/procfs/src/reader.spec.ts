@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { PmapError } from '@app/domain';
-import { ProcReader, probeCapabilities, readNodeBasics } from '@app/procfs';
+import { LISTED_CMDLINE_BYTES, ProcReader, probeCapabilities, readNodeBasics } from '@app/procfs';
 import { procError } from './errors';
 import { fixturePath } from '../../../test/fixtures/paths';
 
@@ -434,6 +434,22 @@ describe('ProcReader cancellation', () => {
 
 describe('ProcReader on the live /proc', () => {
   const reader = new ProcReader();
+
+  it('a listing keeps at most LISTED_CMDLINE_BYTES of a long command line', async () => {
+    // 8 arguments of 120,000 bytes (~960 KB): sh stays, with them as $0, $1...
+    const args = Array.from({ length: 8 }, (_, i) => String.fromCharCode(97 + i).repeat(120_000));
+    const child = spawn('/bin/sh', ['-c', 'sleep 60; :', ...args], { stdio: 'ignore', env: {} });
+    try {
+      const { processes } = await reader.listProcesses({ pids: [child.pid!] });
+      expect(processes).toHaveLength(1);
+      const c = processes[0].cmdline;
+      expect(c.startsWith('/bin/sh -c sleep 60; : aaa')).toBe(true);
+      expect(c.length).toBeLessThanOrEqual(LISTED_CMDLINE_BYTES);
+      expect(c.length).toBeGreaterThan(LISTED_CMDLINE_BYTES - 16);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
 
   it('reads this process at smaps level with its thread stacks', async () => {
     const m = await reader.readMemoryMap(process.pid, { detail: 'smaps', threadStacks: true });

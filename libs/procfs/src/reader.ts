@@ -11,6 +11,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
+  MAX_MATCHED_CHARS,
   PmapError,
   type MemoryMap,
   type MemoryRollup,
@@ -66,6 +67,9 @@ function isDigits(s: string): boolean {
   }
   return true;
 }
+
+/** Bytes of a command line a listing keeps: all a name regex searches (see safe-regex.ts). */
+export const LISTED_CMDLINE_BYTES = 4 * MAX_MATCHED_CHARS;
 
 export class ProcReader {
   readonly procRoot: string;
@@ -413,7 +417,13 @@ export class ProcReader {
       let cmdline: string;
       let stuck: string | undefined;
       try {
-        cmdline = parseCmdline(await this.readLocked(pid, 'cmdline', true, ctx.read), stat.comm);
+        // Kept: what a name regex searches (MAX_MATCHED_CHARS, 4 bytes a character at most) —
+        // a listing never holds a process's MBs of arguments beyond that.
+        const raw = await this.readLocked(pid, 'cmdline', true, ctx.read);
+        cmdline = parseCmdline(
+          raw.length > LISTED_CMDLINE_BYTES ? raw.subarray(0, LISTED_CMDLINE_BYTES) : raw,
+          stat.comm,
+        );
       } catch (e) {
         // Stuck in the kernel with its mmap_lock held: listed by its stat and status alone.
         if (!(e instanceof PmapError && e.code === 'TIMED_OUT')) throw e;
