@@ -103,6 +103,38 @@ async function readAll(body: Readable): Promise<string> {
 const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 describe('streamMap', () => {
+  it('cuts a client that reads nothing for stallMs: the agent call is cancelled, the body destroyed', async () => {
+    const agent = new AgentStream(textChunks(200));
+    const cuts: string[] = [];
+    const body = await open(agent, new MapTextWriter(), {
+      stallMs: 50,
+      onCut: (r) => cuts.push(r),
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect(cuts).toEqual(['stalled']);
+    expect(agent.cancelled).toBe(true);
+    expect(body.destroyed).toBe(true);
+    expect(agent.produced).toBeLessThan(200);
+  });
+
+  it('a slow client that keeps reading is never cut for stalling', async () => {
+    const agent = new AgentStream(textChunks(40));
+    const cuts: string[] = [];
+    const body = await open(agent, new MapTextWriter(), {
+      stallMs: 30,
+      onCut: (r) => cuts.push(r),
+    });
+    let bytes = 0;
+    body.on('data', (d: Buffer) => {
+      bytes += d.length;
+      body.pause();
+      setTimeout(() => body.resume(), 5);
+    });
+    await new Promise((r) => body.once('end', r));
+    expect(cuts).toEqual([]);
+    expect(bytes).toBe(40 * PIECE);
+  });
+
   it('pauses the agent stream while nobody reads, and delivers everything once read', async () => {
     const agent = new AgentStream(textChunks(200));
     let pauses = 0;

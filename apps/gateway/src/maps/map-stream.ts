@@ -6,7 +6,10 @@
  *     already exceeds the limit) and counted while streaming (past it: cut);
  *   - past the deadline, on an agent error, or over the limit, the body is cut: one JSON error line
  *     {statusCode, error, message, node?} ends it, and the cut is logged; after a deadline cut a
- *     client that has not read the rest within cutGraceMs has its connection closed.
+ *     client that has not read the rest within cutGraceMs has its connection closed;
+ *   - a client that reads nothing for stallMs while the agent call is paused is cut at once (the
+ *     agent call cancelled, the connection closed): a client that never reads cannot hold the
+ *     agent's heavy-read permit for the request's whole timeout.
  * Errors before the first chunk are thrown (the exception filter answers them as usual).
  */
 import { Readable } from 'node:stream';
@@ -41,6 +44,11 @@ export interface MapStreamOptions {
   toBody(e: unknown): ErrorBody;
   /** After a deadline cut: how long a client gets to read the rest before it is disconnected. */
   cutGraceMs?: number;
+  /**
+   * How long the agent call may stay paused for a client that reads nothing before the answer is
+   * cut and the connection closed (the agent holds a heavy-read permit while it streams).
+   */
+  stallMs?: number;
   /** Told each time the agent call is paused for a slow client. */
   onPause?(): void;
   /** Told when a started answer is cut (reason: 'deadline' | 'limit' | 'agent'). */
@@ -50,6 +58,7 @@ export interface MapStreamOptions {
 
 export const DEFAULT_HIGH_WATER_MARK = 256 * 1024;
 export const DEFAULT_CUT_GRACE_MS = 5000;
+export const DEFAULT_STALL_MS = 30_000;
 
 /** The HTTP body of a map stream: pulling from it resumes the paused agent call. */
 class MapBody extends Readable {
@@ -90,21 +99,37 @@ export function streamMap(
     let sawLast = false;
     let written = 0;
     let paused = false;
+    let stallTimer: NodeJS.Timeout | undefined;
     const body = new MapBody(
       opts.highWaterMark ?? DEFAULT_HIGH_WATER_MARK,
       () => {
         if (!paused || done) return;
         paused = false;
+        clearTimeout(stallTimer);
         call.resume();
       },
       () => {
         if (!done) {
           done = true;
           clearTimeout(timer);
+          clearTimeout(stallTimer);
           call.cancel();
         }
       },
     );
+    /** A client that has read nothing for stallMs: the agent call ends, the connection closes. */
+    const stalled = (): void => {
+      if (done || !paused) return;
+      opts.log.warn(
+        { node: opts.node, pid: opts.pid, reason: 'stalled', written },
+        'map stream cut',
+      );
+      opts.onCut?.('stalled');
+      done = true;
+      clearTimeout(timer);
+      call.cancel();
+      body.destroy();
+    };
     const push = (b: string | Buffer): void => {
       if (b.length === 0) return;
       written += byteLength(b);
@@ -112,11 +137,14 @@ export function streamMap(
         paused = true;
         call.pause();
         opts.onPause?.();
+        stallTimer = setTimeout(stalled, opts.stallMs ?? DEFAULT_STALL_MS);
+        stallTimer.unref();
       }
     };
     const finish = (): void => {
       done = true;
       clearTimeout(timer);
+      clearTimeout(stallTimer);
       body.push(null);
     };
     /** Ends a started answer with an error line (or the connection, if the client is stalled). */
@@ -130,6 +158,7 @@ export function streamMap(
       opts.onCut?.(reason);
       done = true;
       clearTimeout(timer);
+      clearTimeout(stallTimer);
       call.cancel();
       body.push('\n' + JSON.stringify(line) + '\n');
       body.push(null);
