@@ -5,6 +5,9 @@ import pino from 'pino';
 import {
   ListProcessesRequest,
   PmapServiceService,
+  SearchMapsRequest,
+  SearchMapsResponse,
+  VmaKind,
   type ListProcessesResponse,
   type PmapServiceServer,
 } from '@app/proto';
@@ -56,6 +59,8 @@ describe('AgentConnection errors through a real grpc-js server and ClusterServic
   let moduleRef: TestingModule;
   let cluster: ClusterService;
   let filter: AllExceptionsFilter;
+  let searchSent = 0;
+  let searchCancelled = false;
 
   beforeAll(async () => {
     server = new grpc.Server();
@@ -75,6 +80,30 @@ describe('AgentConnection errors through a real grpc-js server and ClusterServic
             nextOffset: 0,
           });
       },
+    };
+    // SearchMaps: matches without end (as a node with far more than the limit would send), one
+    // message per turn while the call is not cancelled; searchSent counts them
+    impl.searchMaps = (call: grpc.ServerWritableStream<SearchMapsRequest, SearchMapsResponse>) => {
+      const vma = {
+        start: 0x1000n,
+        end: 0x2000n,
+        perms: 'r--p',
+        name: '/lib/x'.padEnd(900, 'x'),
+        kind: VmaKind.VMA_KIND_FILE,
+      };
+      const message = SearchMapsResponse.fromPartial({
+        matches: [
+          { process: { pid: 7, cmdline: 'x' }, vmas: Array.from({ length: 100 }, () => vma) },
+        ],
+      });
+      const send = (): void => {
+        if (call.cancelled || searchSent > 10_000) return;
+        searchSent++;
+        if (call.write(message)) setImmediate(send);
+        else call.once('drain', send);
+      };
+      call.on('cancelled', () => (searchCancelled = true));
+      send();
     };
     server.addService(PmapServiceService, impl as PmapServiceServer);
     new HealthImplementation({ '': 'SERVING' }).addToServer(server);
@@ -166,6 +195,22 @@ describe('AgentConnection errors through a real grpc-js server and ClusterServic
     expect(gone).toMatchObject({ code: grpc.status.UNAVAILABLE, reason: undefined });
     expect(gone.unreachable).toBe(true);
     expect(cluster.get('gone').status).toBe('down');
+  });
+
+  test('a SearchMaps answer past its byte budget is cancelled, not collected whole', async () => {
+    const n = cluster.get('n1');
+    const req = SearchMapsRequest.fromPartial({ processes: {}, mappingRegex: 'x' });
+    // each message: ~100 x (128 + 900) bytes counted, so 1 MB is passed after ~10 messages
+    const e: unknown = await n.conn.searchMaps(req, { timeoutMs: 20_000 }, 1_000_000).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(AgentCallError);
+    expect((e as AgentCallError).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(filter.toBody(e).statusCode).toBe(502);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(searchCancelled).toBe(true);
+    expect(searchSent).toBeLessThan(10_000);
   });
 
   test('malformed trailers are ignored, not trusted', async () => {

@@ -126,6 +126,16 @@ const HealthClientCtor = makeGenericClientConstructor(
 ) => HealthClient;
 
 /** Options of one call: deadline in ms and the HTTP request's abort signal. */
+/** About what a SearchMaps message's matches take as JSON (its VMAs' names and fixed fields). */
+export function searchMatchBytes(m: SearchMapsResponse): number {
+  let n = 0;
+  for (const p of m.matches) {
+    n += 256 + (p.process?.cmdline.length ?? 0);
+    for (const v of p.vmas) n += 128 + v.name.length;
+  }
+  return n;
+}
+
 export interface CallCtx {
   timeoutMs: number;
   signal?: AbortSignal;
@@ -254,10 +264,15 @@ export class AgentConnection {
     return this.unary((r, md, o, cb) => this.pmap.listProcesses(r, md, o, cb), req, ctx);
   }
 
-  /** Collects a server stream; cancelled on deadline or when the HTTP client goes away. */
+  /**
+   * Collects a server stream; cancelled on deadline or when the HTTP client goes away, and —
+   * with `budget` — as soon as what it collected passes `budget.maxBytes` (by `budget.size`), so
+   * one node's answer is never held whole in the gateway beyond the limit it answers within.
+   */
   private collect<T>(
     open: (opts: Partial<CallOptions>) => ClientReadableStream<T>,
     ctx: CallCtx,
+    budget?: { maxBytes: number; size: (chunk: T) => number },
   ): Promise<T[]> {
     return new Promise<T[]>((resolve, reject) => {
       if (ctx.signal?.aborted) {
@@ -273,7 +288,27 @@ export class AgentConnection {
       };
       ctx.signal?.addEventListener('abort', onAbort, { once: true });
       let settled = false;
-      call.on('data', (chunk: T) => chunks.push(chunk));
+      let bytes = 0;
+      call.on('data', (chunk: T) => {
+        if (settled) return;
+        chunks.push(chunk);
+        if (!budget) return;
+        bytes += budget.size(chunk);
+        if (bytes <= budget.maxBytes) return;
+        settled = true;
+        ctx.signal?.removeEventListener('abort', onAbort);
+        call.cancel();
+        chunks.length = 0;
+        reject(
+          this.error(
+            {
+              code: GrpcStatus.RESOURCE_EXHAUSTED,
+              details: `node '${this.node}' answered more than the gateway's limit of ${budget.maxBytes} bytes: narrow the query`,
+            },
+            ctx,
+          ),
+        );
+      });
       call.on('error', (err: ServiceError) => {
         ctx.signal?.removeEventListener('abort', onAbort);
         if (settled) return;
@@ -327,8 +362,16 @@ export class AgentConnection {
   }
 
   /** SearchMaps: the node's matches, every message (the counts in the last). */
-  searchMaps(req: SearchMapsRequest, ctx: CallCtx): Promise<SearchMapsResponse[]> {
-    return this.collect((o) => this.pmap.searchMaps(req, new Metadata(), o), ctx);
+  /** SearchMaps, collected up to `maxBytes` of matches (beyond: RESOURCE_EXHAUSTED, cancelled). */
+  searchMaps(
+    req: SearchMapsRequest,
+    ctx: CallCtx,
+    maxBytes = Number.MAX_SAFE_INTEGER,
+  ): Promise<SearchMapsResponse[]> {
+    return this.collect((o) => this.pmap.searchMaps(req, new Metadata(), o), ctx, {
+      maxBytes,
+      size: searchMatchBytes,
+    });
   }
 
   getHistogram(req: GetHistogramRequest, ctx: CallCtx): Promise<GetHistogramResponse[]> {

@@ -92,7 +92,10 @@ export class MapsSearchService {
    * applies the range and the mapping regex (SearchMaps); the gateway only converts the matches.
    */
   async searchNode(node: NodeState, ctx: NodeCtx, req: SearchMapsRequest): Promise<NodeMapsResult> {
-    const chunks = await this.fleet.call(node, ctx, (c, cc) => c.searchMaps(req, cc));
+    // one node's matches are never held beyond the answer's limit (RESOURCE_EXHAUSTED: that
+    // node fails, the others answer)
+    const maxBytes = this.fleet.maxResponseBytes;
+    const chunks = await this.fleet.call(node, ctx, (c, cc) => c.searchMaps(req, cc, maxBytes));
     const last = chunks.at(-1);
     if (!last?.last) throw new Error('the agent ended the search without its counts');
     const out: NodeMapsResult = {
