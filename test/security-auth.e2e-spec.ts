@@ -11,7 +11,7 @@
  *   - no tokens on loopback: allowed, and said in the log.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type AgentHandle } from './helpers/agents';
@@ -342,6 +342,22 @@ describe('redaction', () => {
     const fleet = await get(gw, '/v1/maps?mapping=sleep', tok('fleet'));
     expect(fleet.status).toBe(200);
     expect(fleet.body).not.toContain(secret());
+  });
+
+  it('a redacted maps search matches the names it would show, so it is no oracle on full paths', async () => {
+    // the process's program, a path: an unredacted search finds it by a directory in it, a
+    // redacted one (names as their last component) cannot
+    const pid = secretProc.pid!;
+    const dir = realpathSync(`/proc/${pid}/exe`).split('/').slice(0, -1).join('/');
+    const q = `/v1/maps?mapping=${encodeURIComponent('^' + dir + '/')}&nodes=n1`;
+    const pidsOf = (body: string): number[] =>
+      (JSON.parse(body) as { matches: { pid: number }[] }).matches.map((m) => m.pid);
+    const full = await get(gw, q, tok('full'));
+    expect(full.status).toBe(200);
+    expect(pidsOf(full.body)).toContain(pid);
+    const redacted = await get(gw, q, tok('fleet'));
+    expect(redacted.status).toBe(200);
+    expect(pidsOf(redacted.body)).not.toContain(pid);
   });
 });
 

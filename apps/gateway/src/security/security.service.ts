@@ -463,6 +463,11 @@ export class SecurityService implements OnApplicationShutdown {
           // pmap text is rendered by the agent: it must redact it itself (the answers' VMAs are
           // redacted below as well).
           if (redact && rpc === 'GetMemoryMap') (message as { redact?: boolean }).redact = true;
+          // the agent's maps search matches redacted names for a redacted caller (no oracle on
+          // full paths), whatever the route set
+          if (redact && rpc === 'SearchMaps') {
+            (message as { matchRedactedNames?: boolean }).matchRedactedNames = true;
+          }
           if (AUDITED_RPCS.has(rpc)) {
             const m = message as { pid?: number; veNode?: number; detail?: number; kind?: number };
             this.logger.info(
