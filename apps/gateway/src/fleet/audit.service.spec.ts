@@ -1,29 +1,11 @@
-import { Test } from '@nestjs/testing';
+import { fleetRouteService } from './testing-module';
 import type { ProcessInfo } from '@app/domain';
-import { ClusterService } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
-import { createLogger, LOGGER } from '../common/logger';
-import { GATEWAY_CONFIG, resolveConfig } from '../config/gateway-config';
-import { MetricsService } from '../metrics/metrics.service';
 import { AuditService, auditValue, type AuditNode } from './audit.service';
 import type { AuditKey } from './dto/fleet-query.dto';
 import type { FanOutResult } from './fanout';
-import { FleetService } from './fleet.service';
 
-async function auditService(): Promise<AuditService> {
-  const { config } = resolveConfig(['--agent', '127.0.0.1:1'], {});
-  const mod = await Test.createTestingModule({
-    providers: [
-      AuditService,
-      FleetService,
-      ClusterService,
-      MetricsService,
-      { provide: GATEWAY_CONFIG, useValue: config },
-      { provide: LOGGER, useValue: createLogger('silent') },
-    ],
-  }).compile();
-  return mod.get(AuditService);
-}
+const auditService = (): Promise<AuditService> => fleetRouteService(AuditService);
 
 function proc(pid: number, pss: bigint | undefined): ProcessInfo {
   const p: ProcessInfo = {

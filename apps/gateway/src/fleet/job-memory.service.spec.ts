@@ -1,26 +1,8 @@
-import { Test } from '@nestjs/testing';
+import { fleetRouteService } from './testing-module';
 import type { ProcessInfo, Vma } from '@app/domain';
-import { ClusterService } from '../cluster/cluster.service';
-import { createLogger, LOGGER } from '../common/logger';
-import { GATEWAY_CONFIG, resolveConfig } from '../config/gateway-config';
-import { MetricsService } from '../metrics/metrics.service';
-import { FleetService } from './fleet.service';
 import { JobMemoryService, processSums, vmaSums } from './job-memory.service';
 
-async function jobService(): Promise<JobMemoryService> {
-  const { config } = resolveConfig(['--agent', '127.0.0.1:1'], {});
-  const mod = await Test.createTestingModule({
-    providers: [
-      JobMemoryService,
-      FleetService,
-      ClusterService,
-      MetricsService,
-      { provide: GATEWAY_CONFIG, useValue: config },
-      { provide: LOGGER, useValue: createLogger('silent') },
-    ],
-  }).compile();
-  return mod.get(JobMemoryService);
-}
+const jobService = (): Promise<JobMemoryService> => fleetRouteService(JobMemoryService);
 
 const proc = (pid: number): ProcessInfo => ({
   pid,

@@ -1,27 +1,9 @@
-import { Test } from '@nestjs/testing';
-import { ClusterService } from '../cluster/cluster.service';
+import { fleetRouteService } from './testing-module';
 import type { ApiError } from '../common/api-error';
-import { createLogger, LOGGER } from '../common/logger';
-import { GATEWAY_CONFIG, resolveConfig } from '../config/gateway-config';
-import { MetricsService } from '../metrics/metrics.service';
 import type { MapMatchDto } from './dto/fleet-result.dto';
-import { FleetService } from './fleet.service';
 import { MapsSearchService } from './maps-search.service';
 
-async function searchService(): Promise<MapsSearchService> {
-  const { config } = resolveConfig(['--agent', '127.0.0.1:1'], {});
-  const mod = await Test.createTestingModule({
-    providers: [
-      MapsSearchService,
-      FleetService,
-      ClusterService,
-      MetricsService,
-      { provide: GATEWAY_CONFIG, useValue: config },
-      { provide: LOGGER, useValue: createLogger('silent') },
-    ],
-  }).compile();
-  return mod.get(MapsSearchService);
-}
+const searchService = (): Promise<MapsSearchService> => fleetRouteService(MapsSearchService);
 
 const match = (node: string, pid: number, vmas: number): MapMatchDto => ({
   node,
