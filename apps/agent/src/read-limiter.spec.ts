@@ -45,6 +45,42 @@ describe('ReadLimiter', () => {
     expect(l.stats()).toMatchObject({ active: 0, queued: 0 });
   });
 
+  it('priority waiters go before every ordinary one (FIFO among them) and are never refused', async () => {
+    const l = new ReadLimiter(1, 2);
+    const r = await l.acquire();
+    const order: string[] = [];
+    const take = (name: string, priority = false): Promise<() => void> =>
+      l.acquire({ priority }).then((release) => (order.push(name), release));
+    const waiting = [take('a'), take('b'), take('p1', true), take('p2', true)];
+    // the ordinary queue is full: another ordinary call is refused, a priority one is not
+    expect(await codeOf(l.acquire())).toBe(status.RESOURCE_EXHAUSTED);
+    expect(l.stats()).toMatchObject({ active: 1, queued: 4 });
+    let release = r;
+    for (const p of [waiting[2], waiting[3], waiting[0], waiting[1]]) {
+      release();
+      release = await p;
+    }
+    release();
+    expect(order).toEqual(['p1', 'p2', 'a', 'b']);
+    expect(l.stats()).toMatchObject({ active: 0, queued: 0 });
+  });
+
+  it('a cancelled priority waiter leaves its place to the next one', async () => {
+    const l = new ReadLimiter(1, 4);
+    const r = await l.acquire();
+    const ac = new AbortController();
+    const gone = l.acquire({ priority: true, signal: ac.signal });
+    const order: string[] = [];
+    const a = l.acquire().then((rel) => (order.push('a'), rel));
+    const p = l.acquire({ priority: true }).then((rel) => (order.push('p'), rel));
+    ac.abort();
+    expect(await codeOf(gone)).toBe(status.CANCELLED);
+    r();
+    (await p)();
+    (await a)();
+    expect(order).toEqual(['p', 'a']);
+  });
+
   it('refuses beyond the queue bound with RESOURCE_EXHAUSTED naming the flags', async () => {
     const l = new ReadLimiter(1, 1);
     const r = await l.acquire();
@@ -168,17 +204,24 @@ describe('PermitLease', () => {
     expect(lease.held).toBe(false);
     expect(limiter.stats().active).toBe(0);
     const other = await limiter.acquire();
-    // the slow read returns: resume waits for the other call's permit to come back
+    // a new call queues for its first permit
+    let laterServed = false;
+    const later = limiter.acquire().then((rel) => ((laterServed = true), rel));
+    // the slow read returns: resume waits for the other call's permit to come back, ahead of the
+    // new call (the lease already holds its read's bytes)
     let resumed = false;
     const back = opts.resume!().then(() => (resumed = true));
     await new Promise((r) => setImmediate(r));
     expect(resumed).toBe(false);
-    expect(limiter.stats().queued).toBe(1);
+    expect(limiter.stats().queued).toBe(2);
     other();
     await back;
     expect(lease.held).toBe(true);
+    expect(laterServed).toBe(false);
+    expect(limiter.stats()).toMatchObject({ active: 1, queued: 1 });
     lease.end();
     lease.end();
+    (await later)();
     expect(limiter.stats()).toMatchObject({ active: 0, queued: 0 });
   });
 

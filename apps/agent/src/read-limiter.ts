@@ -35,11 +35,18 @@ export interface AcquireOptions {
   deadline?: number;
   /** Resolves/rejects the wait when aborted (the call was cancelled). */
   signal?: AbortSignal;
+  /**
+   * Served before every ordinary waiter (FIFO among priority ones) and never refused for a full
+   * queue: a call taking back its lent permit (PermitLease.resume) already holds its read's bytes,
+   * so it goes first instead of waiting behind new reads that would hold more.
+   */
+  priority?: boolean;
 }
 
 interface Waiter {
   /** Epoch ms or Infinity. */
   deadline: number;
+  priority: boolean;
   grant: (release: () => void) => void;
   fail: (e: GrpcStatusError) => void;
 }
@@ -55,7 +62,10 @@ export interface ReadLimiterStats {
 
 export class ReadLimiter {
   private active = 0;
+  /** Priority waiters first, then the others; each part FIFO. */
   private readonly queue: Waiter[] = [];
+  /** How many of the queue's waiters (at its front) are priority ones. */
+  private priorityQueued = 0;
   private rejected = 0;
   private expired = 0;
 
@@ -98,7 +108,7 @@ export class ReadLimiter {
       this.active++;
       return Promise.resolve(this.releaser());
     }
-    if (this.queue.length >= this.maxQueued) {
+    if (this.queue.length >= this.maxQueued && !opts.priority) {
       this.rejected++;
       return Promise.reject(
         new GrpcStatusError(
@@ -119,10 +129,14 @@ export class ReadLimiter {
         if (timer) clearTimeout(timer);
         opts.signal?.removeEventListener('abort', onAbort);
         const i = this.queue.indexOf(waiter);
-        if (i >= 0) this.queue.splice(i, 1);
+        if (i >= 0) {
+          this.queue.splice(i, 1);
+          if (waiter.priority) this.priorityQueued--;
+        }
       };
       const waiter: Waiter = {
         deadline: opts.deadline ?? Infinity,
+        priority: opts.priority === true,
         grant: (release) => {
           leave();
           resolve(release);
@@ -142,7 +156,8 @@ export class ReadLimiter {
         );
       }
       opts.signal?.addEventListener('abort', onAbort, { once: true });
-      this.queue.push(waiter);
+      if (waiter.priority) this.queue.splice(this.priorityQueued++, 0, waiter);
+      else this.queue.push(waiter);
     });
   }
 
@@ -156,6 +171,12 @@ export class ReadLimiter {
     }
   }
 
+  private shift(): Waiter | undefined {
+    const next = this.queue.shift();
+    if (next?.priority) this.priorityQueued--;
+    return next;
+  }
+
   private releaser(): () => void {
     let done = false;
     return () => {
@@ -164,10 +185,10 @@ export class ReadLimiter {
       // A waiter whose deadline passed while the event loop was busy (a long parse delays
       // the timers) leaves now instead of reading for a caller that has given up.
       const now = this.now();
-      let next = this.queue.shift();
+      let next = this.shift();
       while (next && next.deadline <= now) {
         next.fail(deadlineExceeded('deadline exceeded while queued'));
-        next = this.queue.shift();
+        next = this.shift();
       }
       if (next) next.grant(this.releaser());
       else this.active--;
@@ -178,7 +199,9 @@ export class ReadLimiter {
 /**
  * The permit of one heavy call, lent back while the call's /proc read is slow (the reader's pool
  * says so: the target is probably stuck in the kernel) and taken back before the read's bytes are
- * used. So calls stuck on a process that does not answer hold no permit, and the other calls of
+ * used — ahead of every call still waiting for its first permit, so reads that came back do not
+ * pile up their bytes behind new ones (a burst of big reads that all turn slow under load would
+ * otherwise hold every one's bytes at once). So calls stuck on a process that does not answer hold no permit, and the other calls of
  * the agent keep being served. `readOptions()` wires it into ProcReader reads.
  */
 export class PermitLease {
@@ -221,7 +244,7 @@ export class PermitLease {
   /** Holds a permit again (waiting in the limiter's queue if need be). */
   resume(): Promise<void> {
     if (this.release || this.ended) return Promise.resolve();
-    this.pending ??= this.limiter.acquire(this.opts).then(
+    this.pending ??= this.limiter.acquire({ ...this.opts, priority: true }).then(
       (release) => {
         this.pending = undefined;
         if (this.ended) release();
