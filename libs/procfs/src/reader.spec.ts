@@ -171,6 +171,32 @@ describe('ProcReader on a captured proc tree', () => {
     expect(smaps.vmas.find((v) => v.kind === 'sysv_shm')!.shmId).toBe(0xfn);
   });
 
+  it('reads the map through lockedReadChunks in pieces exactly as in one piece', async () => {
+    const files: string[] = [];
+    const byLine = new ProcReader({
+      procRoot: reader.procRoot,
+      etcRoot: reader.etcRoot,
+      lockedReadChunks: async (p, onChunk) => {
+        files.push(path.basename(p));
+        const b = await fs.promises.readFile(p);
+        for (let i = 0; i < b.length;) {
+          const e = b.indexOf(10, i);
+          const end = e < 0 ? b.length : e + 1;
+          onChunk(b.subarray(i, end));
+          i = end;
+        }
+      },
+    });
+    for (const detail of ['maps', 'smaps'] as const) {
+      const whole = await reader.readMemoryMap(4541, { detail, threadStacks: true });
+      const pieces = await byLine.readMemoryMap(4541, { detail, threadStacks: true });
+      expect(pieces.vmas).toHaveLength(128);
+      expect(pieces.vmas).toEqual(whole.vmas);
+      expect({ ...pieces.header, readAtMs: 0 }).toEqual({ ...whole.header, readAtMs: 0 });
+    }
+    expect(files).toEqual(['maps', 'smaps']);
+  });
+
   it('reads rollup, stat, status, cgroup and numa_maps', async () => {
     expect((await reader.readRollup(4541)).rss).toBe(56636n * 1024n);
     expect(reader.readStat(4541).vsize).toBe(99786752n);
