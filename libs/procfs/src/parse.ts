@@ -223,12 +223,29 @@ function parseHeaderLine(b: Buffer, ls: number, le: number, names: NameCache): V
   return vma;
 }
 
-/** Appends a VMA keeping strictly increasing, non-overlapping order; returns whether kept. */
-function accept(out: Vma[], vma: Vma): boolean {
-  const last = out.length > 0 ? out[out.length - 1] : undefined;
-  if (last !== undefined && vma.start < last.end) return false;
-  out.push(vma);
-  return true;
+/**
+ * Where a parser's VMAs go: kept in an array (finish returns them), or each handed to `onVma`
+ * once complete and not kept. Only VMAs in strictly increasing, non-overlapping order pass.
+ */
+class VmaSink {
+  readonly out: Vma[] = [];
+  /** End of the last VMA accepted (-1 before the first). */
+  private lastEnd = -1n;
+
+  constructor(private readonly onVma: ((v: Vma) => void) | undefined) {}
+
+  /** Whether `vma` comes after the last accepted one (then it is accepted). */
+  accept(vma: Vma): boolean {
+    if (vma.start < this.lastEnd) return false;
+    this.lastEnd = vma.end;
+    return true;
+  }
+
+  /** An accepted VMA is complete. */
+  emit(vma: Vma): void {
+    if (this.onVma) this.onVma(vma);
+    else this.out.push(vma);
+  }
 }
 
 /**
@@ -250,28 +267,35 @@ function pieceOf(piece: Uint8Array): Buffer {
     : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
 }
 
-/** The incremental parser of /proc/PID/maps (header lines only). */
+/**
+ * The incremental parser of /proc/PID/maps (header lines only). With `onVma`, each VMA goes
+ * there as soon as it is parsed and finish returns none.
+ */
 export class MapsLinesParser implements MapsParser {
-  private readonly out: Vma[] = [];
+  private readonly sink: VmaSink;
   private readonly names: NameCache = { name: '' };
+
+  constructor(onVma?: (v: Vma) => void) {
+    this.sink = new VmaSink(onVma);
+  }
 
   feed(piece: Uint8Array): void {
     const b = pieceOf(piece);
-    const { out, names } = this;
+    const { sink, names } = this;
     const len = b.length;
     let i = 0;
     while (i < len) {
       const le = lineEndAt(b, i);
       if (le > i) {
         const vma = parseHeaderLine(b, i, le, names);
-        if (vma !== undefined) accept(out, vma);
+        if (vma !== undefined && sink.accept(vma)) sink.emit(vma);
       }
       i = le + 1;
     }
   }
 
   finish(): Vma[] {
-    return this.out;
+    return this.sink.out;
   }
 }
 
@@ -298,7 +322,7 @@ const VMFLAGS = 'VmFlags';
  * strings reused when equal; numbers are accumulated as JS numbers and become a bigint once.
  */
 export class SmapsParser implements MapsParser {
-  private readonly out: Vma[] = [];
+  private readonly sink: VmaSink;
   private readonly names: NameCache = { name: '' };
   /** The VMA receiving fields; undefined while skipping a dropped one. */
   private cur: Vma | undefined;
@@ -319,9 +343,14 @@ export class SmapsParser implements MapsParser {
   private prevNums: number[] = [];
   private prevFlags = '';
 
+  /** With `onVma`, each VMA goes there once its fields are parsed; finish then returns none. */
+  constructor(onVma?: (v: Vma) => void) {
+    this.sink = new VmaSink(onVma);
+  }
+
   feed(piece: Uint8Array): void {
     const b = pieceOf(piece);
-    const { out, names } = this;
+    const { sink, names } = this;
     const len = b.length;
     let { cur, fields, prevFields, count, sharing, nums, prevNums, prevFlags } = this;
     let i = 0;
@@ -340,6 +369,7 @@ export class SmapsParser implements MapsParser {
         if (header !== undefined) {
           if (cur !== undefined) {
             fields = closeFields(cur, prevFields, count, sharing);
+            sink.emit(cur);
             if (count > 0) {
               prevFields = fields;
               const t = prevNums;
@@ -348,7 +378,7 @@ export class SmapsParser implements MapsParser {
             }
           }
           count = 0;
-          if (accept(out, header)) {
+          if (sink.accept(header)) {
             cur = header;
             sharing = prevFields.length > 0;
             fields = sharing ? prevFields : [];
@@ -447,9 +477,13 @@ export class SmapsParser implements MapsParser {
   }
 
   finish(): Vma[] {
-    if (this.cur !== undefined) closeFields(this.cur, this.prevFields, this.count, this.sharing);
+    const cur = this.cur;
+    if (cur !== undefined) {
+      closeFields(cur, this.prevFields, this.count, this.sharing);
+      this.sink.emit(cur);
+    }
     this.cur = undefined;
-    return this.out;
+    return this.sink.out;
   }
 }
 

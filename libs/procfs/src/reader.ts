@@ -18,7 +18,7 @@ import {
   type ProcessInfo,
   type Vma,
 } from '@app/domain';
-import { classifyVmas } from './classify';
+import { classifyStack, classifyVmas } from './classify';
 import {
   abortError,
   checkPid,
@@ -234,6 +234,37 @@ export class ProcReader {
       opts.threadStacks && vmas.length > 0 ? threadStackPointers(this.procRoot, pid) : undefined;
     classifyVmas(vmas, header.startStack, sps);
     return { header, vmas };
+  }
+
+  /**
+   * The memory map one VMA at a time, for a renderer that writes each row as it comes (pmap's
+   * plain, -x and -d): the header is read first and given to `begin`, which returns where the
+   * VMAs go. Each VMA is classified from its name and stat's startstack (no thread stacks) and
+   * handed over as soon as it is parsed, while the rest of the file is still being read; none is
+   * kept. Resolves with the header and the number of VMAs once the file is read and the process
+   * was still alive after it; else rejects (EXITED as readMemoryMap): what was handed over is then
+   * to be dropped.
+   */
+  async readMemoryMapRows(
+    pid: number,
+    opts: ReadMemoryMapOptions,
+    begin: (header: ProcessHeader) => (v: Vma) => void,
+  ): Promise<{ header: ProcessHeader; vmas: number }> {
+    const { header, stat } = await this.headerWithStat(pid, opts);
+    const sink = begin(header);
+    const startStack = header.startStack;
+    let n = 0;
+    const onVma = (v: Vma): void => {
+      n++;
+      classifyStack(v, startStack);
+      sink(v);
+    };
+    const smaps = opts.detail === 'smaps';
+    const parser = smaps ? new SmapsParser(onVma) : new MapsLinesParser(onVma);
+    await this.readLockedChunks(pid, smaps ? 'smaps' : 'maps', opts, (piece) => parser.feed(piece));
+    parser.finish();
+    if (n > 0 || !isGone(stat)) this.assertStillAlive(pid);
+    return { header, vmas: n };
   }
 
   /**
