@@ -87,6 +87,33 @@ describe('SmapsParser / MapsLinesParser fed in pieces', () => {
     );
   });
 
+  it('with onVma, hand each VMA on once complete, in order, and keep none', () => {
+    fc.assert(
+      fc.property(smapsArb, fc.array(fc.nat(400), { maxLength: 12 }), (bytes, cuts) => {
+        const pieces = piecesAtLines(bytes, cuts);
+        for (const [make, whole] of [
+          [(on: (v: Vma) => void) => new SmapsParser(on), parseSmaps(bytes)],
+          [(on: (v: Vma) => void) => new MapsLinesParser(on), parseMaps(bytes)],
+        ] as const) {
+          const got: string[] = [];
+          const parser = make((v) => got.push(sig(v)));
+          expect(fed(parser, pieces)).toEqual([]);
+          expect(got).toEqual(whole.map(sig));
+        }
+      }),
+      { numRuns: 100 },
+    );
+    // a smaps VMA is handed on only when its fields are all there (the next header, or finish)
+    const seen: Vma[] = [];
+    const p = new SmapsParser((v) => seen.push(v));
+    p.feed(Buffer.from('1000-2000 rw-p 00000000 00:00 0\nSize: 4 kB\n'));
+    expect(seen).toHaveLength(0);
+    p.feed(Buffer.from('Rss: 4 kB\n2000-3000 rw-p 00000000 00:00 0\n'));
+    expect(seen.map((v) => v.fields!.length)).toEqual([2]);
+    p.finish();
+    expect(seen.map((v) => v.fields!.length)).toEqual([2, 0]);
+  });
+
   it('an empty map and empty pieces give no VMA', () => {
     expect(fed(new SmapsParser(), [])).toEqual([]);
     expect(fed(new SmapsParser(), [Buffer.alloc(0), new Uint8Array(0)])).toEqual([]);
