@@ -267,18 +267,28 @@ function pieceOf(piece: Uint8Array): Buffer {
     : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
 }
 
-/**
- * The incremental parser of /proc/PID/maps (header lines only). With `onVma`, each VMA goes
- * there as soon as it is parsed and finish returns none.
- */
-export class MapsLinesParser implements MapsParser {
-  private readonly sink: VmaSink;
-  private readonly names: NameCache = { name: '' };
+/** What both parsers share: where their VMAs go, the name reuse. */
+abstract class VmaParserBase implements MapsParser {
+  protected readonly sink: VmaSink;
+  protected readonly names: NameCache = { name: '' };
 
+  /** With `onVma`, each VMA goes there once complete; finish then returns none. */
   constructor(onVma?: (v: Vma) => void) {
     this.sink = new VmaSink(onVma);
   }
 
+  abstract feed(piece: Uint8Array): void;
+
+  finish(): Vma[] {
+    return this.sink.out;
+  }
+}
+
+/**
+ * The incremental parser of /proc/PID/maps (header lines only). With `onVma`, each VMA goes
+ * there as soon as it is parsed and finish returns none.
+ */
+export class MapsLinesParser extends VmaParserBase {
   feed(piece: Uint8Array): void {
     const b = pieceOf(piece);
     const { sink, names } = this;
@@ -292,10 +302,6 @@ export class MapsLinesParser implements MapsParser {
       }
       i = le + 1;
     }
-  }
-
-  finish(): Vma[] {
-    return this.sink.out;
   }
 }
 
@@ -321,9 +327,7 @@ const VMFLAGS = 'VmFlags';
  * compared with the previous VMA's (the kernel prints the same names in the same order) and the
  * strings reused when equal; numbers are accumulated as JS numbers and become a bigint once.
  */
-export class SmapsParser implements MapsParser {
-  private readonly sink: VmaSink;
-  private readonly names: NameCache = { name: '' };
+export class SmapsParser extends VmaParserBase {
   /** The VMA receiving fields; undefined while skipping a dropped one. */
   private cur: Vma | undefined;
   private fields: SmapsField[] = [];
@@ -342,11 +346,6 @@ export class SmapsParser implements MapsParser {
   private nums: number[] = [];
   private prevNums: number[] = [];
   private prevFlags = '';
-
-  /** With `onVma`, each VMA goes there once its fields are parsed; finish then returns none. */
-  constructor(onVma?: (v: Vma) => void) {
-    this.sink = new VmaSink(onVma);
-  }
 
   feed(piece: Uint8Array): void {
     const b = pieceOf(piece);
@@ -476,7 +475,7 @@ export class SmapsParser implements MapsParser {
     this.prevFlags = prevFlags;
   }
 
-  finish(): Vma[] {
+  override finish(): Vma[] {
     const cur = this.cur;
     if (cur !== undefined) {
       closeFields(cur, this.prevFields, this.count, this.sharing);
