@@ -1,21 +1,9 @@
-import { parseAddressRange, type MemoryMap, type ProcessHeader } from '@app/domain';
-import { parseCmdline, parseSmaps, parseStat, SmapsParser } from '@app/procfs';
+import { parseAddressRange, type MemoryMap } from '@app/domain';
+import { parseSmaps, SmapsParser } from '@app/procfs';
 import { PmapRowRenderer, isRowMode, renderPmap, type PmapRowMode } from '@app/pmap-format';
-import { readFixture } from '../../../test/fixtures/paths';
+import { procpsFixtureHeader, readProcps } from '../../../test/helpers/procps-fixture';
 
-const read = (name: string): string => readFixture('procps-4.0.2', name);
-const stat = parseStat(read('target_proc_stat.txt'));
-const header: ProcessHeader = {
-  pid: stat.pid,
-  cmdline: parseCmdline(
-    Buffer.from(read('target_proc_cmdline.txt').replace(/ /g, '\0')),
-    stat.comm,
-  ),
-  comm: stat.comm,
-  startStack: stat.startStack,
-  kernelThread: false,
-  uid: 0,
-};
+const header = procpsFixtureHeader();
 
 /** A map with the edge cases: names with spaces, deleted files, shm, huge values, vsyscall. */
 function edgeSmaps(): string {
@@ -36,7 +24,7 @@ function edgeSmaps(): string {
 }
 
 const maps: MemoryMap[] = [
-  { header, vmas: parseSmaps(read('target_proc_smaps.txt')) },
+  { header, vmas: parseSmaps(readProcps('target_proc_smaps.txt')) },
   { header: { ...header, startStack: 0x7ffd00000010n }, vmas: parseSmaps(edgeSmaps()) },
   { header, vmas: [] },
 ];
