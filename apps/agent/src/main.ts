@@ -86,6 +86,7 @@ async function main(): Promise<void> {
     new ProcReader({
       procRoot: config.procRoot,
       lockedRead: (p, o) => guarded.read(p, o),
+      lockedReadChunks: (p, onChunk, o) => guarded.readChunks(p, onChunk, o),
     }),
     metrics,
   );

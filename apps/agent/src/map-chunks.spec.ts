@@ -65,7 +65,7 @@ describe('textChunks and renderText', () => {
     const q = textQuery({ textView: PmapView.PMAP_VIEW_EXTENDED }, false)!;
     const text = renderText(map, q, undefined);
     expect(text.toString()).toBe(renderPmap(map, { mode: 'x' }));
-    const cs = [...textChunks(map, text, 100)];
+    const cs = [...textChunks(map.header, map.vmas.length, text, 100)];
     expect(cs.length).toBe(Math.ceil(text.length / 100));
     expect(Buffer.concat(cs.map((c) => c.text)).equals(text)).toBe(true);
     expect(cs[0].textBytes).toBe(BigInt(text.length));

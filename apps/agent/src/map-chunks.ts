@@ -4,7 +4,7 @@
  * docs/wire.md), or the rendered pmap text cut in pieces. The first chunk carries the header and
  * the map's size (total_vmas, text_bytes for text); the last one `last`.
  */
-import type { MemoryMap } from '@app/domain';
+import type { MemoryMap, ProcessHeader } from '@app/domain';
 import { headerToProto, SmapsLayoutEncoder, type GetMemoryMapResponse } from '@app/proto';
 
 /** Bytes of text per chunk: far below gRPC's message limit, big enough to cost little. */
@@ -45,19 +45,22 @@ export function* vmaChunks(map: MemoryMap, batchSize: number): Generator<GetMemo
   } while (sent < n);
 }
 
-/** The text in pieces of `size` bytes (views of one buffer: nothing copied here). */
+/**
+ * The text of a map of `n` VMAs (the rows printed) in pieces of `size` bytes (views of one
+ * buffer: nothing copied here).
+ */
 export function* textChunks(
-  map: MemoryMap,
+  header: ProcessHeader,
+  n: number,
   text: Buffer,
   size = TEXT_CHUNK_BYTES,
 ): Generator<GetMemoryMapResponse> {
-  const n = map.vmas.length;
   let at = 0;
   do {
     const end = Math.min(text.length, at + size);
     const first = at === 0;
     yield chunk({
-      header: first ? headerToProto(map.header) : undefined,
+      header: first ? headerToProto(header) : undefined,
       text: text.subarray(at, end),
       textBytes: first ? BigInt(text.length) : 0n,
       last: end === text.length,

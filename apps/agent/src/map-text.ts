@@ -3,8 +3,15 @@
  * used (@app/pmap-format), so the text stays byte-identical to pmap; the gateway pipes the bytes.
  * docs/wire.md has the measurements behind rendering here.
  */
-import type { AddressRange, MemoryMap } from '@app/domain';
-import { renderIllumos, renderPmapBytes, renderVePmap, type PmapMode } from '@app/pmap-format';
+import type { AddressRange, MemoryMap, ProcessHeader } from '@app/domain';
+import {
+  isRowMode,
+  PmapRowRenderer,
+  renderIllumos,
+  renderPmapBytes,
+  renderVePmap,
+  type PmapMode,
+} from '@app/pmap-format';
 import { PmapView } from '@app/proto';
 import { invalidArgument } from './errors';
 
@@ -67,6 +74,27 @@ export function textQuery(
 /** Whether the view needs smaps detail. */
 export function viewNeedsSmaps(view: PmapView): boolean {
   return SMAPS_VIEWS.has(view);
+}
+
+/**
+ * A renderer of the view one row at a time while the map is read (procps plain, -x, -d: their
+ * rows have fixed widths) for a host process; undefined for the other views and VE processes.
+ */
+export function rowRenderer(
+  header: ProcessHeader,
+  q: TextQuery,
+  range: AddressRange | undefined,
+): PmapRowRenderer | undefined {
+  const mode = PROCPS_MODES[q.view];
+  if (header.veNode !== undefined || mode === undefined || !isRowMode(mode)) return undefined;
+  const opts = { quiet: q.quiet, showPath: q.showPath, kernelNames: q.kernelNames, range };
+  return new PmapRowRenderer(header, { ...opts, mode }, 16_384);
+}
+
+/** Whether the view has a row renderer (rowRenderer) for host processes. */
+export function isRowView(view: PmapView): boolean {
+  const mode = PROCPS_MODES[view];
+  return mode !== undefined && isRowMode(mode);
 }
 
 /** The text of a (range-filtered) map as pmap prints it for the view, as UTF-8 bytes. */

@@ -2,7 +2,16 @@
  * GetMemoryMap: request validation and the read (ProcReader.readMemoryMap + the one range filter
  * of @app/domain). Streaming (batches, backpressure, cancellation) is the handler's job.
  */
-import { filterVmasByRange, redactMap, type AddressRange, type MemoryMap } from '@app/domain';
+import {
+  filterVmasByRange,
+  redactCmdline,
+  redactMap,
+  redactPath,
+  type AddressRange,
+  type MemoryMap,
+  type ProcessHeader,
+  type Vma,
+} from '@app/domain';
 import type { ProcReader, ReadOptions } from '@app/procfs';
 import {
   DetailLevel,
@@ -12,7 +21,7 @@ import {
 } from '@app/proto';
 import { MAX_BATCH_SIZE } from './config';
 import { invalidArgument, unimplemented } from './errors';
-import { textQuery, viewNeedsSmaps, type TextQuery } from './map-text';
+import { isRowView, rowRenderer, textQuery, viewNeedsSmaps, type TextQuery } from './map-text';
 import { VE_NOT_AVAILABLE } from './processes.service';
 import type { VeService } from './ve.service';
 
@@ -28,6 +37,14 @@ export interface MemoryMapQuery {
   text?: TextQuery;
   /** Command line and mapping paths redacted (@app/domain redactMap) before anything is sent. */
   redact?: boolean;
+}
+
+/** A map rendered as text while it was read (MemoryMapService.readRendered). */
+export interface RenderedMap {
+  header: ProcessHeader;
+  /** VMAs printed. */
+  vmas: number;
+  text: Buffer;
 }
 
 const INT32_MAX = 2 ** 31 - 1;
@@ -54,7 +71,8 @@ export function validateRange(r: ProtoRange | undefined): AddressRange | undefin
 
 export class MemoryMapService {
   constructor(
-    private readonly reader: Pick<ProcReader, 'readMemoryMap'>,
+    private readonly reader: Pick<ProcReader, 'readMemoryMap'> &
+      Partial<Pick<ProcReader, 'readMemoryMapRows'>>,
     private readonly defaultBatchSize: number,
     /** VE maps and pseudo-process marking (ve.service.ts). */
     private readonly ve: VeService,
@@ -108,6 +126,37 @@ export class MemoryMapService {
   async read(q: MemoryMapQuery, read: ReadOptions = {}): Promise<MemoryMap> {
     const map = await this.readMap(q, read);
     return q.redact ? redactMap(map) : map;
+  }
+
+  /**
+   * A text view whose rows have fixed widths (procps plain, -x, -d of a host process), rendered
+   * row by row while the map is read (ProcReader.readMemoryMapRows): no VMA is kept, only the
+   * text. Undefined for every other query (read() and renderText serve those). The range and
+   * redaction apply as in read(); a ve_exec pseudo process gets its header's vePseudoOf (its VMA
+   * marks do not change these views' text).
+   */
+  async readRendered(q: MemoryMapQuery, read: ReadOptions = {}): Promise<RenderedMap | undefined> {
+    const text = q.text;
+    const readRows = this.reader.readMemoryMapRows?.bind(this.reader);
+    if (!text || !readRows || q.veNode !== undefined || !isRowView(text.view)) return undefined;
+    let rows: ReturnType<typeof rowRenderer>;
+    const { header } = await readRows(
+      q.pid,
+      { detail: q.detail, threadStacks: false, ...read },
+      (h): ((v: Vma) => void) => {
+        const node = this.ve.pseudoNodeOf(h.pid, h.cmdline);
+        if (node !== undefined) h.vePseudoOf = node;
+        if (q.redact) h.cmdline = redactCmdline(h.cmdline, h.comm);
+        const r = rowRenderer(h, text, q.range)!;
+        rows = r;
+        if (!q.redact) return (v) => r.row(v);
+        return (v) => {
+          if (v.name.startsWith('/')) v.name = redactPath(v.name);
+          r.row(v);
+        };
+      },
+    );
+    return { header, vmas: rows!.rows, text: rows!.finish().bytes() };
   }
 
   private async readMap(q: MemoryMapQuery, read: ReadOptions): Promise<MemoryMap> {

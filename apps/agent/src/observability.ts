@@ -130,7 +130,7 @@ const PROC_FILES = new Set([
 ]);
 
 /** ProcReader's raw per-file reads (name = the file under /proc/PID). */
-const RAW_READS = new Set(['readText', 'readLocked']);
+const RAW_READS = new Set(['readText', 'readLocked', 'readLockedChunks']);
 
 /**
  * The reader with every /proc file read timed into `metrics.readDuration` by file name. The

@@ -144,15 +144,12 @@ export class PmapGrpcService {
     read: ReadOptions,
   ): Promise<void> {
     if (call.cancelled) return;
-    const map = await this.maps.read(query, read);
+    const chunks = await this.memoryMapChunks(query, read);
     if (call.cancelled) return;
-    const chunks = query.text
-      ? textChunks(map, renderText(map, query.text, query.range))
-      : vmaChunks(map, query.batchSize);
     let sent = 0;
     for (const chunk of chunks) {
       if (call.cancelled) {
-        this.log.debug({ pid: query.pid, sent, total: map.vmas.length }, 'GetMemoryMap cancelled');
+        this.log.debug({ pid: query.pid, sent }, 'GetMemoryMap cancelled');
         return;
       }
       const ok = call.write(chunk);
@@ -160,6 +157,19 @@ export class PmapGrpcService {
       if (!ok && !chunk.last) await whenWritable(call);
     }
     call.end();
+  }
+
+  /** The answer's chunks: text rendered while read, text of the map, or its VMAs. */
+  private async memoryMapChunks(
+    query: MemoryMapQuery,
+    read: ReadOptions,
+  ): Promise<Iterable<GetMemoryMapResponse>> {
+    const rendered = await this.maps.readRendered(query, read);
+    if (rendered) return textChunks(rendered.header, rendered.vmas, rendered.text);
+    const map = await this.maps.read(query, read);
+    return query.text
+      ? textChunks(map.header, map.vmas.length, renderText(map, query.text, query.range))
+      : vmaChunks(map, query.batchSize);
   }
 
   searchMaps = (call: SearchCall): void => {

@@ -1,5 +1,6 @@
 export * from './types';
 export { renderPmap, renderPmapBytes } from './procps';
+export { isRowMode, PmapRowRenderer, type PmapRowMode } from './procps-rows';
 export { renderVePmap } from './ve';
 export { renderIllumos } from './illumos';
 export {

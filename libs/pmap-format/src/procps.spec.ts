@@ -1,27 +1,15 @@
 import { parseAddressRange, type MemoryMap, type ProcessHeader } from '@app/domain';
-import { parseCmdline, parseMaps, parseSmaps, parseStat } from '@app/procfs';
+import { parseMaps, parseSmaps } from '@app/procfs';
 import { renderPmap, type PmapRenderOptions } from '@app/pmap-format';
-import { readFixture } from '../../../test/fixtures/paths';
+import { procpsFixtureHeader, readProcps } from '../../../test/helpers/procps-fixture';
 
 /**
  * Golden data: real /usr/bin/pmap (procps-ng 4.0.2) output captured together with the /proc
  * inputs it read (test/fixtures/procps-4.0.2). We render those inputs and compare bytes.
  */
-const read = (name: string): string => readFixture('procps-4.0.2', name);
+const read = readProcps;
 
-const stat = parseStat(read('target_proc_stat.txt'));
-const header: ProcessHeader = {
-  pid: stat.pid,
-  // The captured cmdline file holds the arguments already joined by spaces; /proc has NULs.
-  cmdline: parseCmdline(
-    Buffer.from(read('target_proc_cmdline.txt').replace(/ /g, '\0')),
-    stat.comm,
-  ),
-  comm: stat.comm,
-  startStack: stat.startStack,
-  kernelThread: false,
-  uid: 0,
-};
+const header: ProcessHeader = procpsFixtureHeader();
 const mapsLevel: MemoryMap = { header, vmas: parseMaps(read('target_proc_maps.txt')) };
 const smapsLevel: MemoryMap = { header, vmas: parseSmaps(read('target_proc_smaps.txt')) };
 const kthread: MemoryMap = {

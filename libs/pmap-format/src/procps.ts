@@ -1,5 +1,6 @@
-import { vmaOverlaps, type MemoryMap, type SmapsField, type Vma } from '@app/domain';
-import { extendedMappingName, pmapDisplayName, pmapFirstLine } from './names';
+import { vmaOverlaps, type MemoryMap, type SmapsField } from '@app/domain';
+import { extendedMappingName, pmapFirstLine } from './names';
+import { fieldIndex, PmapRowRenderer, type PmapRowMode } from './procps-rows';
 import { ByteOut, dec, equalsRun, zeroPad } from './text';
 import type { PmapRenderOptions } from './types';
 
@@ -19,167 +20,26 @@ export function renderPmapBytes(map: MemoryMap, opts: PmapRenderOptions): Buffer
 function renderPmapOut(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
   switch (opts.mode) {
     case 'default':
-      return renderDefault(map, opts);
     case 'x':
-      return renderExtended(map, opts);
     case 'd':
-      return renderDevice(map, opts);
+      return renderRows(map, { ...opts, mode: opts.mode });
     case 'X':
     case 'XX':
       return renderSmapsColumns(map, opts);
   }
 }
 
-/** The VMAs pmap prints for a range: whole VMAs overlapping [low, high]. */
-function selected(vmas: Vma[], opts: PmapRenderOptions): Vma[] {
-  const r = opts.range;
-  if (!r || (r.low === undefined && r.high === undefined)) return vmas;
-  return vmas.filter((v) => vmaOverlaps(v, r));
-}
-
-/** "r-xp" -> "r-x--": the p becomes '-', plus a fifth '-' (pmap's Solaris-style mode). */
-function mode5(perms: string): string {
-  const p3 = perms.length > 3 ? perms[3] : '-';
-  return perms.slice(0, 3) + (p3 === 'p' ? '-' : p3) + '-';
-}
-
-function renderDefault(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
-  const vmas = selected(map.vmas, opts);
-  const out = new ByteOut(256 + vmas.length * 48);
-  out.text(pmapFirstLine(map.header));
-  let total = 0n;
-  const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
-  for (const v of vmas) {
-    const size = v.end - v.start;
-    total += size;
-    out.hex(v.start, 16);
-    out.byte(32);
-    out.num(Number(size >> 10n), 6);
-    out.text('K ');
-    out.text(mode5(v.perms));
-    out.byte(32);
-    out.text(pmapDisplayName(v, map.header, names));
-    out.byte(10);
-  }
-  if (!opts.quiet) {
-    out.text(' total ');
-    out.num(Number(total >> 10n), 16);
-    out.text('K\n');
-  }
-  return out;
-}
-
-function renderDevice(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
-  const vmas = selected(map.vmas, opts);
-  const out = new ByteOut(256 + vmas.length * 80);
-  out.text(pmapFirstLine(map.header));
-  if (!opts.quiet) {
-    out.text('Address           Kbytes Mode  Offset           Device    Mapping\n');
-  }
-  let shared = 0n;
-  let writeable = 0n;
-  let readonly = 0n;
-  const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
-  for (const v of vmas) {
-    const size = v.end - v.start;
-    const p1 = v.perms[1];
-    const p3 = v.perms[3];
-    if (p3 === 's') shared += size;
-    if (p3 === 'p') {
-      if (p1 === 'w') writeable += size;
-      else readonly += size;
-    }
-    out.hex(v.start, 16);
-    out.byte(32);
-    out.num(Number(size >> 10n), 7);
-    out.byte(32);
-    out.text(mode5(v.perms));
-    out.byte(32);
-    out.hex(v.offset, 16);
-    out.byte(32);
-    out.hex(BigInt(v.devMajor), 3);
-    out.byte(58);
-    out.hex(BigInt(v.devMinor), 5);
-    out.byte(32);
-    out.text(pmapDisplayName(v, map.header, names));
-    out.byte(10);
-  }
-  if (!opts.quiet) {
-    out.text('mapped: ');
-    out.text(dec((shared + writeable + readonly) >> 10n));
-    out.text('K    writeable/private: ');
-    out.text(dec(writeable >> 10n));
-    out.text('K    shared: ');
-    out.text(dec(shared >> 10n));
-    out.text('K\n');
-  }
-  return out;
-}
-
-/** Index of the field called `name`, trying the hint position first. */
-function fieldIndex(fields: SmapsField[], name: string, hint: number): number {
-  if (hint >= 0 && hint < fields.length && fields[hint].name === name) return hint;
-  for (let i = 0; i < fields.length; i++) if (fields[i].name === name) return i;
-  return -1;
+/** Plain, -x, -d: the row renderer over every VMA. */
+function renderRows(map: MemoryMap, opts: PmapRenderOptions & { mode: PmapRowMode }): ByteOut {
+  const rows = new PmapRowRenderer(map.header, opts, map.vmas.length);
+  for (const v of map.vmas) rows.row(v);
+  return rows.finish();
 }
 
 function fieldValue(fields: SmapsField[] | undefined, name: string, hint: number): bigint {
   if (!fields) return 0n;
   const i = fieldIndex(fields, name, hint);
   return i < 0 ? 0n : fields[i].value;
-}
-
-/** pmap -x's Kbytes, RSS and Dirty columns (rows and total alike). */
-function extendedColumns(out: ByteOut, sizeBytes: bigint, rssKb: number, dirtyKb: number): void {
-  out.num(Number(sizeBytes >> 10n), 7);
-  out.byte(32);
-  out.num(rssKb, 7);
-  out.byte(32);
-  out.num(dirtyKb, 7);
-}
-
-function renderExtended(map: MemoryMap, opts: PmapRenderOptions): ByteOut {
-  const vmas = selected(map.vmas, opts);
-  const out = new ByteOut(256 + vmas.length * 72);
-  out.text(pmapFirstLine(map.header));
-  if (!opts.quiet) out.text('Address           Kbytes     RSS   Dirty Mode  Mapping\n');
-  let totalSize = 0n;
-  let totalRss = 0;
-  let totalDirty = 0;
-  const names = { showPath: opts.showPath, kernelNames: opts.kernelNames };
-  let hRss = -1;
-  let hSd = -1;
-  let hPd = -1;
-  for (const v of vmas) {
-    const f = v.fields;
-    let rss = 0;
-    let dirty = 0;
-    if (f) {
-      hRss = fieldIndex(f, 'Rss', hRss);
-      hSd = fieldIndex(f, 'Shared_Dirty', hSd);
-      hPd = fieldIndex(f, 'Private_Dirty', hPd);
-      rss = hRss < 0 ? 0 : Number(f[hRss].value);
-      dirty = (hSd < 0 ? 0 : Number(f[hSd].value)) + (hPd < 0 ? 0 : Number(f[hPd].value));
-    }
-    const size = v.end - v.start;
-    totalSize += size;
-    totalRss += rss;
-    totalDirty += dirty;
-    out.hex(v.start, 16);
-    out.byte(32);
-    extendedColumns(out, size, rss, dirty);
-    out.byte(32);
-    out.text(mode5(v.perms));
-    out.byte(32);
-    out.text(pmapDisplayName(v, map.header, names));
-    out.byte(10);
-  }
-  if (!opts.quiet) {
-    out.text('---------------- ------- ------- ------- \ntotal kB         ');
-    extendedColumns(out, totalSize, totalRss, totalDirty);
-    out.byte(10);
-  }
-  return out;
 }
 
 /** smaps fields hidden by -X (shown by -XX). */

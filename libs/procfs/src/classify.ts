@@ -57,6 +57,16 @@ export function classifyName(vma: Vma): void {
   vma.kind = 'other';
 }
 
+/**
+ * `stack` for an anonymous VMA that contains `startStack` (/proc/PID/stat field 28; inclusive
+ * end, as pmap tests it; 0 is no stack).
+ */
+export function classifyStack(v: Vma, startStack: bigint): void {
+  if (startStack !== 0n && v.kind === 'anon' && v.start <= startStack && startStack <= v.end) {
+    v.kind = 'stack';
+  }
+}
+
 /** Index of the VMA containing addr (start <= addr < end) in address-sorted vmas, or -1. */
 function findVma(vmas: Vma[], addr: bigint): number {
   let lo = 0;
@@ -86,9 +96,7 @@ export function classifyVmas(
   for (const v of vmas) {
     classifyName(v);
     delete v.threadId;
-    if (startStack !== 0n && v.kind === 'anon' && v.start <= startStack && startStack <= v.end) {
-      v.kind = 'stack';
-    }
+    classifyStack(v, startStack);
   }
   if (!threadStackPointers || threadStackPointers.size === 0) return;
   const tids = [...threadStackPointers.keys()].sort((a, b) => a - b);

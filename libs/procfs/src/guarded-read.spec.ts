@@ -3,7 +3,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { PmapError } from '@app/domain';
-import { GuardedFileReader, ProcReader } from '@app/procfs';
+import { GuardedFileReader, ProcReader, READ_CHUNK_BYTES } from '@app/procfs';
 import { releaseFifo, STALLED_PID, writeStalledProc } from '../../../test/helpers/stalled-proc';
 
 /** The timeout of a read that blocks (a FIFO nobody writes): it always runs out. */
@@ -93,6 +93,68 @@ describe('GuardedFileReader', () => {
     await expect(reader.read(dir)).rejects.toThrow(
       expect.objectContaining({ code: 'EISDIR' }) as Error,
     );
+  });
+
+  it('reads a file in pieces that end at line ends, the whole file in order', async () => {
+    const big = path.join(dir, 'lines');
+    const lines = Array.from({ length: 60_000 }, (_, i) => `line ${i} ${'x'.repeat(i % 97)}\n`);
+    const bytes = Buffer.from(lines.join('') + 'no newline at the end');
+    fs.writeFileSync(big, bytes);
+    const pieces: Buffer[] = [];
+    await reader.readChunks(big, (p) => pieces.push(Buffer.from(p)));
+    expect(bytes.length).toBeGreaterThan(3 * READ_CHUNK_BYTES);
+    expect(pieces.length).toBeGreaterThan(3);
+    for (const p of pieces.slice(0, -1)) {
+      expect(p.length).toBeLessThanOrEqual(READ_CHUNK_BYTES);
+      expect(p[p.length - 1]).toBe(10);
+    }
+    expect(Buffer.concat(pieces).equals(bytes)).toBe(true);
+    // a line longer than a piece stays whole; an empty file gives no piece
+    const long = path.join(dir, 'long');
+    const longBytes = Buffer.from('a'.repeat(READ_CHUNK_BYTES + 10) + '\nb\n');
+    fs.writeFileSync(long, longBytes);
+    const got: Buffer[] = [];
+    await reader.readChunks(long, (p) => got.push(Buffer.from(p)));
+    expect(Buffer.concat(got).equals(longBytes)).toBe(true);
+    expect(got[0].length).toBeGreaterThan(READ_CHUNK_BYTES);
+    const empty = path.join(dir, 'empty');
+    fs.writeFileSync(empty, '');
+    const none: Buffer[] = [];
+    await reader.readChunks(empty, (p) => none.push(p));
+    expect(none).toEqual([]);
+    expect((await reader.read('/proc/self/maps')).length).toBeGreaterThan(0);
+    const status: Buffer[] = [];
+    await reader.readChunks('/proc/self/status', (p) => status.push(Buffer.from(p)));
+    expect(Buffer.concat(status).toString()).toMatch(/^Name:/);
+    expect(reader.stats()).toMatchObject({ busy: 0, queued: 0, hung: 0 });
+  });
+
+  it('a chunked read fails with the file error, or with what its consumer throws', async () => {
+    await expect(reader.readChunks(path.join(dir, 'missing'), () => {})).rejects.toThrow(
+      expect.objectContaining({ code: 'ENOENT' }) as Error,
+    );
+    const big = path.join(dir, 'big');
+    fs.writeFileSync(big, Buffer.alloc(3 * READ_CHUNK_BYTES, 10));
+    let calls = 0;
+    await expect(
+      reader.readChunks(big, () => {
+        calls++;
+        throw new Error('consumer failed');
+      }),
+    ).rejects.toThrow('consumer failed');
+    // no piece after the failure; the worker goes on reading other files
+    await new Promise((r) => setTimeout(r, 50));
+    expect(calls).toBe(1);
+    expect((await reader.read(plain)).toString()).toBe('hello\n');
+    // cancelled: rejected with the reason, nothing handed over after
+    const ac = new AbortController();
+    let after = 0;
+    const read = reader.readChunks(big, () => after++, { signal: ac.signal });
+    ac.abort(new Error('client gone'));
+    await expect(read).rejects.toThrow('client gone');
+    const seen = after;
+    await new Promise((r) => setTimeout(r, 50));
+    expect(after).toBe(seen);
   });
 
   it('reads many files in parallel on a few workers, each answer its own file', async () => {
@@ -246,6 +308,56 @@ describe('GuardedFileReader', () => {
   );
 
   it(
+    'a slow chunked read hands its pieces over only once the caller has resumed',
+    async () => {
+      const order: string[] = [];
+      const one = new GuardedFileReader({ timeoutMs: ANSWER_MS, workers: 1, slowMs: 100 });
+      const pipe = path.join(dir, 'pipe');
+      mkfifo(pipe);
+      try {
+        const pieces: Buffer[] = [];
+        const read = one.readChunks(
+          pipe,
+          (p) => {
+            order.push('piece');
+            pieces.push(Buffer.from(p));
+          },
+          {
+            onSlow: () => order.push('slow'),
+            resume: async () => {
+              order.push('resume');
+              await new Promise((r) => setTimeout(r, 10));
+            },
+          },
+        );
+        // the worker opens the FIFO for reading; then a writer sends a line, waits, sends more
+        let fd = -1;
+        const deadline = Date.now() + RECOVERY_MS;
+        while (fd < 0 && Date.now() < deadline) {
+          try {
+            fd = fs.openSync(pipe, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+          } catch {
+            await new Promise((r) => setTimeout(r, 10));
+          }
+        }
+        expect(fd).toBeGreaterThanOrEqual(0);
+        fs.writeSync(fd, 'first\n');
+        while (!order.includes('slow') && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 10));
+        }
+        fs.writeSync(fd, 'second\n');
+        fs.closeSync(fd);
+        await read;
+        expect(order).toEqual(['slow', 'resume', 'piece']);
+        expect(Buffer.concat(pieces).toString()).toBe('first\nsecond\n');
+      } finally {
+        one.close();
+      }
+    },
+    TEST_MS,
+  );
+
+  it(
     'beyond maxHung stuck reads, every read fails at once',
     async () => {
       const second = path.join(dir, 'stuck2');
@@ -275,8 +387,9 @@ describe('GuardedFileReader', () => {
       const procReader = new ProcReader({
         procRoot: proc,
         lockedRead: (p, o) => reader.read(p, o),
+        lockedReadChunks: (p, onChunk, o) => reader.readChunks(p, onChunk, o),
       });
-      // the header's cmdline read is the first to get stuck
+      // the header's cmdline read is the first to get stuck (the map is not read then)
       await expect(procReader.readMemoryMap(STALLED_PID, { detail: 'maps' })).rejects.toThrow(
         new PmapError(
           'TIMED_OUT',

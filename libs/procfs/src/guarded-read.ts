@@ -5,14 +5,15 @@
  * Reading /proc/PID/{cmdline,maps,smaps,smaps_rollup,numa_maps} takes the target's mmap_lock. A
  * process stuck in uninterruptible sleep while holding it (a page fault on a dead NFS or Lustre
  * server, a hung FUSE daemon) makes such a read block in the kernel for as long as the process is
- * stuck. Here each read is one synchronous readFileSync (the fast way to read a big /proc file)
- * in one of at most `workers` worker threads; the bytes come back by postMessage with the buffer
- * transferred, not copied.
+ * stuck. Here each read is synchronous (one readFileSync, or 1 MiB reads posted piece by piece:
+ * readChunks) in one of at most `workers` worker threads (guarded-read-worker.ts); the bytes come
+ * back by postMessage with the buffer transferred, not copied.
  *
  * - Reads wait in a FIFO queue while every worker is busy (at most `maxQueued`, beyond that a
  *   read fails at once with UNAVAILABLE). At most one read per path runs at a time: a second read
  *   of a path that is being read waits for the first, so a stuck path holds one worker, not many.
- * - A read still running after `slowMs` is "slow" (probably stuck): its worker stops counting
+ * - A read still running after `slowMs` (a chunked read: `slowMs` without a new piece) is "slow"
+ *   (probably stuck): its worker stops counting
  *   against `workers` (as long as slow plus stuck reads stay within `maxHung`), so other paths
  *   are read on another worker instead of waiting for the timeout; its caller is told
  *   (onSlow: the agent gives back its heavy-read permit) and, should the read return after all,
@@ -30,121 +31,30 @@
  */
 import { Worker } from 'node:worker_threads';
 import { PmapError } from '@app/domain';
+import type {
+  GuardedReadCallOptions,
+  GuardedReadOptions,
+  GuardedReadStats,
+} from './guarded-read-options';
+import { WORKER_SOURCE, type WorkerReply, type WorkerRequest } from './guarded-read-worker';
+import {
+  abortReason,
+  checkedTimeout,
+  EMPTY,
+  positive,
+  stuckError,
+  systemError,
+  type Job,
+  type Slot,
+} from './guarded-read-job';
 
-/** The reason word of every "read stuck" failure's message (its code is TIMED_OUT). */
-export const READ_STUCK = 'READ_STUCK';
+export { READ_STUCK } from './guarded-read-job';
 
-export interface GuardedReadOptions {
-  /**
-   * How long one read may take before it is declared hung (ms), counted from when a worker takes
-   * it: one value for every path, or a function giving each path its own (a positive integer each
-   * time; tests give the files that answer a long timeout and the one that blocks a short one).
-   */
-  timeoutMs: number | ((path: string) => number);
-  /** Stuck reads kept at most; beyond that reads fail at once (default 8). */
-  maxHung?: number;
-  /** Worker threads reading at once (default 4), not counting slow and stuck ones. */
-  workers?: number;
-  /** A read running this long is slow (default 250 ms, at most the timeout). */
-  slowMs?: number;
-  /** Reads waiting for a worker at most; beyond that a read fails at once (default 4096). */
-  maxQueued?: number;
-  /** A read was declared hung. */
-  onHung?: (path: string, hung: number) => void;
-  /** A hung read returned after `ms` (its path can be read again). */
-  onRecovered?: (path: string, ms: number, hung: number) => void;
-}
-
-export interface GuardedReadCallOptions {
-  /** Aborting drops the read: it leaves the queue, or its result is discarded. */
-  signal?: AbortSignal;
-  /** The read became slow (it runs longer than slowMs): called once. */
-  onSlow?: () => void;
-  /** Awaited before a slow read's bytes are handed over (a rejection fails the read). */
-  resume?: () => Promise<void>;
-}
-
-export interface GuardedReadStats {
-  /** Live workers (idle or reading), not counting stuck ones. */
-  workers: number;
-  busy: number;
-  /** Busy workers whose read is slow (not counted against `workers`). */
-  slow: number;
-  queued: number;
-  hung: number;
-}
-
-/** What the worker posts back: the bytes, or a file-system error's code and message. */
-type Reply = { ok: ArrayBuffer } | { code: string | undefined; message: string };
-
-const WORKER_SOURCE = `
-const { parentPort } = require('node:worker_threads');
-const { readFileSync } = require('node:fs');
-parentPort.on('message', (path) => {
-  try {
-    const b = readFileSync(path);
-    // A small read may sit in Node's shared pool: send an exact copy, never the pool itself.
-    let ab = b.buffer;
-    if (b.byteOffset !== 0 || ab.byteLength !== b.length) ab = new Uint8Array(b).buffer;
-    parentPort.postMessage({ ok: ab }, [ab]);
-  } catch (e) {
-    parentPort.postMessage({ code: e && e.code, message: String(e && e.message) });
-  }
-});
-`;
-
-interface Job {
-  path: string;
-  resolve: (b: Buffer) => void;
-  reject: (e: unknown) => void;
-  signal: AbortSignal | undefined;
-  onAbort: (() => void) | undefined;
-  onSlow: (() => void) | undefined;
-  resume: (() => Promise<void>) | undefined;
-  /** It ran longer than slowMs. */
-  slow: boolean;
-  /** Answered (or dropped): a late reply is discarded. */
-  settled: boolean;
-}
-
-interface Slot {
-  worker: Worker;
-  job: Job | undefined;
-  started: number;
-  timer: NodeJS.Timeout | undefined;
-  slowTimer: NodeJS.Timeout | undefined;
-  /** Its read is slow and it does not count against `workers`. */
-  suspect: boolean;
-}
-
-/** A Node-style system error, so errno mappings (procError) treat it like a direct read's. */
-function systemError(code: string | undefined, message: string): Error {
-  return Object.assign(new Error(message), { code });
-}
-
-function checkedTimeout(ms: number): number {
-  if (!Number.isInteger(ms) || ms <= 0) {
-    throw new RangeError(`timeoutMs must be a positive integer, got ${ms}`);
-  }
-  return ms;
-}
-
-function positive(name: string, n: number): number {
-  if (!Number.isInteger(n) || n < 1) {
-    throw new RangeError(`${name} must be a positive integer, got ${n}`);
-  }
-  return n;
-}
-
-function stuckError(message: string): PmapError {
-  return new PmapError('TIMED_OUT', `${READ_STUCK}: ${message}`);
-}
-
-function abortReason(signal: AbortSignal): Error {
-  return signal.reason instanceof Error
-    ? signal.reason
-    : new PmapError('UNAVAILABLE', 'the read was cancelled');
-}
+export type {
+  GuardedReadCallOptions,
+  GuardedReadOptions,
+  GuardedReadStats,
+} from './guarded-read-options';
 
 export class GuardedFileReader {
   private readonly idle: Slot[] = [];
@@ -198,6 +108,29 @@ export class GuardedFileReader {
    * timeout, or at once when this path's earlier read is still stuck or too many reads are.
    */
   read(path: string, opts: GuardedReadCallOptions = {}): Promise<Buffer> {
+    return this.enqueue(path, opts, undefined);
+  }
+
+  /**
+   * The file in pieces, each ending at a line end (the last may not), handed to `onChunk` in order
+   * as the worker reads them (1 MiB reads), so the caller works on one while the kernel makes the
+   * next; resolves after the last piece. Failures as read's; a failure after some pieces (or
+   * `onChunk` throwing) rejects, and no piece is handed over after the promise has settled. A
+   * slow read's pieces are held until the caller's `resume` has settled.
+   */
+  readChunks(
+    path: string,
+    onChunk: (piece: Buffer) => void,
+    opts: GuardedReadCallOptions = {},
+  ): Promise<void> {
+    return this.enqueue(path, opts, onChunk).then(() => undefined);
+  }
+
+  private enqueue(
+    path: string,
+    opts: GuardedReadCallOptions,
+    onChunk: ((piece: Buffer) => void) | undefined,
+  ): Promise<Buffer> {
     if (this.closed) return Promise.reject(new PmapError('UNAVAILABLE', 'the reader is closed'));
     const refused = this.refusal(path);
     if (refused) return Promise.reject(refused);
@@ -222,6 +155,8 @@ export class GuardedFileReader {
         resume: opts.resume,
         slow: false,
         settled: false,
+        onChunk,
+        pending: [],
       };
       if (signal) {
         job.onAbort = () => {
@@ -264,11 +199,47 @@ export class GuardedFileReader {
   /** Hands a read's bytes (or error) to its caller; a slow read's after the caller's resume. */
   private answer(job: Job, value: Buffer | undefined, err?: unknown): void {
     if (job.settled) return;
-    if (!job.slow || !job.resume) return this.settle(job, value, err);
+    if (!job.slow || !job.resume) return this.finish(job, value, err);
     job.resume().then(
-      () => this.settle(job, value, err),
+      () => this.finish(job, value, err),
       (e: unknown) => this.settle(job, undefined, e),
     );
+  }
+
+  /** The held pieces of a chunked read that succeeded, then the answer. */
+  private finish(job: Job, value: Buffer | undefined, err?: unknown): void {
+    if (value !== undefined) {
+      for (const piece of job.pending.splice(0)) if (!this.deliver(job, piece)) return;
+    }
+    this.settle(job, value, err);
+  }
+
+  /** One piece to a chunked read's consumer; false (the read failed) when it throws. */
+  private deliver(job: Job, piece: Buffer): boolean {
+    if (job.settled) return false;
+    try {
+      job.onChunk?.(piece);
+      return true;
+    } catch (e) {
+      this.settle(job, undefined, e);
+      return false;
+    }
+  }
+
+  /** A piece of a chunked read: handed over (held while the read is slow); progress, not slow. */
+  private onChunk(slot: Slot, reply: { chunk: ArrayBuffer; length: number }): void {
+    const job = slot.job;
+    if (job === undefined || job.settled || !this.busy.has(slot)) return;
+    const piece = Buffer.from(reply.chunk, 0, reply.length);
+    if (job.slow && job.resume) {
+      job.pending.push(piece);
+      return;
+    }
+    if (!job.slow && slot.slowTimer) {
+      clearTimeout(slot.slowTimer);
+      slot.slowTimer = setTimeout(() => this.onSlow(slot), this.slowMs);
+    }
+    this.deliver(job, piece);
   }
 
   /** Why `path` is not read now (stuck), else undefined. */
@@ -291,6 +262,7 @@ export class GuardedFileReader {
   private settle(job: Job, value: Buffer | undefined, err?: unknown): void {
     if (job.settled) return;
     job.settled = true;
+    job.pending.length = 0;
     if (job.onAbort) job.signal?.removeEventListener('abort', job.onAbort);
     if (value !== undefined) job.resolve(value);
     else job.reject(err);
@@ -330,7 +302,8 @@ export class GuardedFileReader {
     this.inFlight.add(job.path);
     slot.timer = setTimeout(() => this.onTimeout(slot, timeoutMs), timeoutMs);
     if (this.slowMs < timeoutMs) slot.slowTimer = setTimeout(() => this.onSlow(slot), this.slowMs);
-    slot.worker.postMessage(job.path);
+    const request: WorkerRequest = job.onChunk ? { path: job.path, chunked: true } : job.path;
+    slot.worker.postMessage(request);
   }
 
   /** The slot's read runs long: tell the caller; let another worker take the next reads. */
@@ -365,12 +338,15 @@ export class GuardedFileReader {
       slowTimer: undefined,
       suspect: false,
     };
-    worker.on('message', (reply: Reply) => this.onReply(slot, reply));
+    worker.on('message', (reply: WorkerReply) => {
+      if ('chunk' in reply) this.onChunk(slot, reply);
+      else this.onReply(slot, reply);
+    });
     worker.on('error', () => this.onWorkerGone(slot));
     return slot;
   }
 
-  private onReply(slot: Slot, reply: Reply): void {
+  private onReply(slot: Slot, reply: Exclude<WorkerReply, { chunk: ArrayBuffer }>): void {
     const job = slot.job;
     this.clearTimers(slot);
     slot.job = undefined;
@@ -396,6 +372,7 @@ export class GuardedFileReader {
       this.idle.push(slot);
     }
     if ('ok' in reply) this.answer(job, Buffer.from(reply.ok));
+    else if ('done' in reply) this.answer(job, EMPTY);
     else this.answer(job, undefined, systemError(reply.code, reply.message));
     this.dispatch();
   }

@@ -7,3 +7,4 @@ export * from './cgroup-match';
 export * from './capabilities';
 export * from './pagemap';
 export * from './guarded-read';
+export * from './guarded-read-worker';

@@ -223,12 +223,86 @@ function parseHeaderLine(b: Buffer, ls: number, le: number, names: NameCache): V
   return vma;
 }
 
-/** Appends a VMA keeping strictly increasing, non-overlapping order; returns whether kept. */
-function accept(out: Vma[], vma: Vma): boolean {
-  const last = out.length > 0 ? out[out.length - 1] : undefined;
-  if (last !== undefined && vma.start < last.end) return false;
-  out.push(vma);
-  return true;
+/**
+ * Where a parser's VMAs go: kept in an array (finish returns them), or each handed to `onVma`
+ * once complete and not kept. Only VMAs in strictly increasing, non-overlapping order pass.
+ */
+class VmaSink {
+  readonly out: Vma[] = [];
+  /** End of the last VMA accepted (-1 before the first). */
+  private lastEnd = -1n;
+
+  constructor(private readonly onVma: ((v: Vma) => void) | undefined) {}
+
+  /** Whether `vma` comes after the last accepted one (then it is accepted). */
+  accept(vma: Vma): boolean {
+    if (vma.start < this.lastEnd) return false;
+    this.lastEnd = vma.end;
+    return true;
+  }
+
+  /** An accepted VMA is complete. */
+  emit(vma: Vma): void {
+    if (this.onVma) this.onVma(vma);
+    else this.out.push(vma);
+  }
+}
+
+/**
+ * An incremental maps/smaps parser: feed it the file's bytes in pieces that each end at a line end
+ * (what a chunked read delivers; a whole file is one such piece), then take the VMAs. Parsing a
+ * piece while the next one is read overlaps the kernel's generation of the file with the parse.
+ */
+export interface MapsParser {
+  /** Parses the next piece (it must end at a line end, or be the file's last piece). */
+  feed(piece: Uint8Array): void;
+  /** The VMAs parsed so far, in order (call once, after the last piece). */
+  finish(): Vma[];
+}
+
+/** Bytes of a piece as a Buffer (a view, no copy). */
+function pieceOf(piece: Uint8Array): Buffer {
+  return Buffer.isBuffer(piece)
+    ? piece
+    : Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+}
+
+/** What both parsers share: where their VMAs go, the name reuse. */
+abstract class VmaParserBase implements MapsParser {
+  protected readonly sink: VmaSink;
+  protected readonly names: NameCache = { name: '' };
+
+  /** With `onVma`, each VMA goes there once complete; finish then returns none. */
+  constructor(onVma?: (v: Vma) => void) {
+    this.sink = new VmaSink(onVma);
+  }
+
+  abstract feed(piece: Uint8Array): void;
+
+  finish(): Vma[] {
+    return this.sink.out;
+  }
+}
+
+/**
+ * The incremental parser of /proc/PID/maps (header lines only). With `onVma`, each VMA goes
+ * there as soon as it is parsed and finish returns none.
+ */
+export class MapsLinesParser extends VmaParserBase {
+  feed(piece: Uint8Array): void {
+    const b = pieceOf(piece);
+    const { sink, names } = this;
+    const len = b.length;
+    let i = 0;
+    while (i < len) {
+      const le = lineEndAt(b, i);
+      if (le > i) {
+        const vma = parseHeaderLine(b, i, le, names);
+        if (vma !== undefined && sink.accept(vma)) sink.emit(vma);
+      }
+      i = le + 1;
+    }
+  }
 }
 
 /**
@@ -236,143 +310,205 @@ function accept(out: Vma[], vma: Vma): boolean {
  * or thread knowledge; run classifyVmas for those).
  */
 export function parseMaps(input: ProcText): Vma[] {
-  const b = bytesOf(input);
-  const out: Vma[] = [];
-  const names: NameCache = { name: '' };
-  const len = b.length;
-  let i = 0;
-  while (i < len) {
-    const le = lineEndAt(b, i);
-    if (le > i) {
-      const vma = parseHeaderLine(b, i, le, names);
-      if (vma !== undefined) accept(out, vma);
-    }
-    i = le + 1;
-  }
-  return out;
+  const p = new MapsLinesParser();
+  p.feed(bytesOf(input));
+  return p.finish();
 }
 
 const VMFLAGS = 'VmFlags';
 
 /**
- * /proc/PID/smaps (its bytes, or text): VMAs with every `Name: number [kB]` line as a field in
- * kernel order (`THPeligible:` and `ProtectionKey:` included with kb=false) and `VmFlags` as a
- * string.
+ * The incremental parser of /proc/PID/smaps (parseSmaps feeds it one piece): VMAs with every
+ * `Name: number [kB]` line as a field in kernel order (`THPeligible:` and `ProtectionKey:`
+ * included with kb=false) and `VmFlags` as a string. A piece ends at a line end, so a VMA's
+ * fields may continue in the next piece.
  *
  * One pass over the bytes. Only names and flags become strings: field names and VmFlags are
  * compared with the previous VMA's (the kernel prints the same names in the same order) and the
  * strings reused when equal; numbers are accumulated as JS numbers and become a bigint once.
  */
-export function parseSmaps(input: ProcText): Vma[] {
-  const b = bytesOf(input);
-  const out: Vma[] = [];
-  const names: NameCache = { name: '' };
-  const len = b.length;
-  let cur: Vma | undefined; // the VMA receiving fields; undefined while skipping a dropped one
-  let fields: SmapsField[] = [];
-  // The previous VMA's fields and their values as numbers (-1: too long for one): a field with
-  // the same name, number and unit at the same index is that same (read-only) object.
-  let prevFields: SmapsField[] = [];
-  let nums: number[] = [];
-  let prevNums: number[] = [];
-  let prevFlags = '';
-  let i = 0;
-  while (i < len) {
-    const c0 = b[i];
-    if (c0 === NL) {
-      i++;
-      continue;
-    }
-    // Header lines start with a hex digit; field names with a letter. Some names start with a
-    // hex letter ("Anonymous:"), so a hex start is tried as a header first (it needs "hex-hex ").
-    let le = -1;
-    if (hexVal(c0) >= 0) {
-      le = lineEndAt(b, i);
-      const header = parseHeaderLine(b, i, le, names);
-      if (header !== undefined) {
-        if (cur !== undefined && fields.length > 0) {
-          prevFields = fields;
-          const t = prevNums;
-          prevNums = nums;
-          nums = t;
-        }
-        if (accept(out, header)) {
-          cur = header;
-          fields = [];
-          cur.fields = fields;
-          cur.vmFlags = '';
-        } else {
-          cur = undefined;
-        }
-        i = le + 1;
+export class SmapsParser extends VmaParserBase {
+  /** The VMA receiving fields; undefined while skipping a dropped one. */
+  private cur: Vma | undefined;
+  private fields: SmapsField[] = [];
+  /**
+   * The previous VMA's fields and their values as numbers (-1: too long for one): a field with
+   * the same name, number and unit at the same index is that same (read-only) object.
+   */
+  private prevFields: SmapsField[] = [];
+  /** Fields parsed for `cur`. */
+  private count = 0;
+  /**
+   * `cur`'s fields so far are the previous VMA's first `count` (the same objects): `cur.fields`
+   * is that very array, shared, until a field differs (then a copy of the prefix is made).
+   */
+  private sharing = false;
+  private nums: number[] = [];
+  private prevNums: number[] = [];
+  private prevFlags = '';
+
+  feed(piece: Uint8Array): void {
+    const b = pieceOf(piece);
+    const { sink, names } = this;
+    const len = b.length;
+    let { cur, fields, prevFields, count, sharing, nums, prevNums, prevFlags } = this;
+    let i = 0;
+    while (i < len) {
+      const c0 = b[i];
+      if (c0 === NL) {
+        i++;
         continue;
       }
-    }
-    if (cur === undefined) {
-      i = (le < 0 ? lineEndAt(b, i) : le) + 1;
-      continue;
-    }
-    // "Name:<spaces>digits[ kB]" or "VmFlags: ...": the name has no blanks. Try the previous
-    // VMA's name at this index first (no scan, no new string).
-    const idx = fields.length;
-    const prev: SmapsField | undefined = idx < prevFields.length ? prevFields[idx] : undefined;
-    let name: string | undefined = prev?.name;
-    let colon: number;
-    if (name !== undefined && b[i + name.length] === COLON && sameAscii(b, i, name.length, name)) {
-      colon = i + name.length;
-    } else {
-      name = undefined;
-      colon = i;
-      while (colon < len) {
-        const c = b[colon];
-        if (c === COLON || c === NL || c === SPACE || c === TAB) break;
-        colon++;
+      // Header lines start with a hex digit; field names with a letter. Some names start with a
+      // hex letter ("Anonymous:"), so a hex start is tried as a header first (it needs "hex-hex ").
+      let le = -1;
+      if (hexVal(c0) >= 0) {
+        le = lineEndAt(b, i);
+        const header = parseHeaderLine(b, i, le, names);
+        if (header !== undefined) {
+          if (cur !== undefined) {
+            fields = closeFields(cur, prevFields, count, sharing);
+            sink.emit(cur);
+            if (count > 0) {
+              prevFields = fields;
+              const t = prevNums;
+              prevNums = nums;
+              nums = t;
+            }
+          }
+          count = 0;
+          if (sink.accept(header)) {
+            cur = header;
+            sharing = prevFields.length > 0;
+            fields = sharing ? prevFields : [];
+            cur.fields = fields;
+            cur.vmFlags = '';
+          } else {
+            cur = undefined;
+          }
+          i = le + 1;
+          continue;
+        }
       }
-      if (colon === i || colon >= len || b[colon] !== COLON) {
+      if (cur === undefined) {
         i = (le < 0 ? lineEndAt(b, i) : le) + 1;
         continue;
       }
-    }
-    let v = colon + 1;
-    let c = v < len ? b[v] : NL;
-    while (c === SPACE || c === TAB) c = ++v < len ? b[v] : NL;
-    // digits, accumulated as a number on the way
-    let d = v;
-    let n = 0;
-    while (c >= 48 && c <= 57) {
-      n = n * 10 + (c - 48);
-      c = ++d < len ? b[d] : NL;
-    }
-    if (d > v && d - v <= 20) {
-      if (d - v > 15) n = -1;
-      const kb = c === SPACE && d + 3 <= len && b[d + 1] === 107 /* k */ && b[d + 2] === 66; /* B */
-      if (name === undefined) name = b.toString('utf8', i, colon);
+      // "Name:<spaces>digits[ kB]" or "VmFlags: ...": the name has no blanks. Try the previous
+      // VMA's name at this index first (no scan, no new string).
+      const idx = count;
+      const prev: SmapsField | undefined = idx < prevFields.length ? prevFields[idx] : undefined;
+      let name: string | undefined = prev?.name;
+      let colon: number;
       if (
-        prev !== undefined &&
-        n >= 0 &&
-        prevNums[idx] === n &&
-        prev.kb === kb &&
-        prev.name === name
+        name !== undefined &&
+        b[i + name.length] === COLON &&
+        sameAscii(b, i, name.length, name)
       ) {
-        fields.push(prev);
+        colon = i + name.length;
       } else {
-        fields.push({ name, value: n >= 0 ? big(n) : BigInt(b.toString('latin1', v, d)), kb });
+        name = undefined;
+        colon = i;
+        while (colon < len) {
+          const c = b[colon];
+          if (c === COLON || c === NL || c === SPACE || c === TAB) break;
+          colon++;
+        }
+        if (colon === i || colon >= len || b[colon] !== COLON) {
+          i = (le < 0 ? lineEndAt(b, i) : le) + 1;
+          continue;
+        }
       }
-      nums[idx] = n;
-      const e = kb ? d + 3 : d;
-      if (le < 0) le = e >= len || b[e] === NL ? e : lineEndAt(b, e);
-    } else {
-      if (le < 0) le = lineEndAt(b, v);
-      if (colon - i === 7 && sameAscii(b, i, 7, VMFLAGS)) {
-        let e = le;
-        while (e > v && b[e - 1] === SPACE) e--;
-        if (!sameAscii(b, v, e - v, prevFlags)) prevFlags = b.toString('utf8', v, e);
-        cur.vmFlags = prevFlags;
+      let v = colon + 1;
+      let c = v < len ? b[v] : NL;
+      while (c === SPACE || c === TAB) c = ++v < len ? b[v] : NL;
+      // digits, accumulated as a number on the way
+      let d = v;
+      let n = 0;
+      while (c >= 48 && c <= 57) {
+        n = n * 10 + (c - 48);
+        c = ++d < len ? b[d] : NL;
       }
+      if (d > v && d - v <= 20) {
+        if (d - v > 15) n = -1;
+        const kb =
+          c === SPACE && d + 3 <= len && b[d + 1] === 107 /* k */ && b[d + 2] === 66; /* B */
+        if (name === undefined) name = b.toString('utf8', i, colon);
+        const same =
+          prev !== undefined &&
+          n >= 0 &&
+          prevNums[idx] === n &&
+          prev.kb === kb &&
+          prev.name === name;
+        if (sharing && !same) {
+          fields = prevFields.slice(0, idx);
+          cur.fields = fields;
+          sharing = false;
+        }
+        if (!sharing) {
+          fields.push(
+            same ? prev : { name, value: n >= 0 ? big(n) : BigInt(b.toString('latin1', v, d)), kb },
+          );
+        }
+        count++;
+        nums[idx] = n;
+        const e = kb ? d + 3 : d;
+        if (le < 0) le = e >= len || b[e] === NL ? e : lineEndAt(b, e);
+      } else {
+        if (le < 0) le = lineEndAt(b, v);
+        if (colon - i === 7 && sameAscii(b, i, 7, VMFLAGS)) {
+          let e = le;
+          while (e > v && b[e - 1] === SPACE) e--;
+          if (!sameAscii(b, v, e - v, prevFlags)) prevFlags = b.toString('utf8', v, e);
+          cur.vmFlags = prevFlags;
+        }
+      }
+      i = le + 1;
     }
-    i = le + 1;
+    this.cur = cur;
+    this.fields = fields;
+    this.prevFields = prevFields;
+    this.count = count;
+    this.sharing = sharing;
+    this.nums = nums;
+    this.prevNums = prevNums;
+    this.prevFlags = prevFlags;
   }
-  return out;
+
+  override finish(): Vma[] {
+    const cur = this.cur;
+    if (cur !== undefined) {
+      closeFields(cur, this.prevFields, this.count, this.sharing);
+      this.sink.emit(cur);
+    }
+    this.cur = undefined;
+    return this.sink.out;
+  }
+}
+
+/**
+ * Ends a VMA's fields: one sharing the previous VMA's array keeps it when it had all of them,
+ * else gets the prefix it had. Returns its fields.
+ */
+function closeFields(
+  vma: Vma,
+  prevFields: SmapsField[],
+  count: number,
+  sharing: boolean,
+): SmapsField[] {
+  if (sharing && count < prevFields.length) vma.fields = prevFields.slice(0, count);
+  return vma.fields!;
+}
+
+/**
+ * /proc/PID/smaps (its bytes, or text): VMAs with every `Name: number [kB]` line as a field in
+ * kernel order (`THPeligible:` and `ProtectionKey:` included with kb=false) and `VmFlags` as a
+ * string (SmapsParser, in one piece).
+ */
+export function parseSmaps(input: ProcText): Vma[] {
+  const p = new SmapsParser();
+  p.feed(bytesOf(input));
+  return p.finish();
 }
 
 /** Line end (index of '\n' or text length) from i. */

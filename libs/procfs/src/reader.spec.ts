@@ -2,7 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { PmapError } from '@app/domain';
+import { PmapError, type ProcessHeader, type Vma } from '@app/domain';
 import { LISTED_CMDLINE_BYTES, ProcReader, probeCapabilities, readNodeBasics } from '@app/procfs';
 import { procError } from './errors';
 import { fixturePath } from '../../../test/fixtures/paths';
@@ -171,6 +171,52 @@ describe('ProcReader on a captured proc tree', () => {
     expect(smaps.vmas.find((v) => v.kind === 'sysv_shm')!.shmId).toBe(0xfn);
   });
 
+  it('reads the map through lockedReadChunks in pieces exactly as in one piece', async () => {
+    const files: string[] = [];
+    const byLine = new ProcReader({
+      procRoot: reader.procRoot,
+      etcRoot: reader.etcRoot,
+      lockedReadChunks: async (p, onChunk) => {
+        files.push(path.basename(p));
+        const b = await fs.promises.readFile(p);
+        for (let i = 0; i < b.length;) {
+          const e = b.indexOf(10, i);
+          const end = e < 0 ? b.length : e + 1;
+          onChunk(b.subarray(i, end));
+          i = end;
+        }
+      },
+    });
+    for (const detail of ['maps', 'smaps'] as const) {
+      const whole = await reader.readMemoryMap(4541, { detail, threadStacks: true });
+      const pieces = await byLine.readMemoryMap(4541, { detail, threadStacks: true });
+      expect(pieces.vmas).toHaveLength(128);
+      expect(pieces.vmas).toEqual(whole.vmas);
+      expect({ ...pieces.header, readAtMs: 0 }).toEqual({ ...whole.header, readAtMs: 0 });
+    }
+    expect(files).toEqual(['maps', 'smaps']);
+  });
+
+  it('reads the map row by row: the header first, then each VMA as readMemoryMap has it', async () => {
+    for (const detail of ['maps', 'smaps'] as const) {
+      const whole = await reader.readMemoryMap(4541, { detail });
+      const rows: Vma[] = [];
+      let began: ProcessHeader | undefined;
+      const got = await reader.readMemoryMapRows(4541, { detail }, (h) => {
+        began = h;
+        expect(rows).toEqual([]);
+        return (v) => rows.push(v);
+      });
+      expect(got.header).toBe(began);
+      expect(got.vmas).toBe(128);
+      expect(rows).toEqual(whole.vmas);
+      expect(rows.filter((v) => v.kind === 'stack')).toHaveLength(1);
+    }
+    // a process that was already a zombie: what there is, without an error (as readMemoryMap)
+    const z = await reader.readMemoryMapRows(500, { detail: 'maps' }, () => () => undefined);
+    expect(z.vmas).toBe((await reader.readMemoryMap(500, { detail: 'maps' })).vmas.length);
+  });
+
   it('reads rollup, stat, status, cgroup and numa_maps', async () => {
     expect((await reader.readRollup(4541)).rss).toBe(56636n * 1024n);
     expect(reader.readStat(4541).vsize).toBe(99786752n);
@@ -215,6 +261,12 @@ describe('ProcReader on a captured proc tree', () => {
         await expect(reader.readMemoryMap(700, { detail })).rejects.toThrow(
           new PmapError('EXITED', 'process 700 exited during the read'),
         );
+        // row by row: the rows were handed over, and the read still fails
+        let rows = 0;
+        await expect(reader.readMemoryMapRows(700, { detail }, () => () => rows++)).rejects.toThrow(
+          new PmapError('EXITED', 'process 700 exited during the read'),
+        );
+        expect(rows).toBe(128);
       }
       expect(reader.readStat(700).state).toBe('Z');
     } finally {
@@ -240,6 +292,9 @@ describe('ProcReader on a captured proc tree', () => {
       await expect(reader.readMemoryMap(710, { detail: 'maps' })).rejects.toThrow(
         new PmapError('EXITED', 'process 710 exited during the read'),
       );
+      await expect(
+        reader.readMemoryMapRows(710, { detail: 'maps' }, () => () => undefined),
+      ).rejects.toThrow(new PmapError('EXITED', 'process 710 exited during the read'));
       expect((await reader.readMemoryMap(711, { detail: 'maps' })).vmas).toHaveLength(128);
     } finally {
       for (const pid of [710, 711]) fs.rmSync(path.join(proc, String(pid)), { recursive: true });

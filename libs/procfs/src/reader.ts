@@ -11,7 +11,6 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import {
-  MAX_MATCHED_CHARS,
   PmapError,
   type MemoryMap,
   type MemoryRollup,
@@ -19,16 +18,26 @@ import {
   type ProcessInfo,
   type Vma,
 } from '@app/domain';
-import { classifyVmas } from './classify';
-import { k8sPodMatcher, slurmJobMatcher } from './cgroup-match';
+import { classifyStack, classifyVmas } from './classify';
+import {
+  abortError,
+  checkPid,
+  isDigits,
+  isGone,
+  PF_KTHREAD,
+  readBootTime,
+  readPasswd,
+  threadStackPointers,
+} from './proc-files';
 import { errnoOf, exited, notFound, procError } from './errors';
+import { listProcesses, type ListSource } from './process-list';
 import {
   parseCgroup,
+  MapsLinesParser,
   parseCmdline,
-  parseMaps,
   parseNumaMaps,
-  parseSmaps,
   parseSmapsRollup,
+  SmapsParser,
   parseStat,
   parseStatus,
 } from './parse';
@@ -42,34 +51,7 @@ import type {
   ReadOptions,
 } from './types';
 
-/** PF_KTHREAD in /proc/PID/stat flags. */
-const PF_KTHREAD = 0x00200000;
-/** Set at the start of do_exit, before the address space is torn down. */
-const PF_EXITING = 0x00000004;
-
-/** A zombie, dead, or exiting (its address space being torn down) process. */
-function isGone(st: ProcStat): boolean {
-  const s = st.state;
-  return s === '' || s === 'Z' || s === 'X' || s === 'x' || (st.flags & PF_EXITING) !== 0;
-}
-
-function checkPid(pid: number): void {
-  if (!Number.isSafeInteger(pid) || pid <= 0) {
-    throw new PmapError('INVALID_ARGUMENT', `pid must be a positive integer, got ${pid}`, 'pid');
-  }
-}
-
-function isDigits(s: string): boolean {
-  if (s.length === 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 48 || c > 57) return false;
-  }
-  return true;
-}
-
-/** Bytes of a command line a listing keeps: all a name regex searches (see safe-regex.ts). */
-export const LISTED_CMDLINE_BYTES = 4 * MAX_MATCHED_CHARS;
+export { LISTED_CMDLINE_BYTES } from './process-list';
 
 export class ProcReader {
   readonly procRoot: string;
@@ -79,13 +61,17 @@ export class ProcReader {
   private users: Map<number, string> | undefined;
   private bootTimeMs: number | undefined;
   private readonly lockedRead: (path: string, opts: ReadOptions) => Promise<Buffer>;
+  private readonly lockedReadChunks: NonNullable<ProcReaderOptions['lockedReadChunks']>;
 
   constructor(opts: ProcReaderOptions = {}) {
     this.procRoot = opts.procRoot ?? '/proc';
     this.etcRoot = opts.etcRoot ?? '/etc';
     this.clockTicks = opts.clockTicks ?? 100;
     this.pageSize = opts.pageSize ?? 4096n;
-    this.lockedRead = opts.lockedRead ?? ((p, o) => fs.promises.readFile(p, { signal: o.signal }));
+    const whole = opts.lockedRead ?? ((p, o) => fs.promises.readFile(p, { signal: o.signal }));
+    this.lockedRead = whole;
+    this.lockedReadChunks =
+      opts.lockedReadChunks ?? ((p, onChunk, o) => whole(p, o).then((b) => onChunk(b)));
   }
 
   private file(pid: number, name: string): string {
@@ -122,6 +108,24 @@ export class ProcReader {
       if (opts.signal?.aborted) throw abortError(opts.signal);
       if (!(e instanceof PmapError) && errnoOf(e) === undefined) throw e;
       throw procError(e, pid, name, started);
+    }
+  }
+
+  /** readLocked in pieces that end at line ends (ProcReaderOptions.lockedReadChunks). */
+  private async readLockedChunks(
+    pid: number,
+    name: string,
+    opts: ReadOptions,
+    onChunk: (piece: Buffer) => void,
+  ): Promise<void> {
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    try {
+      await this.lockedReadChunks(this.file(pid, name), onChunk, opts);
+    } catch (e) {
+      // As readLocked: the call's own failures pass unchanged, the file's are the process's.
+      if (opts.signal?.aborted) throw abortError(opts.signal);
+      if (!(e instanceof PmapError) && errnoOf(e) === undefined) throw e;
+      throw procError(e, pid, name, true);
     }
   }
 
@@ -218,14 +222,49 @@ export class ProcReader {
    * when the read began is only returned when it is still alive afterwards (else EXITED).
    */
   async readMemoryMap(pid: number, opts: ReadMemoryMapOptions): Promise<MemoryMap> {
+    // The header first: a process whose cmdline read is stuck holds one stuck worker, not two.
     const { header, stat } = await this.headerWithStat(pid, opts);
     const smaps = opts.detail === 'smaps';
-    const bytes = await this.readLocked(pid, smaps ? 'smaps' : 'maps', true, opts);
-    const vmas: Vma[] = smaps ? parseSmaps(bytes) : parseMaps(bytes);
+    // The map in pieces, each parsed while the kernel generates the next.
+    const parser = smaps ? new SmapsParser() : new MapsLinesParser();
+    await this.readLockedChunks(pid, smaps ? 'smaps' : 'maps', opts, (piece) => parser.feed(piece));
+    const vmas: Vma[] = parser.finish();
     if (vmas.length > 0 || !isGone(stat)) this.assertStillAlive(pid);
-    const sps = opts.threadStacks && vmas.length > 0 ? this.threadStackPointers(pid) : undefined;
+    const sps =
+      opts.threadStacks && vmas.length > 0 ? threadStackPointers(this.procRoot, pid) : undefined;
     classifyVmas(vmas, header.startStack, sps);
     return { header, vmas };
+  }
+
+  /**
+   * The memory map one VMA at a time, for a renderer that writes each row as it comes (pmap's
+   * plain, -x and -d): the header is read first and given to `begin`, which returns where the
+   * VMAs go. Each VMA is classified from its name and stat's startstack (no thread stacks) and
+   * handed over as soon as it is parsed, while the rest of the file is still being read; none is
+   * kept. Resolves with the header and the number of VMAs once the file is read and the process
+   * was still alive after it; else rejects (EXITED as readMemoryMap): what was handed over is then
+   * to be dropped.
+   */
+  async readMemoryMapRows(
+    pid: number,
+    opts: ReadMemoryMapOptions,
+    begin: (header: ProcessHeader) => (v: Vma) => void,
+  ): Promise<{ header: ProcessHeader; vmas: number }> {
+    const { header, stat } = await this.headerWithStat(pid, opts);
+    const sink = begin(header);
+    const startStack = header.startStack;
+    let n = 0;
+    const onVma = (v: Vma): void => {
+      n++;
+      classifyStack(v, startStack);
+      sink(v);
+    };
+    const smaps = opts.detail === 'smaps';
+    const parser = smaps ? new SmapsParser(onVma) : new MapsLinesParser(onVma);
+    await this.readLockedChunks(pid, smaps ? 'smaps' : 'maps', opts, (piece) => parser.feed(piece));
+    parser.finish();
+    if (n > 0 || !isGone(stat)) this.assertStillAlive(pid);
+    return { header, vmas: n };
   }
 
   /**
@@ -251,44 +290,9 @@ export class ProcReader {
     if (isGone(st)) throw exited(pid);
   }
 
-  /**
-   * tid -> stack pointer for each thread: task/TID/syscall (second-to-last field; "running" or an
-   * unreadable file is skipped) with task/TID/stat kstkesp as the fallback. Best effort.
-   */
+  /** tid -> stack pointer for each thread (proc-files.ts threadStackPointers). */
   threadStackPointers(pid: number): Map<number, bigint> {
-    const out = new Map<number, bigint>();
-    let tids: string[];
-    try {
-      tids = fs.readdirSync(this.file(pid, 'task'));
-    } catch {
-      return out;
-    }
-    for (const t of tids) {
-      if (!isDigits(t)) continue;
-      const tid = Number(t);
-      const dir = path.join(this.procRoot, String(pid), 'task', t);
-      let sp = 0n;
-      try {
-        const sc = fs.readFileSync(path.join(dir, 'syscall'), 'latin1').trim();
-        const parts = sc.split(' ');
-        if (parts.length >= 3) {
-          const tok = parts[parts.length - 2];
-          const hex = tok.startsWith('0x') ? tok.slice(2) : tok;
-          if (/^[0-9a-fA-F]{1,16}$/.test(hex)) sp = BigInt('0x' + hex);
-        }
-      } catch {
-        // unreadable: fall back to stat
-      }
-      if (sp === 0n) {
-        try {
-          sp = parseStat(fs.readFileSync(path.join(dir, 'stat'), 'latin1')).kstkesp;
-        } catch {
-          // thread gone
-        }
-      }
-      if (sp !== 0n) out.set(tid, sp);
-    }
-    return out;
+    return threadStackPointers(this.procRoot, pid);
   }
 
   /** Numeric entries of the proc root, ascending. */
@@ -307,189 +311,34 @@ export class ProcReader {
 
   /** Boot time from the proc root's stat "btime" line (ms since the epoch; 0 when unknown). */
   bootTime(): number {
-    if (this.bootTimeMs !== undefined) return this.bootTimeMs;
-    let ms = 0;
-    try {
-      const text = fs.readFileSync(path.join(this.procRoot, 'stat'), 'latin1');
-      const i = text.indexOf('\nbtime ');
-      const at = i >= 0 ? i + 7 : text.startsWith('btime ') ? 6 : -1;
-      if (at >= 0) ms = Number.parseInt(text.slice(at, at + 20), 10) * 1000;
-      if (!Number.isFinite(ms)) ms = 0;
-    } catch {
-      ms = 0;
-    }
-    this.bootTimeMs = ms;
-    return ms;
+    this.bootTimeMs ??= readBootTime(this.procRoot);
+    return this.bootTimeMs;
   }
 
   /** User name for a uid from <etcRoot>/passwd (read once); the uid as text when unknown. */
   userName(uid: number): string {
-    if (this.users === undefined) {
-      const users = new Map<number, string>();
-      try {
-        const text = fs.readFileSync(path.join(this.etcRoot, 'passwd'), 'utf8');
-        for (const line of text.split('\n')) {
-          const f = line.split(':');
-          if (f.length < 3 || !isDigits(f[2])) continue;
-          const id = Number(f[2]);
-          if (!users.has(id)) users.set(id, f[0]);
-        }
-      } catch {
-        // no passwd: numeric names
-      }
-      this.users = users;
-    }
+    this.users ??= readPasswd(this.etcRoot);
     return this.users.get(uid) ?? String(uid);
   }
 
   /**
-   * Processes matching `filter` (every given criterion must hold), in pid order. Processes that
-   * vanish between files are skipped; a process whose smaps_rollup cannot be read gets
-   * `rollupError` and counts in `unreadable`. Kernel threads only with includeKernelThreads.
-   * Up to `opts.concurrency` processes (default 8) are read at once, so their cmdline and
-   * smaps_rollup reads go to the lockedRead pool in parallel; the signal stops the listing
-   * (no process is started after it aborts).
+   * Processes matching `filter` (process-list.ts listProcesses): every given criterion must
+   * hold, in pid order; up to `opts.concurrency` (default 8) read at once.
    */
-  async listProcesses(
+  listProcesses(
     filter: ProcessFilter = {},
     opts: ReadOptions & { concurrency?: number } = {},
   ): Promise<{ processes: ProcessInfo[]; unreadable: number }> {
-    const pids = filter.pids ? [...new Set(filter.pids)].sort((a, b) => a - b) : this.listPids();
-    const ctx: ListContext = {
-      filter,
-      wantUid: filter.user !== undefined && isDigits(filter.user) ? Number(filter.user) : undefined,
-      inPod: filter.k8sPod !== undefined ? k8sPodMatcher(filter.k8sPod) : undefined,
-      inJob: filter.slurmJob !== undefined ? slurmJobMatcher(filter.slurmJob) : undefined,
-      needCgroup: false,
-      boot: this.bootTime(),
-      signal: opts.signal,
-      read: { signal: opts.signal, onSlow: opts.onSlow, resume: opts.resume },
+    const src: ListSource = {
+      clockTicks: this.clockTicks,
+      pageSize: this.pageSize,
+      statOf: (pid, started) => this.statOf(pid, started),
+      readText: (pid, name, started) => this.readText(pid, name, started),
+      readLocked: (pid, name, started, o) => this.readLocked(pid, name, started, o),
+      userName: (uid) => this.userName(uid),
+      bootTime: () => this.bootTime(),
+      listPids: () => this.listPids(),
     };
-    ctx.needCgroup =
-      filter.cgroup !== undefined || ctx.inPod !== undefined || ctx.inJob !== undefined;
-    const results = new Array<ProcessInfo | 'skip' | 'unreadable'>(pids.length);
-    let next = 0;
-    const lane = async (): Promise<void> => {
-      while (next < pids.length) {
-        if (opts.signal?.aborted) throw abortError(opts.signal);
-        const i = next++;
-        results[i] = await this.listOne(pids[i], ctx);
-      }
-    };
-    const lanes = Math.max(1, Math.min(opts.concurrency ?? 8, pids.length));
-    await Promise.all(Array.from({ length: lanes }, lane));
-    const processes: ProcessInfo[] = [];
-    let unreadable = 0;
-    for (const r of results) {
-      if (r === 'unreadable') unreadable++;
-      else if (r !== 'skip') {
-        if (r.rollupError !== undefined) unreadable++;
-        processes.push(r);
-      }
-    }
-    return { processes, unreadable };
+    return listProcesses(src, filter, opts);
   }
-
-  /** One process of listProcesses: its info, 'skip' (filtered out or gone) or 'unreadable'. */
-  private async listOne(
-    pid: number,
-    ctx: ListContext,
-  ): Promise<ProcessInfo | 'skip' | 'unreadable'> {
-    const { filter, wantUid, inPod, inJob, signal } = ctx;
-    if (!Number.isSafeInteger(pid) || pid <= 0) return 'skip';
-    try {
-      const stat = this.statOf(pid, false);
-      const kernelThread = (stat.flags & PF_KTHREAD) !== 0;
-      if (kernelThread && !filter.includeKernelThreads) return 'skip';
-      const status = parseStatus(this.readText(pid, 'status', true));
-      if (wantUid !== undefined && status.uid !== wantUid) return 'skip';
-      const user = this.userName(status.uid);
-      if (filter.user !== undefined && wantUid === undefined && user !== filter.user) return 'skip';
-      let cgroup = '';
-      try {
-        cgroup = parseCgroup(this.readText(pid, 'cgroup', true));
-      } catch (e) {
-        if (ctx.needCgroup || !(e instanceof PmapError) || e.code === 'EXITED') throw e;
-      }
-      if (filter.cgroup !== undefined && !cgroup.includes(filter.cgroup)) return 'skip';
-      if (inJob !== undefined && !inJob(cgroup)) return 'skip';
-      if (inPod !== undefined && !inPod(cgroup)) return 'skip';
-      let cmdline: string;
-      let stuck: string | undefined;
-      try {
-        // Kept: what a name regex searches (MAX_MATCHED_CHARS, 4 bytes a character at most) —
-        // a listing never holds a process's MBs of arguments beyond that.
-        const raw = await this.readLocked(pid, 'cmdline', true, ctx.read);
-        cmdline = parseCmdline(
-          raw.length > LISTED_CMDLINE_BYTES ? raw.subarray(0, LISTED_CMDLINE_BYTES) : raw,
-          stat.comm,
-        );
-      } catch (e) {
-        // Stuck in the kernel with its mmap_lock held: listed by its stat and status alone.
-        if (!(e instanceof PmapError && e.code === 'TIMED_OUT')) throw e;
-        cmdline = '';
-        stuck = e.message;
-      }
-      if (filter.nameRegex) {
-        if (!filter.nameRegex.test(stat.comm) && !filter.nameRegex.test(cmdline)) return 'skip';
-      }
-      const info: ProcessInfo = {
-        pid,
-        ppid: stat.ppid,
-        comm: stat.comm,
-        cmdline,
-        uid: status.uid,
-        user,
-        state: stat.state,
-        threads: stat.numThreads,
-        startTimeMs: ctx.boot + Math.round((stat.startTimeTicks * 1000) / this.clockTicks),
-        vsize: stat.vsize,
-        rss: stat.rssPages * this.pageSize,
-        cgroup,
-        kernelThread,
-      };
-      if (stuck !== undefined) {
-        info.rollupError = stuck;
-      } else if (!filter.skipRollup && !kernelThread) {
-        try {
-          const b = await this.readLocked(pid, 'smaps_rollup', true, ctx.read);
-          info.rollup = parseSmapsRollup(b.toString('utf8'));
-        } catch (e) {
-          if (e instanceof PmapError && e.code === 'PERMISSION_DENIED') {
-            info.rollupError = 'permission denied';
-          } else if (e instanceof PmapError && (e.code === 'EXITED' || e.code === 'NOT_FOUND')) {
-            throw e;
-          } else {
-            if (signal?.aborted) throw e;
-            info.rollupError = e instanceof Error ? e.message : String(e);
-          }
-        }
-      }
-      return info;
-    } catch (e) {
-      if (signal?.aborted) throw abortError(signal);
-      // Vanished between files: skip silently. Anything else: skip, counted as unreadable.
-      if (!(e instanceof PmapError && (e.code === 'NOT_FOUND' || e.code === 'EXITED'))) {
-        return 'unreadable';
-      }
-      return 'skip';
-    }
-  }
-}
-
-interface ListContext {
-  filter: ProcessFilter;
-  wantUid: number | undefined;
-  inPod: ((cgroup: string) => boolean) | undefined;
-  inJob: ((cgroup: string) => boolean) | undefined;
-  needCgroup: boolean;
-  boot: number;
-  signal: AbortSignal | undefined;
-  read: ReadOptions;
-}
-
-function abortError(signal: AbortSignal): Error {
-  return signal.reason instanceof Error
-    ? signal.reason
-    : new PmapError('UNAVAILABLE', 'the read was cancelled');
 }

@@ -137,6 +137,16 @@ export interface ProcReaderOptions {
    * process stuck in the kernel cannot block the agent's event loop. Default: fs.promises.readFile.
    */
   lockedRead?: (path: string, opts: ReadOptions) => Promise<Buffer>;
+  /**
+   * lockedRead in pieces that each end at a line end, handed to `onChunk` in order as they are
+   * read (the agent: GuardedFileReader.readChunks), so maps and smaps are parsed while the kernel
+   * generates them. Default: lockedRead's whole file as one piece.
+   */
+  lockedReadChunks?: (
+    path: string,
+    onChunk: (piece: Buffer) => void,
+    opts: ReadOptions,
+  ) => Promise<void>;
 }
 
 export interface Capabilities {
