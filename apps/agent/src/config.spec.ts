@@ -20,6 +20,7 @@ describe('loadConfig', () => {
       maxHungReads: 8,
       procReadWorkers: 4,
       maxWatches: 64,
+      memoryReliefIdleMs: 2000,
       logLevel: 'info',
       ve: true,
     });
@@ -28,6 +29,10 @@ describe('loadConfig', () => {
       procReadWorkers: 2,
     });
     expect(() => loadConfig([...base, '--max-watches=0'], {})).toThrow(/--max-watches/);
+    expect(loadConfig([...base, '--memory-relief-idle-ms=0'], {}).memoryReliefIdleMs).toBe(0);
+    expect(() => loadConfig([...base, '--memory-relief-idle-ms=-1'], {})).toThrow(
+      /--memory-relief-idle-ms/,
+    );
   });
 
   it('reads every setting from the environment; flags win', () => {

@@ -36,6 +36,8 @@ export interface AgentConfig {
   procReadWorkers: number;
   /** WatchMemoryMap calls running at once before RESOURCE_EXHAUSTED (watch.service.ts). */
   maxWatches: number;
+  /** Idle time after heavy work before memory is given back (memory-relief.ts); 0 = never. */
+  memoryReliefIdleMs: number;
   logLevel: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   /** VE processes through libveosinfo (see ve.service.ts); false with --no-ve. */
   ve: boolean;
@@ -159,6 +161,11 @@ const OPTIONS: Record<string, OptionSpec> = {
     flag: '--max-watches',
     env: 'PMAPD_MAX_WATCHES',
     help: 'WatchMemoryMap calls at once before RESOURCE_EXHAUSTED (1..10000, default 64)',
+  },
+  memoryReliefIdleMs: {
+    flag: '--memory-relief-idle-ms',
+    env: 'PMAPD_MEMORY_RELIEF_IDLE_MS',
+    help: 'after heavy reads stop this long, collect garbage and give freed memory back to the system (0 = never; 0..600000, default 2000)',
   },
   veLibrary: {
     flag: '--ve-library',
@@ -298,6 +305,7 @@ export function loadConfig(
   const maxHungReads = int('maxHungReads', 1, 256, 8);
   const procReadWorkers = int('procReadWorkers', 1, 64, 4);
   const maxWatches = int('maxWatches', 1, 10_000, 64);
+  const memoryReliefIdleMs = int('memoryReliefIdleMs', 0, 600_000, 2000);
   const levels = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
   const levelText = raw.get('logLevel') ?? 'info';
   const logLevel = levels.find((l) => l === levelText);
@@ -323,6 +331,7 @@ export function loadConfig(
     maxHungReads,
     procReadWorkers,
     maxWatches,
+    memoryReliefIdleMs,
     logLevel,
     ...veConfig(raw, name, dir),
     ...securityConfig(raw, name, host, insecure),

@@ -30,6 +30,7 @@ import {
 import { PmapGrpcService } from './pmap.service';
 import { MapsSearchService } from './maps-search.service';
 import { ProcessesService } from './processes.service';
+import { MemoryRelief } from './memory-relief';
 import { ReadLimiter } from './read-limiter';
 import { clientIdentityInterceptor, mtlsServerCredentials } from './tls';
 import { VeService } from './ve.service';
@@ -101,7 +102,16 @@ async function main(): Promise<void> {
   );
   const processes = new ProcessesService(reader, ve);
   const maps = new MemoryMapService(reader, config.batchSize, ve);
-  const limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads);
+  // After a burst of heavy reads, the memory it used goes back to the system (memory-relief.ts).
+  const relief =
+    config.memoryReliefIdleMs > 0
+      ? new MemoryRelief({
+          idleMs: config.memoryReliefIdleMs,
+          log,
+          onRelief: () => metrics.memoryReliefs.inc(),
+        })
+      : undefined;
+  const limiter = new ReadLimiter(config.maxHeavyReads, config.maxQueuedReads, Date.now, relief);
   // Watch samples read maps as GetMemoryMap does (VE targets and pseudo-process marking
   // included), each under a heavy-read permit.
   const watch = new WatchService(maps, reader, log, limiter, { maxWatches: config.maxWatches });
@@ -192,6 +202,7 @@ async function main(): Promise<void> {
       .then(() => {
         healthPort?.stop();
         certs?.close();
+        relief?.close();
         // stuck reads, and reads still running (a slow one may be blocked in the kernel too)
         const { hung, busy } = guarded.stats();
         const stuck = hung + busy;

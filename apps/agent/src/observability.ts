@@ -58,6 +58,12 @@ export class AgentMetrics {
     registers: [this.registry],
   });
 
+  readonly memoryReliefs = new Counter({
+    name: 'pmapd_agent_memory_reliefs_total',
+    help: 'Garbage collections and malloc trims run after heavy reads stopped (--memory-relief-idle-ms)',
+    registers: [this.registry],
+  });
+
   constructor(sources: MetricSources = {}) {
     collectDefaultMetrics({ register: this.registry, prefix: 'pmapd_agent_' });
     const { reads, watches } = sources;

@@ -51,6 +51,12 @@ interface Waiter {
   fail: (e: GrpcStatusError) => void;
 }
 
+/** Told when heavy work starts (a first permit taken) and when it has all ended. */
+export interface ReadLimiterEvents {
+  busy(): void;
+  idle(): void;
+}
+
 export interface ReadLimiterStats {
   active: number;
   queued: number;
@@ -77,6 +83,7 @@ export class ReadLimiter {
     readonly maxActive: number = DEFAULT_MAX_HEAVY_READS,
     readonly maxQueued: number = DEFAULT_MAX_QUEUED_READS,
     private readonly now: () => number = Date.now,
+    private readonly events?: ReadLimiterEvents,
   ) {
     if (!Number.isInteger(maxActive) || maxActive < 1) {
       throw new RangeError(`maxActive must be a positive integer, got ${maxActive}`);
@@ -105,7 +112,7 @@ export class ReadLimiter {
       return Promise.reject(cancelled('cancelled while queued'));
     }
     if (this.active < this.maxActive) {
-      this.active++;
+      if (this.active++ === 0) this.events?.busy();
       return Promise.resolve(this.releaser());
     }
     if (this.queue.length >= this.maxQueued && !opts.priority) {
@@ -191,7 +198,7 @@ export class ReadLimiter {
         next = this.shift();
       }
       if (next) next.grant(this.releaser());
-      else this.active--;
+      else if (--this.active === 0) this.events?.idle();
     };
   }
 }
