@@ -15,6 +15,7 @@ import type {
   AuditTotalsDto,
 } from './dto/fleet-result.dto';
 import type { FanOutResult } from './fanout';
+import { TopN } from './top-n';
 import { byNodeName, FleetService, nodeOrder } from './fleet.service';
 
 export const DEFAULT_TOP = 20;
@@ -160,7 +161,7 @@ export class AuditService {
     const results = byNodeName(res.results);
     const fleet = zeroSums();
     const nodes: AuditNodeDto[] = [];
-    const merged: Ranked[] = [];
+    const best = new TopN<Ranked>(top, rankOrder);
     for (const r of results) {
       const s = zeroSums();
       addNode(s, r.value);
@@ -168,9 +169,12 @@ export class AuditService {
       nodes.push({ node: r.node, durationMs: r.durationMs, ...sumsJson(s) });
       // Each node's list is already ranked; only its first `top` can reach the fleet's top.
       const n = Math.min(top, r.value.top.length);
-      for (let i = 0; i < n; i++) merged.push({ node: r.node, ...r.value.top[i] });
+      for (let i = 0; i < n; i++) {
+        const t = r.value.top[i];
+        best.offer({ node: r.node, p: t.p, value: t.value });
+      }
     }
-    merged.sort(rankOrder);
+    const merged = best.sorted();
     return {
       queried: res.queried,
       responded: res.responded,
@@ -178,7 +182,7 @@ export class AuditService {
       timeoutMs,
       by,
       top,
-      processes: merged.slice(0, top).map((m) => processJson(m.node, m.p, m.value)),
+      processes: merged.map((m) => processJson(m.node, m.p, m.value)),
       nodes,
       totals: sumsJson(fleet),
     };
