@@ -64,6 +64,8 @@ interface InFlight {
   ac: AbortController;
   /** No answer is written: the client cancelled it, or the session is gone. */
   silent: boolean;
+  /** Its deadline passed (the abort was the deadline's). */
+  timedOut?: boolean;
 }
 
 /** The FleetSession handler and the sessions it serves. */
@@ -226,14 +228,16 @@ class Session {
     const timer =
       deadline === undefined
         ? undefined
-        : setTimeout(
-            () => entry.ac.abort(deadlineExceeded(`no answer within ${q.deadlineMs} ms`)),
-            q.deadlineMs,
-          );
+        : setTimeout(() => {
+            entry.timedOut = true;
+            entry.ac.abort(deadlineExceeded(`no answer within ${q.deadlineMs} ms`));
+          }, q.deadlineMs);
     this.run(q, rpc, entry.ac.signal, deadline).then(
       (answer) => this.done(q, rpc, entry, timer, t0, answer, 'OK'),
       (e: unknown) => {
-        const error = fleetError(e, this.deps.log, rpc);
+        // whatever the aborted step threw (the limiter's queue says CANCELLED), it was the deadline
+        const cause = entry.timedOut ? deadlineExceeded(`no answer within ${q.deadlineMs} ms`) : e;
+        const error = fleetError(cause, this.deps.log, rpc);
         this.done(q, rpc, entry, timer, t0, { id: q.id, error }, status[error.code] ?? '');
       },
     );
