@@ -18,7 +18,7 @@ import { ProcessesService } from './processes.service';
 import { ReadLimiter } from './read-limiter';
 import { VeService } from './ve.service';
 
-const NODE = NodeInfo.fromPartial({ name: 'spec-node' });
+const NODE = NodeInfo.fromPartial({ nodeName: 'spec-node' });
 
 /** A real agent server (unary handlers and FleetSession) over this machine's /proc. */
 async function serve(maxInFlight = 4) {

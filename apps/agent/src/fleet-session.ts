@@ -224,6 +224,7 @@ class Session {
     }
     const entry: InFlight = { ac: new AbortController(), silent: false };
     this.queries.set(q.id, entry);
+    this.deps.log.debug({ rpc, requestId: q.requestId, session: q.id }, 'fleet query');
     const deadline = q.deadlineMs > 0 ? Date.now() + q.deadlineMs : undefined;
     const timer =
       deadline === undefined
