@@ -266,11 +266,7 @@ export class FleetSessionClient {
     if (!p) return; // expired or cancelled meanwhile
     if (a.error) {
       const e = a.error;
-      this.settle(
-        a.id,
-        p,
-        this.toError(e.code, e.message, p.timeoutMs, trailersOfAnswer(e)),
-      );
+      this.settle(a.id, p, this.toError(e.code, e.message, p.timeoutMs, trailersOfAnswer(e)));
       return;
     }
     if (p.hook?.redact) {
