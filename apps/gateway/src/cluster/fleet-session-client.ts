@@ -61,6 +61,8 @@ interface Pending {
   hook?: ReturnType<SessionQueryHooks['begin']>;
   signal?: AbortSignal;
   onAbort?: () => void;
+  /** The stream it was sent on (a cancel goes there, never to a later stream). */
+  call: ClientDuplexStream<FleetQuery, FleetAnswer>;
 }
 
 const INITIAL_BACKOFF_MS = 100;
@@ -184,6 +186,7 @@ export class FleetSessionClient {
         resolve,
         reject,
         hook,
+        call,
       };
       this.pending.set(id, p);
       const signal = ctx.signal;
@@ -192,7 +195,7 @@ export class FleetSessionClient {
         p.onAbort = () => {
           if (!this.pending.has(id)) return;
           this.onClientGone();
-          this.call?.write({ id, deadlineMs: 0, requestId: '', cancel: {} });
+          if (this.call === p.call) p.call.write({ id, deadlineMs: 0, requestId: '', cancel: {} });
           this.settle(
             id,
             p,
