@@ -19,7 +19,6 @@ import * as grpc from '@grpc/grpc-js';
 import {
   DetailLevel,
   ListProcessesRequest,
-  PmapView,
   type GetMemoryMapResponse,
   type ListProcessesResponse,
 } from '@app/proto';
@@ -88,17 +87,13 @@ function logLines(a: AgentHandle): LogLine[] {
 }
 
 /**
- * Holds the agent's one heavy-read permit (--max-heavy-reads 1): the pmap -XX text of the
- * 20,000-VMA zoo (megabytes: more than every flow-control window and buffer on the way) whose
- * stream nobody reads keeps its permit until it is cancelled.
+ * Holds the agent's one heavy-read permit (--max-heavy-reads 1): the smaps map of the 20,000-VMA
+ * zoo one VMA per message (20,000 messages: far more than the client's buffer of 16 messages and
+ * the stream's flow-control window) whose stream nobody reads keeps its permit until cancelled.
  */
 async function holdPermit(a: AgentHandle, zoo: Zoo): Promise<() => void> {
   const call = a.client.getMemoryMap(
-    memoryMapRequest({
-      pid: zoo.pid,
-      detail: DetailLevel.DETAIL_LEVEL_SMAPS,
-      textView: PmapView.PMAP_VIEW_SMAPS_ALL,
-    }),
+    memoryMapRequest({ pid: zoo.pid, detail: DetailLevel.DETAIL_LEVEL_SMAPS, batchSize: 1 }),
     new grpc.Metadata(),
     { deadline: deadlineIn(120000) },
   );
