@@ -45,6 +45,7 @@ async function simulate() {
   const grpc = require('@grpc/grpc-js');
   const { HealthImplementation } = require('grpc-health-check');
   const proto = dist('proto');
+  const { BinaryWriter } = require('@bufbuild/protobuf/wire');
   const { ProcessesService, listResponse } = require(
     join(__dirname, '..', 'dist/apps/agent/src/processes.service.js'),
   );
@@ -81,6 +82,15 @@ async function simulate() {
   for (const [k, m] of Object.entries(proto.PmapServiceService)) {
     def[k] = { ...m, responseSerialize: (b) => b };
   }
+  // FleetSession: answers are pre-encoded ListProcessesResponse bytes wrapped in a FleetAnswer
+  // by hand (field 1: id, field 10: list_processes), so the session costs the simulator as little
+  // as the unary call does.
+  const answerBytes = (id, bytes) => {
+    const w = new BinaryWriter();
+    w.uint32(8).uint32(id);
+    w.uint32(82).uint32(bytes.length);
+    return Buffer.concat([Buffer.from(w.finish()), bytes]);
+  };
   const server = new grpc.Server();
   server.addService(def, {
     getNodeInfo: (_call, cb) => cb(null, infoBytes),
@@ -89,6 +99,29 @@ async function simulate() {
         (bytes) => cb(null, bytes),
         (e) => cb({ code: grpc.status.INVALID_ARGUMENT, details: String(e.message) }),
       );
+    },
+    fleetSession: (call) => {
+      call.on('data', (q) => {
+        if (!q.listProcesses) return;
+        answer(q.listProcesses).then(
+          (bytes) => call.write(answerBytes(q.id, bytes)),
+          (e) =>
+            call.write(
+              proto.FleetAnswer.encode({
+                id: q.id,
+                error: {
+                  code: 3,
+                  message: String(e.message),
+                  reason: 'INVALID_FIELD',
+                  field: '',
+                  pid: 0,
+                },
+              }).finish(),
+            ),
+        );
+      });
+      call.on('end', () => call.end());
+      call.on('error', () => undefined);
     },
     getMemoryMap: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
     getHistogram: (call) => call.emit('error', { code: grpc.status.UNIMPLEMENTED }),
@@ -192,6 +225,59 @@ async function rawClientCpu(addresses, rounds) {
   return (u.user + u.system) / (rounds * clients.length);
 }
 
+/**
+ * CPU µs per query of a bare grpc-js client holding one FleetSession stream per address and
+ * sending each the audit's ListProcesses as a message (64 in flight): the floor of a gateway on
+ * sessions.
+ */
+async function rawSessionCpu(addresses, rounds) {
+  const grpc = require('@grpc/grpc-js');
+  const proto = dist('proto');
+  const clients = addresses.map(
+    (a) => new proto.PmapServiceClient(a, grpc.credentials.createInsecure()),
+  );
+  const waiting = new Map();
+  let nextId = 1;
+  const sessions = clients.map((c) => {
+    const s = c.fleetSession();
+    s.on('data', (a) => {
+      const w = waiting.get(a.id);
+      waiting.delete(a.id);
+      if (a.error) w.reject(new Error(a.error.message));
+      else w.resolve(a.listProcesses);
+    });
+    s.on('error', () => undefined);
+    return s;
+  });
+  const listProcesses = proto.ListProcessesRequest.fromPartial({
+    sort: proto.ProcessSort.PROCESS_SORT_PSS,
+    limit: 20,
+    totals: true,
+  });
+  const round = async () => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < sessions.length) {
+          const s = sessions[next++];
+          const id = nextId++;
+          await new Promise((resolve, reject) => {
+            waiting.set(id, { resolve, reject });
+            s.write({ id, deadlineMs: 5000, requestId: '', listProcesses });
+          });
+        }
+      }),
+    );
+  };
+  for (let i = 0; i < 5; i++) await round();
+  const u0 = process.cpuUsage();
+  for (let i = 0; i < rounds; i++) await round();
+  const u = process.cpuUsage(u0);
+  for (const s of sessions) s.end();
+  for (const c of clients) c.close();
+  return (u.user + u.system) / (rounds * clients.length);
+}
+
 function cpuTicks(pid) {
   const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
   const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -289,6 +375,8 @@ async function main() {
     // The floor, in the same run: a bare grpc-js client (this process) sending every simulated
     // node the request the audit sends, 64 in flight, no gateway around it: CPU per call.
     const raw = await rawClientCpu(addresses, requests);
+    // And the floor of sessions: the same queries as messages over one open stream per node.
+    const rawSession = await rawSessionCpu(addresses, requests);
     const result = {
       nodes,
       processesPerNode: rec.processes,
@@ -304,11 +392,13 @@ async function main() {
       referenceOneNodeFullListP50Ms: +pct(ref, 50).toFixed(1),
       rawGrpcClientCpuUsPerCall: +raw.toFixed(1),
       gatewayCpuPerNodeOverRawCall: +((cpuMs * 1000) / answered / raw).toFixed(2),
+      rawSessionCpuUsPerQuery: +rawSession.toFixed(1),
+      gatewayCpuPerNodeOverRawSessionQuery: +((cpuMs * 1000) / answered / rawSession).toFixed(2),
       auditP50OverOneNodeFullList: +(pct(lat, 50) / pct(ref, 50)).toFixed(1),
     };
     console.log(JSON.stringify(result));
     console.log(
-      `fleet audit by=pss top=20, ${nodes} simulated nodes x ${rec.processes} processes: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (target <= 300 ms), gateway CPU ${result.gatewayCpuUsPerNodeAnswered} us per node answered (target <= 100 us) = ${result.gatewayCpuPerNodeOverRawCall}x a bare grpc-js client's ${result.rawGrpcClientCpuUsPerCall} us per call; p50 = ${result.auditP50OverOneNodeFullList}x one node's full process list (${result.referenceOneNodeFullListP50Ms} ms)`,
+      `fleet audit by=pss top=20, ${nodes} simulated nodes x ${rec.processes} processes: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms (target <= 300 ms), gateway CPU ${result.gatewayCpuUsPerNodeAnswered} us per node answered (target <= 100 us) = ${result.gatewayCpuPerNodeOverRawCall}x a bare grpc-js client's ${result.rawGrpcClientCpuUsPerCall} us per unary call, ${result.gatewayCpuPerNodeOverRawSessionQuery}x its ${result.rawSessionCpuUsPerQuery} us per session query; p50 = ${result.auditP50OverOneNodeFullList}x one node's full process list (${result.referenceOneNodeFullListP50Ms} ms)`,
     );
   } finally {
     gw.kill('SIGTERM');

@@ -22,6 +22,8 @@ export const AGENT_MAIN = join(REPO_ROOT, 'dist', 'apps', 'agent', 'src', 'main.
 export interface StartAgentOptions {
   /** Loopback address to bind, default 127.0.0.1. */
   host?: string;
+  /** Port to bind, default 0 (a free one); a restarted agent takes its predecessor's. */
+  port?: number;
   /** Default "node-<host>". */
   nodeName?: string;
   /** Appended to the command line (e.g. ['--batch-size', '5']). */
@@ -69,7 +71,7 @@ export async function startAgent(opts: StartAgentOptions = {}): Promise<AgentHan
   if (!existsSync(AGENT_MAIN)) throw new Error(`${AGENT_MAIN} missing: npm run build`);
   const host = opts.host ?? '127.0.0.1';
   const nodeName = opts.nodeName ?? `node-${host}`;
-  const args = [AGENT_MAIN, '--listen', `${host}:0`, '--node-name', nodeName];
+  const args = [AGENT_MAIN, '--listen', `${host}:${opts.port ?? 0}`, '--node-name', nodeName];
   if (opts.insecure !== false) args.push('--insecure');
   // Reads that return must never hit the stuck-read timeout on a busy machine (a 30,000-VMA
   // smaps, a fresh worker thread): tests of stuck reads give their own, for FIFOs that never return.

@@ -18,6 +18,7 @@ import { AgentServer, type AgentServerSecurity } from './agent.server';
 import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
 import { effectiveCapabilities, HealthPort, readabilityReport } from './health-port';
 import { createLogger } from './logger';
+import { FleetSessions } from './fleet-session';
 import { MemoryMapService } from './memory-map.service';
 import { NodeInfoService } from './node-info.service';
 import { HistogramService } from './histogram.service';
@@ -120,6 +121,7 @@ async function main(): Promise<void> {
     reader,
     { procRoot: config.procRoot, batchSize: config.batchSize },
   );
+  const fleet = new FleetSessions({ processes, nodeInfo, limiter, log, metrics });
   const handlers = new PmapGrpcService(
     nodeInfo,
     processes,
@@ -130,6 +132,7 @@ async function main(): Promise<void> {
     ve,
     limiter,
     new MapsSearchService(processes, maps, log),
+    fleet,
   );
   const security: AgentServerSecurity = { interceptors: [] };
   let certs: ReloadingCertificateProvider | undefined;
@@ -197,6 +200,8 @@ async function main(): Promise<void> {
 
   const onSignal = (signal: NodeJS.Signals): void => {
     log.info({ signal }, 'shutting down');
+    // long-lived fleet sessions end after their answers in flight (the gateway reopens elsewhere)
+    fleet.closeAll();
     server
       .stop(config.shutdownTimeoutSec)
       .then(() => {

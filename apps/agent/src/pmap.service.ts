@@ -17,7 +17,8 @@ import {
   type WatchMemoryMapResponse,
 } from '@app/proto';
 import type { ReadOptions } from '@app/procfs';
-import { deadlineExceeded, toGrpcError } from './errors';
+import { toGrpcError } from './errors';
+import type { FleetSessions } from './fleet-session';
 import type { HistogramService } from './histogram.service';
 import type { Logger } from './logger';
 import { textChunks, vmaChunks } from './map-chunks';
@@ -26,7 +27,7 @@ import type { MapsSearchService, SearchCall } from './maps-search.service';
 import type { MemoryMapQuery, MemoryMapService } from './memory-map.service';
 import type { NodeInfoService } from './node-info.service';
 import { listResponse, type ProcessesService } from './processes.service';
-import { callAcquireOptions, PermitLease, type ReadLimiter } from './read-limiter';
+import { callAcquireOptions, type ReadLimiter, withPermit } from './read-limiter';
 import { serveVeHistogram } from './ve-histogram';
 import type { VeService } from './ve.service';
 import type { WatchService } from './watch.service';
@@ -48,6 +49,8 @@ export class PmapGrpcService {
     private readonly limiter: ReadLimiter,
     /** SearchMaps' implementation (maps-search.service.ts). */
     private readonly search: Pick<MapsSearchService, 'serve'>,
+    /** FleetSession's implementation (fleet-session.ts). */
+    private readonly fleet: Pick<FleetSessions, 'serve'>,
   ) {}
 
   /** The handler table grpc-js expects for PmapServiceService. */
@@ -59,6 +62,7 @@ export class PmapGrpcService {
       getHistogram: this.getHistogram,
       watchMemoryMap: this.watchMemoryMap,
       searchMaps: this.searchMaps,
+      fleetSession: this.fleet.serve,
     };
   }
 
@@ -109,15 +113,7 @@ export class PmapGrpcService {
   ): Promise<T> {
     const { opts, dispose } = callAcquireOptions(call);
     try {
-      const lease = await PermitLease.take(this.limiter, opts);
-      try {
-        if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
-          throw deadlineExceeded('deadline exceeded before the read');
-        }
-        return await fn(lease.readOptions());
-      } finally {
-        lease.end();
-      }
+      return await withPermit(this.limiter, opts, fn);
     } finally {
       dispose();
     }

@@ -272,6 +272,29 @@ export class PermitLease {
   }
 }
 
+/**
+ * Runs `fn` under a heavy-read permit taken with `opts` (the caller's deadline and cancellation:
+ * FIFO queue, bound, AGENT_BUSY beyond it). A deadline that passed while queued fails with
+ * DEADLINE_EXCEEDED before anything is read. `fn` gets the read options (signal, the permit lent
+ * back while a read is slow); the permit goes back when it settles. The unary handlers
+ * (pmap.service.ts) and the fleet session's queries (fleet-session.ts) share it.
+ */
+export async function withPermit<T>(
+  limiter: Pick<ReadLimiter, 'acquire'>,
+  opts: AcquireOptions,
+  fn: (read: ReadOptions) => Promise<T> | T,
+): Promise<T> {
+  const lease = await PermitLease.take(limiter, opts);
+  try {
+    if (opts.deadline !== undefined && Date.now() >= opts.deadline) {
+      throw deadlineExceeded('deadline exceeded before the read');
+    }
+    return await fn(lease.readOptions());
+  } finally {
+    lease.end();
+  }
+}
+
 /** The part of a grpc-js server call the limiter looks at. */
 export interface LimitedCall {
   getDeadline(): Date | number;

@@ -34,6 +34,7 @@ import {
   type ErrorReason,
 } from '@app/domain';
 import { service as healthServiceDefinition } from 'grpc-health-check';
+import { FleetSessionClient, type SessionQueryHooks } from './fleet-session-client';
 
 /** What the agent said about an error beyond its code (its trailing metadata, docs/agent.md). */
 export interface AgentErrorTrailers {
@@ -163,6 +164,10 @@ export class AgentConnection {
   private readonly channel: Channel;
   private readonly pmap: PmapServiceClient;
   private readonly health: HealthClient;
+  /** ListProcesses goes over the agent's FleetSession (fleet-session-client.ts), opened lazily. */
+  readonly session: FleetSessionClient;
+  /** The agent answered FleetSession UNIMPLEMENTED (an agent older than v3): unary calls. */
+  private sessionUnsupported = false;
   private closed = false;
 
   constructor(
@@ -175,6 +180,8 @@ export class AgentConnection {
       credentials: ChannelCredentials;
       interceptors: Interceptor[];
       channelOptions: Record<string, string | number>;
+      /** Per-query request id, redaction and metrics of session queries. */
+      session?: SessionQueryHooks;
     },
   ) {
     const creds = transport?.credentials ?? credentials.createInsecure();
@@ -187,11 +194,22 @@ export class AgentConnection {
       interceptors: transport?.interceptors ?? [],
     });
     this.health = new HealthClientCtor(address, creds, { channelOverride: this.channel });
+    // The session's stream goes through no interceptor: its messages are per-query work the
+    // session client accounts itself (request id, redaction, metrics: transport.session).
+    const sessionClient = new PmapServiceClient(address, creds, { channelOverride: this.channel });
+    this.session = new FleetSessionClient(
+      () => sessionClient.fleetSession(new Metadata(), {}),
+      (code, details, timeoutMs, trailers) =>
+        new AgentCallError(node, address, code, details, timeoutMs, trailers),
+      transport?.session,
+      onClientGone,
+    );
   }
 
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.session.close();
     this.channel.close();
   }
 
@@ -260,7 +278,24 @@ export class AgentConnection {
     return this.unary((r, md, o, cb) => this.pmap.getNodeInfo(r, md, o, cb), {}, ctx);
   }
 
-  listProcesses(req: ListProcessesRequest, ctx: CallCtx): Promise<ListProcessesResponse> {
+  /** ListProcesses as a query of the agent's fleet session (unary for an agent without one). */
+  async listProcesses(req: ListProcessesRequest, ctx: CallCtx): Promise<ListProcessesResponse> {
+    if (!this.sessionUnsupported) {
+      try {
+        return await this.session.listProcesses(req, ctx);
+      } catch (e) {
+        // the stream itself refused (no reason): the agent does not know FleetSession
+        if (!(e instanceof AgentCallError && e.code === GrpcStatus.UNIMPLEMENTED && !e.reason)) {
+          throw e;
+        }
+        this.sessionUnsupported = true;
+      }
+    }
+    return this.listProcessesUnary(req, ctx);
+  }
+
+  /** ListProcesses as its own unary call. */
+  listProcessesUnary(req: ListProcessesRequest, ctx: CallCtx): Promise<ListProcessesResponse> {
     return this.unary((r, md, o, cb) => this.pmap.listProcesses(r, md, o, cb), req, ctx);
   }
 

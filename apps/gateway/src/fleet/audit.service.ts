@@ -15,6 +15,7 @@ import type {
   AuditTotalsDto,
 } from './dto/fleet-result.dto';
 import type { FanOutResult } from './fanout';
+import { TopN } from './top-n';
 import { byNodeName, FleetService, nodeOrder } from './fleet.service';
 
 export const DEFAULT_TOP = 20;
@@ -27,8 +28,20 @@ const AUDIT_SORT: Record<AuditKey, ProcessSort> = {
   locked: ProcessSort.PROCESS_SORT_LOCKED,
 };
 
+/**
+ * What the audit reads of a process: a domain ProcessInfo, or the agent's message as it arrived
+ * (the same fields: nothing is converted for the candidates that do not make the fleet's top).
+ */
+export type AuditProcess = Pick<
+  ProcessInfo,
+  'pid' | 'comm' | 'cmdline' | 'user' | 'cgroup' | 'rss'
+> & {
+  rollup?: ProcessInfo['rollup'];
+  cmdlineTruncated?: boolean;
+};
+
 /** The figure `by` ranks a process by; undefined without a rollup (rss: /proc/PID/stat's). */
-export function auditValue(p: ProcessInfo, by: AuditKey): bigint | undefined {
+export function auditValue(p: AuditProcess, by: AuditKey): bigint | undefined {
   const r = p.rollup;
   switch (by) {
     case 'rss':
@@ -49,7 +62,7 @@ export interface AuditNode {
   totals: ProcessTotals;
   /** Processes whose details could not be read at all (the agent's `unreadable`). */
   unreadable: number;
-  top: { p: ProcessInfo; value: bigint }[];
+  top: { p: AuditProcess; value: bigint }[];
 }
 
 interface Sums {
@@ -90,7 +103,7 @@ function sumsJson(s: Sums): AuditTotalsDto {
 
 const opt = (v: bigint | undefined): JsonSize | null => (v === undefined ? null : size(v));
 
-function processJson(node: string, p: ProcessInfo, value: bigint): AuditProcessDto {
+function processJson(node: string, p: AuditProcess, value: bigint): AuditProcessDto {
   const out: AuditProcessDto = {
     node,
     pid: p.pid,
@@ -109,7 +122,7 @@ function processJson(node: string, p: ProcessInfo, value: bigint): AuditProcessD
   return out;
 }
 
-type Ranked = { node: string; p: ProcessInfo; value: bigint };
+type Ranked = { node: string; p: AuditProcess; value: bigint };
 
 /** Descending value, then node name, then pid. */
 function rankOrder(a: Ranked, b: Ranked): number {
@@ -128,7 +141,7 @@ export class AuditService {
     const timeoutMs = this.fleet.timeoutOf(q);
     const req = this.fleet.listRequest(q, { sort: AUDIT_SORT[by], limit: top, totals: true });
     const res = await this.fleet.run(nodes, timeoutMs, signal, async (n, ctx) => {
-      const list = await this.fleet.listProcesses(n, ctx, req);
+      const list = await this.fleet.listPages(n, ctx, req, (p) => p);
       if (!list.totals) throw new Error('the agent answered no totals (an agent older than v2)');
       return this.nodeOf(list.totals, list.unreadable, list.processes, by);
     });
@@ -139,7 +152,7 @@ export class AuditService {
   nodeOf(
     totals: ProcessTotals,
     unreadable: number,
-    processes: readonly ProcessInfo[],
+    processes: readonly AuditProcess[],
     by: AuditKey,
   ): AuditNode {
     const ranked: AuditNode['top'] = [];
@@ -160,7 +173,7 @@ export class AuditService {
     const results = byNodeName(res.results);
     const fleet = zeroSums();
     const nodes: AuditNodeDto[] = [];
-    const merged: Ranked[] = [];
+    const best = new TopN<Ranked>(top, rankOrder);
     for (const r of results) {
       const s = zeroSums();
       addNode(s, r.value);
@@ -168,9 +181,12 @@ export class AuditService {
       nodes.push({ node: r.node, durationMs: r.durationMs, ...sumsJson(s) });
       // Each node's list is already ranked; only its first `top` can reach the fleet's top.
       const n = Math.min(top, r.value.top.length);
-      for (let i = 0; i < n; i++) merged.push({ node: r.node, ...r.value.top[i] });
+      for (let i = 0; i < n; i++) {
+        const t = r.value.top[i];
+        best.offer({ node: r.node, p: t.p, value: t.value });
+      }
     }
-    merged.sort(rankOrder);
+    const merged = best.sorted();
     return {
       queried: res.queried,
       responded: res.responded,
@@ -178,7 +194,7 @@ export class AuditService {
       timeoutMs,
       by,
       top,
-      processes: merged.slice(0, top).map((m) => processJson(m.node, m.p, m.value)),
+      processes: merged.map((m) => processJson(m.node, m.p, m.value)),
       nodes,
       totals: sumsJson(fleet),
     };

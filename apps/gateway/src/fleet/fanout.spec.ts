@@ -1,6 +1,6 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { AgentCallError } from '../cluster/agent-connection';
-import { fanOut, Semaphore } from './fanout';
+import { DeadlineError, fanOut, FanOutDeadlines, Semaphore } from './fanout';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -203,5 +203,41 @@ describe('fanOut', () => {
       ['z', 2, 3],
       ['x', 3, 3],
     ]);
+  });
+});
+
+describe('FanOutDeadlines', () => {
+  test('one timer for every node deadline of a fan-out, each node failed at its deadline', async () => {
+    const clock = { t: 1_000 };
+    const spy = jest.spyOn(global, 'setTimeout');
+    try {
+      const before = spy.mock.calls.length;
+      const res = await fanOut(
+        Array.from({ length: 200 }, (_, i) => `n${i}`),
+        (node) => (node === 'n0' ? Promise.resolve(0) : new Promise<number>(() => {})),
+        { concurrency: 200, timeoutMs: 30, now: () => clock.t },
+      );
+      expect(res.responded).toBe(1);
+      expect(res.failed).toHaveLength(199);
+      expect(res.failed.every((f) => f.code === 'DEADLINE_EXCEEDED')).toBe(true);
+      // every node started at the same clock reading: one deadline, one timer
+      expect(spy.mock.calls.length - before).toBe(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  test('deadlines in start order each expire, later ones re-arm the one timer', async () => {
+    let t = 0;
+    const d = new FanOutDeadlines(() => t);
+    const never = new Promise<number>(() => {});
+    const a = d.race(never, 10);
+    t = 5;
+    const b = d.race(Promise.resolve(2), 15);
+    const c = d.race(never, 20);
+    await expect(b).resolves.toBe(2);
+    await expect(a).rejects.toBeInstanceOf(DeadlineError);
+    await expect(c).rejects.toBeInstanceOf(DeadlineError);
+    d.close();
   });
 });

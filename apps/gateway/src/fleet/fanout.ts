@@ -129,23 +129,75 @@ function sleep(ms: number): Promise<void> {
 }
 
 /**
- * The node's deadline is enforced here too, whatever the task does: a task still running at the
- * deadline is abandoned (its gRPC calls carry the same deadline and end by themselves).
+ * The node deadlines of one fan-out on ONE timer (not one per node). Every node gets the same
+ * timeout from the moment its task starts, so deadlines come in start order: a FIFO whose head is
+ * the earliest pending deadline, the timer armed for it. A task still running at its deadline is
+ * abandoned (its gRPC calls carry the same deadline and end by themselves).
  */
-function withDeadline<T>(p: Promise<T>, deadline: number, now: () => number): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new DeadlineError()), Math.max(0, deadline - now()));
-    p.then(
-      (v) => {
-        clearTimeout(timer);
-        resolve(v);
-      },
-      (e: unknown) => {
-        clearTimeout(timer);
-        reject(e instanceof Error ? e : new Error(String(e)));
-      },
-    );
-  });
+export class FanOutDeadlines {
+  private queue: { deadline: number; done: boolean; expire: () => void }[] = [];
+  private head = 0;
+  private timer: NodeJS.Timeout | undefined;
+  /** The deadline the timer is armed for. */
+  private armedFor = 0;
+
+  constructor(private readonly now: () => number) {}
+
+  /** `p`, or DeadlineError at `deadline` if it has not settled by then. */
+  race<T>(p: Promise<T>, deadline: number): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const entry = { deadline, done: false, expire: () => reject(new DeadlineError()) };
+      this.queue.push(entry);
+      if (this.timer === undefined) this.arm();
+      p.then(
+        (v) => {
+          entry.done = true;
+          resolve(v);
+        },
+        (e: unknown) => {
+          entry.done = true;
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+
+  /** The fan-out is over: no timer left behind. */
+  close(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(): void {
+    const q = this.queue;
+    while (this.head < q.length && q[this.head].done) this.head++;
+    if (this.head > 1024 && this.head * 2 > q.length) {
+      this.queue = q.slice(this.head);
+      this.head = 0;
+    }
+    if (this.head >= this.queue.length) {
+      this.timer = undefined;
+      return;
+    }
+    this.armedFor = this.queue[this.head].deadline;
+    this.timer = setTimeout(() => this.fire(), Math.max(0, this.armedFor - this.now()));
+  }
+
+  private fire(): void {
+    // the deadline armed for has come, whatever the clock says (tests give their own)
+    const t = Math.max(this.now(), this.armedFor);
+    const q = this.queue;
+    while (this.head < q.length) {
+      const e = q[this.head];
+      if (!e.done) {
+        if (e.deadline > t) break;
+        e.done = true;
+        e.expire();
+      }
+      this.head++;
+    }
+    this.arm();
+  }
 }
 
 function isUnavailable(e: unknown): boolean {
@@ -166,6 +218,7 @@ export async function fanOut<T>(
   const total = nodes.length;
   const retryDelay = opts.retryDelayMs ?? 100;
   const now = opts.now ?? Date.now;
+  const deadlines = new FanOutDeadlines(now);
 
   const runNode = async (node: string): Promise<void> => {
     const release = await sem.acquire();
@@ -184,7 +237,7 @@ export async function fanOut<T>(
         };
         try {
           if (opts.signal?.aborted) throw new Error('client went away');
-          const value = await withDeadline(task(node, ctx), deadline, now);
+          const value = await deadlines.race(task(node, ctx), deadline);
           outcome = { node, ok: true, value, attempts, durationMs: 0 };
           break;
         } catch (e) {
@@ -218,7 +271,11 @@ export async function fanOut<T>(
     }
   };
 
-  await Promise.all(nodes.map(runNode));
+  try {
+    await Promise.all(nodes.map(runNode));
+  } finally {
+    deadlines.close();
+  }
   const results: FanOutResult<T>['results'] = [];
   const failed: NodeFailure[] = [];
   for (const o of outcomes) {

@@ -17,6 +17,7 @@ import {
   type DetailLevel,
   type GetMemoryMapResponse,
   type ListProcessesRequest,
+  type ProcessInfo as ProtoProcessInfo,
 } from '@app/proto';
 import { AgentCallError } from '../cluster/agent-connection';
 import { ClusterService, type NodeState } from '../cluster/cluster.service';
@@ -43,9 +44,9 @@ export const PER_NODE_CALLS = 4;
 /** Pages of one ListProcesses answer a node task follows at most (the agent pages at ~4 MiB). */
 const MAX_LIST_PAGES = 64;
 
-/** A node's ListProcesses answer, every page, as domain types. */
-export interface NodeProcessList {
-  processes: ProcessInfo[];
+/** A node's ListProcesses answer, every page, as domain types (or as `convert` made them). */
+export interface NodeProcessList<P = ProcessInfo> {
+  processes: P[];
   totalMatched: number;
   unreadable: number;
   /** The agent's sums over every matching process, when the request asked for them. */
@@ -188,14 +189,27 @@ export class FleetService {
    * says where to go on), converted to domain types. Pages are read one after the other within
    * the node's deadline; processes that start or exit between pages may shift the list by a few.
    */
-  async listProcesses(
+  listProcesses(
     node: NodeState,
     ctx: NodeCtx,
     req: ListProcessesRequest,
   ): Promise<NodeProcessList> {
+    return this.listPages(node, ctx, req, processFromProto);
+  }
+
+  /**
+   * listProcesses with each process as `convert` makes it: the audit keeps the agent's messages
+   * as they arrived and converts only what makes the fleet's top.
+   */
+  async listPages<P>(
+    node: NodeState,
+    ctx: NodeCtx,
+    req: ListProcessesRequest,
+    convert: (p: ProtoProcessInfo) => P,
+  ): Promise<NodeProcessList<P>> {
     const first = await this.call(node, ctx, (c, cc) => c.listProcesses(req, cc));
-    const out: NodeProcessList = {
-      processes: first.processes.map(processFromProto),
+    const out: NodeProcessList<P> = {
+      processes: first.processes.map(convert),
       totalMatched: first.totalMatched,
       unreadable: first.unreadable,
     };
@@ -204,7 +218,7 @@ export class FleetService {
     for (let page = 1; next > 0 && page < MAX_LIST_PAGES; page++) {
       const offset = next;
       const more = await this.call(node, ctx, (c, cc) => c.listProcesses({ ...req, offset }, cc));
-      for (const p of more.processes) out.processes.push(processFromProto(p));
+      for (const p of more.processes) out.processes.push(convert(p));
       next = more.nextOffset > offset ? more.nextOffset : 0;
     }
     return out;

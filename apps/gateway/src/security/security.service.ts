@@ -27,6 +27,7 @@ import { reason, type ErrorBody } from '../common/api-error';
 import { LOGGER } from '../common/logger';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway-config';
 import { MetricsService } from '../metrics/metrics.service';
+import type { SessionQueryHooks } from '../cluster/fleet-session-client';
 import { policyFor, WATCH_ROUTE, type RoutePolicy } from './policy';
 import { RateLimiter } from './rate-limit';
 import { redactMessage } from './redact';
@@ -60,6 +61,8 @@ export interface AgentTransportOptions {
   credentials: ChannelCredentials;
   interceptors: Interceptor[];
   channelOptions: Record<string, string | number>;
+  /** Per-query request id, redaction and metrics of the node's fleet session. */
+  session: SessionQueryHooks;
 }
 
 /** A node-selection function for the fan-out size check (fleet/selectors over the cluster). */
@@ -432,6 +435,46 @@ export class SecurityService implements OnApplicationShutdown {
       credentials: this.credentials,
       interceptors: [this.agentInterceptor(node)],
       channelOptions,
+      session: this.sessionHooks(node),
+    };
+  }
+
+  /**
+   * What the interceptor does per call, per query of a fleet session (the stream itself outlives
+   * requests): the request id travels in the query, the answer is redacted for a redacted caller
+   * (fail closed outside a request when tokens are on), and the call is counted per query.
+   */
+  private sessionHooks(node: string): SessionQueryHooks {
+    // the labelled metric children of this node, looked up once (prom-client hashes labels)
+    const calls = new Map<string, { inc(): void }>();
+    const outcomes = new Map<string, { inc(): void }>();
+    const seconds = new Map<string, { observe(v: number): void }>();
+    const child = <T>(m: Map<string, T>, key: string, make: () => T): T => {
+      let c = m.get(key);
+      if (c === undefined) m.set(key, (c = make()));
+      return c;
+    };
+    return {
+      begin: (rpc) => {
+        const store = requestStore();
+        const redact = store ? store.redact : this.tokens.enabled && DATA_RPCS.has(rpc);
+        const t0 = performance.now();
+        return {
+          requestId: store?.requestId,
+          redact: redact ? (m) => redactMessage(rpc, m) : undefined,
+          end: (code) => {
+            child(calls, `${rpc} ${code}`, () => this.agentCalls.labels({ node, rpc, code })).inc();
+            child(seconds, rpc, () => this.agentCallSeconds.labels({ rpc })).observe(
+              (performance.now() - t0) / 1000,
+            );
+            if (store?.fanout) {
+              child(outcomes, code, () =>
+                this.fanoutOutcomes.labels({ node, outcome: code }),
+              ).inc();
+            }
+          },
+        };
+      },
     };
   }
 
@@ -439,7 +482,9 @@ export class SecurityService implements OnApplicationShutdown {
     return (options, nextCall) => {
       const path = options.method_definition.path;
       const rpc = path.slice(path.lastIndexOf('/') + 1);
-      const store = requestStore();
+      // A fleet session outlives the request that opened it: its queries carry their own request
+      // context (sessionHooks), the stream none.
+      const store = rpc === 'FleetSession' ? undefined : requestStore();
       // Fail closed: a data call outside any request context is redacted when tokens are on.
       const redact = store ? store.redact : this.tokens.enabled && DATA_RPCS.has(rpc);
       const t0 = performance.now();

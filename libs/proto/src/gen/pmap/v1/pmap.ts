@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -944,6 +946,60 @@ export interface WatchMemoryMapResponse {
   changed: VmaChange[];
   rollup: MemoryRollup | undefined;
   rollupDelta: RollupDelta | undefined;
+}
+
+export interface FleetQuery {
+  /**
+   * Chosen by the client, unique among its queries in flight on this session; the answer carries
+   * it. A cancel names the query it cancels by this id.
+   */
+  id: number;
+  /**
+   * The query's deadline in milliseconds from its arrival at the agent (0 = none); past it the
+   * query is answered DEADLINE_EXCEEDED.
+   */
+  deadlineMs: number;
+  /**
+   * The gateway's request id (what the unary calls carry as x-request-id metadata), for the
+   * agent's log line of the query.
+   */
+  requestId: string;
+  listProcesses?: ListProcessesRequest | undefined;
+  getNodeInfo?:
+    | GetNodeInfoRequest
+    | undefined;
+  /**
+   * Cancels the query in flight with this id (no answer to the cancel itself; the cancelled
+   * query gets none either).
+   */
+  cancel?: FleetCancel | undefined;
+}
+
+export interface FleetCancel {
+}
+
+export interface FleetAnswer {
+  /** The id of the query answered. */
+  id: number;
+  listProcesses?: ListProcessesResponse | undefined;
+  nodeInfo?: GetNodeInfoResponse | undefined;
+  error?: FleetError | undefined;
+}
+
+/**
+ * A query's failure: what the unary RPC would have ended with (its status and the trailing
+ * metadata pmap-reason, pmap-field, pmap-pid).
+ */
+export interface FleetError {
+  /** gRPC status code. */
+  code: number;
+  message: string;
+  /** One of the reasons of libs/domain/src/error-reasons.ts; empty when none. */
+  reason: string;
+  /** The request field at fault (INVALID_FIELD), in the proto's spelling; empty when none. */
+  field: string;
+  /** The pid the error is about; 0 when none. */
+  pid: number;
 }
 
 function createBaseGetNodeInfoRequest(): GetNodeInfoRequest {
@@ -6749,6 +6805,493 @@ export const WatchMemoryMapResponse: MessageFns<WatchMemoryMapResponse> = {
   },
 };
 
+function createBaseFleetQuery(): FleetQuery {
+  return { id: 0, deadlineMs: 0, requestId: "", listProcesses: undefined, getNodeInfo: undefined, cancel: undefined };
+}
+
+export const FleetQuery: MessageFns<FleetQuery> = {
+  encode(message: FleetQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint32(message.id);
+    }
+    if (message.deadlineMs !== 0) {
+      writer.uint32(16).uint32(message.deadlineMs);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(26).string(message.requestId);
+    }
+    if (message.listProcesses !== undefined) {
+      ListProcessesRequest.encode(message.listProcesses, writer.uint32(82).fork()).join();
+    }
+    if (message.getNodeInfo !== undefined) {
+      GetNodeInfoRequest.encode(message.getNodeInfo, writer.uint32(90).fork()).join();
+    }
+    if (message.cancel !== undefined) {
+      FleetCancel.encode(message.cancel, writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FleetQuery {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFleetQuery();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.deadlineMs = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.listProcesses = ListProcessesRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.getNodeInfo = GetNodeInfoRequest.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.cancel = FleetCancel.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FleetQuery {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      deadlineMs: isSet(object.deadlineMs)
+        ? globalThis.Number(object.deadlineMs)
+        : isSet(object.deadline_ms)
+        ? globalThis.Number(object.deadline_ms)
+        : 0,
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      listProcesses: isSet(object.listProcesses)
+        ? ListProcessesRequest.fromJSON(object.listProcesses)
+        : isSet(object.list_processes)
+        ? ListProcessesRequest.fromJSON(object.list_processes)
+        : undefined,
+      getNodeInfo: isSet(object.getNodeInfo)
+        ? GetNodeInfoRequest.fromJSON(object.getNodeInfo)
+        : isSet(object.get_node_info)
+        ? GetNodeInfoRequest.fromJSON(object.get_node_info)
+        : undefined,
+      cancel: isSet(object.cancel) ? FleetCancel.fromJSON(object.cancel) : undefined,
+    };
+  },
+
+  toJSON(message: FleetQuery): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.deadlineMs !== 0) {
+      obj.deadlineMs = Math.round(message.deadlineMs);
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.listProcesses !== undefined) {
+      obj.listProcesses = ListProcessesRequest.toJSON(message.listProcesses);
+    }
+    if (message.getNodeInfo !== undefined) {
+      obj.getNodeInfo = GetNodeInfoRequest.toJSON(message.getNodeInfo);
+    }
+    if (message.cancel !== undefined) {
+      obj.cancel = FleetCancel.toJSON(message.cancel);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FleetQuery>, I>>(base?: I): FleetQuery {
+    return FleetQuery.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FleetQuery>, I>>(object: I): FleetQuery {
+    const message = createBaseFleetQuery();
+    message.id = object.id ?? 0;
+    message.deadlineMs = object.deadlineMs ?? 0;
+    message.requestId = object.requestId ?? "";
+    message.listProcesses = (object.listProcesses !== undefined && object.listProcesses !== null)
+      ? ListProcessesRequest.fromPartial(object.listProcesses)
+      : undefined;
+    message.getNodeInfo = (object.getNodeInfo !== undefined && object.getNodeInfo !== null)
+      ? GetNodeInfoRequest.fromPartial(object.getNodeInfo)
+      : undefined;
+    message.cancel = (object.cancel !== undefined && object.cancel !== null)
+      ? FleetCancel.fromPartial(object.cancel)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFleetCancel(): FleetCancel {
+  return {};
+}
+
+export const FleetCancel: MessageFns<FleetCancel> = {
+  encode(_: FleetCancel, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FleetCancel {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFleetCancel();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): FleetCancel {
+    return {};
+  },
+
+  toJSON(_: FleetCancel): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FleetCancel>, I>>(base?: I): FleetCancel {
+    return FleetCancel.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FleetCancel>, I>>(_: I): FleetCancel {
+    const message = createBaseFleetCancel();
+    return message;
+  },
+};
+
+function createBaseFleetAnswer(): FleetAnswer {
+  return { id: 0, listProcesses: undefined, nodeInfo: undefined, error: undefined };
+}
+
+export const FleetAnswer: MessageFns<FleetAnswer> = {
+  encode(message: FleetAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint32(message.id);
+    }
+    if (message.listProcesses !== undefined) {
+      ListProcessesResponse.encode(message.listProcesses, writer.uint32(82).fork()).join();
+    }
+    if (message.nodeInfo !== undefined) {
+      GetNodeInfoResponse.encode(message.nodeInfo, writer.uint32(90).fork()).join();
+    }
+    if (message.error !== undefined) {
+      FleetError.encode(message.error, writer.uint32(98).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FleetAnswer {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFleetAnswer();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.listProcesses = ListProcessesResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.nodeInfo = GetNodeInfoResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.error = FleetError.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FleetAnswer {
+    return {
+      id: isSet(object.id) ? globalThis.Number(object.id) : 0,
+      listProcesses: isSet(object.listProcesses)
+        ? ListProcessesResponse.fromJSON(object.listProcesses)
+        : isSet(object.list_processes)
+        ? ListProcessesResponse.fromJSON(object.list_processes)
+        : undefined,
+      nodeInfo: isSet(object.nodeInfo)
+        ? GetNodeInfoResponse.fromJSON(object.nodeInfo)
+        : isSet(object.node_info)
+        ? GetNodeInfoResponse.fromJSON(object.node_info)
+        : undefined,
+      error: isSet(object.error) ? FleetError.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: FleetAnswer): unknown {
+    const obj: any = {};
+    if (message.id !== 0) {
+      obj.id = Math.round(message.id);
+    }
+    if (message.listProcesses !== undefined) {
+      obj.listProcesses = ListProcessesResponse.toJSON(message.listProcesses);
+    }
+    if (message.nodeInfo !== undefined) {
+      obj.nodeInfo = GetNodeInfoResponse.toJSON(message.nodeInfo);
+    }
+    if (message.error !== undefined) {
+      obj.error = FleetError.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FleetAnswer>, I>>(base?: I): FleetAnswer {
+    return FleetAnswer.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FleetAnswer>, I>>(object: I): FleetAnswer {
+    const message = createBaseFleetAnswer();
+    message.id = object.id ?? 0;
+    message.listProcesses = (object.listProcesses !== undefined && object.listProcesses !== null)
+      ? ListProcessesResponse.fromPartial(object.listProcesses)
+      : undefined;
+    message.nodeInfo = (object.nodeInfo !== undefined && object.nodeInfo !== null)
+      ? GetNodeInfoResponse.fromPartial(object.nodeInfo)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? FleetError.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseFleetError(): FleetError {
+  return { code: 0, message: "", reason: "", field: "", pid: 0 };
+}
+
+export const FleetError: MessageFns<FleetError> = {
+  encode(message: FleetError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).uint32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.field !== "") {
+      writer.uint32(34).string(message.field);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(40).uint32(message.pid);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FleetError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFleetError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.pid = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FleetError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+    };
+  },
+
+  toJSON(message: FleetError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FleetError>, I>>(base?: I): FleetError {
+    return FleetError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FleetError>, I>>(object: I): FleetError {
+    const message = createBaseFleetError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.reason = object.reason ?? "";
+    message.field = object.field ?? "";
+    message.pid = object.pid ?? 0;
+    return message;
+  },
+};
+
 export type PmapServiceService = typeof PmapServiceService;
 export const PmapServiceService = {
   /** What this node is and what the agent can read on it. */
@@ -6824,6 +7367,21 @@ export const PmapServiceService = {
     responseSerialize: (value: SearchMapsResponse): Buffer => Buffer.from(SearchMapsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SearchMapsResponse => SearchMapsResponse.decode(value),
   },
+  /**
+   * One long-lived session carrying many queries and their answers as messages (the gateway's
+   * fleet queries): each query has an id, its own deadline and request id; answers come back in
+   * completion order with that id. Same handlers, limits, authorization and errors as the unary
+   * RPCs (docs/agent.md "Fleet session").
+   */
+  fleetSession: {
+    path: "/pmap.v1.PmapService/FleetSession" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: FleetQuery): Buffer => Buffer.from(FleetQuery.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FleetQuery => FleetQuery.decode(value),
+    responseSerialize: (value: FleetAnswer): Buffer => Buffer.from(FleetAnswer.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FleetAnswer => FleetAnswer.decode(value),
+  },
 } as const;
 
 export interface PmapServiceServer extends UntypedServiceImplementation {
@@ -6847,6 +7405,13 @@ export interface PmapServiceServer extends UntypedServiceImplementation {
    * matches in messages of about 1 MiB at most, the counts in the last one.
    */
   searchMaps: handleServerStreamingCall<SearchMapsRequest, SearchMapsResponse>;
+  /**
+   * One long-lived session carrying many queries and their answers as messages (the gateway's
+   * fleet queries): each query has an id, its own deadline and request id; answers come back in
+   * completion order with that id. Same handlers, limits, authorization and errors as the unary
+   * RPCs (docs/agent.md "Fleet session").
+   */
+  fleetSession: handleBidiStreamingCall<FleetQuery, FleetAnswer>;
 }
 
 export interface PmapServiceClient extends Client {
@@ -6927,6 +7492,15 @@ export interface PmapServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<SearchMapsResponse>;
+  /**
+   * One long-lived session carrying many queries and their answers as messages (the gateway's
+   * fleet queries): each query has an id, its own deadline and request id; answers come back in
+   * completion order with that id. Same handlers, limits, authorization and errors as the unary
+   * RPCs (docs/agent.md "Fleet session").
+   */
+  fleetSession(): ClientDuplexStream<FleetQuery, FleetAnswer>;
+  fleetSession(options: Partial<CallOptions>): ClientDuplexStream<FleetQuery, FleetAnswer>;
+  fleetSession(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<FleetQuery, FleetAnswer>;
 }
 
 export const PmapServiceClient = makeGenericClientConstructor(PmapServiceService, "pmap.v1.PmapService") as unknown as {
