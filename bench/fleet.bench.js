@@ -82,7 +82,7 @@ async function simulate() {
   for (const [k, m] of Object.entries(proto.PmapServiceService)) {
     def[k] = { ...m, responseSerialize: (b) => b };
   }
-  // FleetSession: answers are pre-encoded ListProcessesResponse bytes wrapped in a FleetAnswer
+  // FleetSession: answers are pre-encoded ListProcessesResponse bytes wrapped in a FleetSessionResponse
   // by hand (field 1: id, field 10: list_processes), so the session costs the simulator as little
   // as the unary call does.
   const answerBytes = (id, bytes) => {
@@ -107,7 +107,7 @@ async function simulate() {
           (bytes) => call.write(answerBytes(q.id, bytes)),
           (e) =>
             call.write(
-              proto.FleetAnswer.encode({
+              proto.FleetSessionResponse.encode({
                 id: q.id,
                 error: {
                   code: 3,

@@ -29,7 +29,9 @@ describe('loadConfig', () => {
       procReadWorkers: 2,
     });
     expect(() => loadConfig([...base, '--max-watches=0'], {})).toThrow(/--max-watches/);
-    expect(loadConfig([...base, '--memory-relief-idle-ms=0'], {}).memoryReliefIdleMs).toBe(0);
+    expect(loadConfig([...base, '--memory-relief-idle-ms=0'], {})).toMatchObject({
+      memoryReliefIdleMs: 0,
+    });
     expect(() => loadConfig([...base, '--memory-relief-idle-ms=-1'], {})).toThrow(
       /--memory-relief-idle-ms/,
     );

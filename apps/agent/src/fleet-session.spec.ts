@@ -7,8 +7,8 @@ import {
   NodeInfo,
   PmapServiceClient,
   PmapServiceService,
-  type FleetAnswer,
-  type FleetQuery,
+  type FleetSessionResponse,
+  type FleetSessionRequest,
   type ListProcessesResponse,
 } from '@app/proto';
 import { FleetSessions } from './fleet-session';
@@ -70,10 +70,10 @@ type Served = Awaited<ReturnType<typeof serve>>;
 /** An open session: queries in, answers collected by id. */
 function session(s: Served) {
   const call = s.client.fleetSession();
-  const answers: FleetAnswer[] = [];
-  const waiters = new Map<number, (a: FleetAnswer) => void>();
+  const answers: FleetSessionResponse[] = [];
+  const waiters = new Map<number, (a: FleetSessionResponse) => void>();
   const ended = new Promise<grpc.StatusObject>((resolve) => call.on('status', resolve));
-  call.on('data', (a: FleetAnswer) => {
+  call.on('data', (a: FleetSessionResponse) => {
     answers.push(a);
     waiters.get(a.id)?.(a);
   });
@@ -81,10 +81,10 @@ function session(s: Served) {
   return {
     call,
     answers,
-    send: (q: Partial<FleetQuery> & { id: number }) =>
+    send: (q: Partial<FleetSessionRequest> & { id: number }) =>
       call.write({ deadlineMs: 5000, requestId: '', ...q }),
     answer: (id: number) =>
-      new Promise<FleetAnswer>((resolve) => {
+      new Promise<FleetSessionResponse>((resolve) => {
         const got = answers.find((a) => a.id === id);
         if (got) resolve(got);
         else waiters.set(id, resolve);

@@ -22,7 +22,7 @@
  */
 import { Metadata, status, type ServerDuplexStream } from '@grpc/grpc-js';
 import { FIELD_METADATA_KEY, PID_METADATA_KEY, REASON_METADATA_KEY } from '@app/domain';
-import type { FleetAnswer, FleetError, FleetQuery } from '@app/proto';
+import type { FleetSessionResponse, FleetError, FleetSessionRequest } from '@app/proto';
 import {
   cancelled,
   deadlineExceeded,
@@ -40,7 +40,7 @@ import { clientCertificate, parseSubjectAltNames } from './tls';
 /** Queries in flight per session at most (a gateway sends one per node task). */
 export const DEFAULT_MAX_SESSION_QUERIES = 64;
 
-export type FleetCall = ServerDuplexStream<FleetQuery, FleetAnswer>;
+export type FleetCall = ServerDuplexStream<FleetSessionRequest, FleetSessionResponse>;
 
 export interface FleetSessionDeps {
   processes: Pick<ProcessesService, 'list'>;
@@ -119,7 +119,7 @@ export function fleetError(e: unknown, log: Logger, rpc: string): FleetError {
   };
 }
 
-function rpcOf(q: FleetQuery): 'ListProcesses' | 'GetNodeInfo' | undefined {
+function rpcOf(q: FleetSessionRequest): 'ListProcesses' | 'GetNodeInfo' | undefined {
   if (q.listProcesses) return 'ListProcesses';
   if (q.getNodeInfo) return 'GetNodeInfo';
   return undefined;
@@ -143,7 +143,7 @@ class Session {
   ) {
     const sans = parseSubjectAltNames(clientCertificate(call)?.subjectaltname);
     this.client = sans.length > 0 ? sans : undefined;
-    call.on('data', (q: FleetQuery) => this.onQuery(q));
+    call.on('data', (q: FleetSessionRequest) => this.onQuery(q));
     call.on('end', () => this.finish());
     call.on('cancelled', () => this.gone());
     call.on('error', () => this.gone());
@@ -178,7 +178,7 @@ class Session {
     this.onClose();
   }
 
-  private onQuery(q: FleetQuery): void {
+  private onQuery(q: FleetSessionRequest): void {
     if (this.over) return;
     if (q.cancel) {
       const running = this.queries.get(q.id);
@@ -205,7 +205,12 @@ class Session {
       return;
     }
     if (rpc === undefined) {
-      this.answerError(q, 'FleetQuery', invalidArgument('body', 'the query has no body'), t0);
+      this.answerError(
+        q,
+        'FleetSessionRequest',
+        invalidArgument('body', 'the query has no body'),
+        t0,
+      );
       return;
     }
     if (this.queries.has(q.id)) {
@@ -245,11 +250,11 @@ class Session {
   }
 
   private async run(
-    q: FleetQuery,
+    q: FleetSessionRequest,
     rpc: 'ListProcesses' | 'GetNodeInfo',
     signal: AbortSignal,
     deadline: number | undefined,
-  ): Promise<FleetAnswer> {
+  ): Promise<FleetSessionResponse> {
     if (rpc === 'GetNodeInfo')
       return { id: q.id, nodeInfo: { node: this.deps.nodeInfo.getNodeInfo() } };
     const req = q.listProcesses!;
@@ -264,12 +269,12 @@ class Session {
   }
 
   private done(
-    q: FleetQuery,
+    q: FleetSessionRequest,
     rpc: string,
     entry: InFlight,
     timer: NodeJS.Timeout | undefined,
     t0: number,
-    answer: FleetAnswer,
+    answer: FleetSessionResponse,
     code: string,
   ): void {
     clearTimeout(timer);
@@ -283,14 +288,14 @@ class Session {
     this.endIfIdle();
   }
 
-  private answerError(q: FleetQuery, rpc: string, e: unknown, t0: number): void {
+  private answerError(q: FleetSessionRequest, rpc: string, e: unknown, t0: number): void {
     const error = fleetError(e, this.deps.log, rpc);
     this.account(q, rpc, status[error.code] ?? String(error.code), t0);
     this.write({ id: q.id, error });
   }
 
   /** The query's count and log line, as rpcLogInterceptor writes for a unary call. */
-  private account(q: FleetQuery, rpc: string, code: string, t0: number): void {
+  private account(q: FleetSessionRequest, rpc: string, code: string, t0: number): void {
     const seconds = (performance.now() - t0) / 1000;
     this.deps.metrics?.rpcs.inc({ rpc, code });
     this.deps.metrics?.rpcDuration.observe({ rpc }, seconds);
@@ -308,7 +313,7 @@ class Session {
   }
 
   /** Writes an answer; a full stream stops the reading of queries until it drains. */
-  private write(answer: FleetAnswer): void {
+  private write(answer: FleetSessionResponse): void {
     if (this.over) return;
     if (this.call.write(answer) || this.paused) return;
     this.paused = true;

@@ -2,24 +2,24 @@ import * as grpc from '@grpc/grpc-js';
 import {
   ListProcessesRequest,
   PmapServiceService,
-  type FleetAnswer,
-  type FleetQuery,
+  type FleetSessionResponse,
+  type FleetSessionRequest,
   type PmapServiceServer,
 } from '@app/proto';
 import { AgentCallError, AgentConnection } from './agent-connection';
 import type { SessionQueryHooks } from './fleet-session-client';
 
-type SessionCall = grpc.ServerDuplexStream<FleetQuery, FleetAnswer>;
+type SessionCall = grpc.ServerDuplexStream<FleetSessionRequest, FleetSessionResponse>;
 
 /** A scripted agent: every FleetSession stream and query it gets, answered by `script`. */
-async function agent(script: (q: FleetQuery, call: SessionCall) => void) {
+async function agent(script: (q: FleetSessionRequest, call: SessionCall) => void) {
   const streams: SessionCall[] = [];
-  const queries: FleetQuery[] = [];
+  const queries: FleetSessionRequest[] = [];
   const server = new grpc.Server();
   const impl: Partial<PmapServiceServer> = {
     fleetSession: (call: SessionCall) => {
       streams.push(call);
-      call.on('data', (q: FleetQuery) => {
+      call.on('data', (q: FleetSessionRequest) => {
         queries.push(q);
         script(q, call);
       });
@@ -36,7 +36,7 @@ async function agent(script: (q: FleetQuery, call: SessionCall) => void) {
   return { server, streams, queries, address: `127.0.0.1:${port}` };
 }
 
-const list = (pid: number): FleetAnswer['listProcesses'] => ({
+const list = (pid: number): FleetSessionResponse['listProcesses'] => ({
   processes: [
     {
       pid,
@@ -89,7 +89,7 @@ describe('FleetSessionClient (through AgentConnection)', () => {
   });
 
   it('one stream for every query; answers matched by id in any order; request id, redaction and metrics per query', async () => {
-    const held: FleetQuery[] = [];
+    const held: FleetSessionRequest[] = [];
     a = await agent((q, call) => {
       held.push(q);
       // answer in reverse order once three are in

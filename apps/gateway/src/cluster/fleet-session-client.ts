@@ -22,9 +22,9 @@
 import { status as GrpcStatus, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { parseErrorReason } from '@app/domain';
 import type {
-  FleetAnswer,
+  FleetSessionResponse,
   FleetError,
-  FleetQuery,
+  FleetSessionRequest,
   GetNodeInfoResponse,
   ListProcessesRequest,
   ListProcessesResponse,
@@ -56,13 +56,13 @@ interface Pending {
   rpc: SessionRpc;
   deadline: number;
   timeoutMs: number;
-  resolve: (a: FleetAnswer) => void;
+  resolve: (a: FleetSessionResponse) => void;
   reject: (e: Error) => void;
   hook?: ReturnType<SessionQueryHooks['begin']>;
   signal?: AbortSignal;
   onAbort?: () => void;
   /** The stream it was sent on (a cancel goes there, never to a later stream). */
-  call: ClientDuplexStream<FleetQuery, FleetAnswer>;
+  call: ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>;
 }
 
 const INITIAL_BACKOFF_MS = 100;
@@ -80,7 +80,7 @@ export function trailersOfAnswer(e: FleetError): AgentErrorTrailers {
 }
 
 export class FleetSessionClient {
-  private call: ClientDuplexStream<FleetQuery, FleetAnswer> | undefined;
+  private call: ClientDuplexStream<FleetSessionRequest, FleetSessionResponse> | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   /** Streams that failed in a row before any answer (the backoff's exponent). */
@@ -94,7 +94,7 @@ export class FleetSessionClient {
   opened = 0;
 
   constructor(
-    private readonly open: () => ClientDuplexStream<FleetQuery, FleetAnswer>,
+    private readonly open: () => ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>,
     private readonly toError: SessionErrorFactory,
     private readonly hooks?: SessionQueryHooks,
     /** Told when a query is cancelled because the HTTP client went away. */
@@ -144,10 +144,10 @@ export class FleetSessionClient {
 
   private query(
     rpc: SessionRpc,
-    body: Pick<FleetQuery, 'listProcesses' | 'getNodeInfo'>,
+    body: Pick<FleetSessionRequest, 'listProcesses' | 'getNodeInfo'>,
     ctx: { timeoutMs: number; signal?: AbortSignal },
-  ): Promise<FleetAnswer> {
-    return new Promise<FleetAnswer>((resolve, reject) => {
+  ): Promise<FleetSessionResponse> {
+    return new Promise<FleetSessionResponse>((resolve, reject) => {
       if (this.closed) {
         reject(
           this.toError(
@@ -221,12 +221,12 @@ export class FleetSessionClient {
     return id;
   }
 
-  private openCall(): ClientDuplexStream<FleetQuery, FleetAnswer> {
+  private openCall(): ClientDuplexStream<FleetSessionRequest, FleetSessionResponse> {
     const call = this.open();
     this.call = call;
     this.answered = false;
     this.opened++;
-    call.on('data', (a: FleetAnswer) => this.onAnswer(a));
+    call.on('data', (a: FleetSessionResponse) => this.onAnswer(a));
     call.on('error', (e: ServiceError) => this.broken(call, e.code, e.details, e.metadata));
     call.on('end', () =>
       this.broken(call, GrpcStatus.UNAVAILABLE, 'the agent ended the session', undefined),
@@ -236,7 +236,7 @@ export class FleetSessionClient {
 
   /** The stream is over: every query in flight fails with its status; the next one reopens. */
   private broken(
-    call: ClientDuplexStream<FleetQuery, FleetAnswer>,
+    call: ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>,
     code: GrpcStatus | undefined,
     details: string | undefined,
     metadata: ServiceError['metadata'] | undefined,
@@ -263,7 +263,7 @@ export class FleetSessionClient {
     this.disarm();
   }
 
-  private onAnswer(a: FleetAnswer): void {
+  private onAnswer(a: FleetSessionResponse): void {
     this.answered = true;
     const p = this.pending.get(a.id);
     if (!p) return; // expired or cancelled meanwhile
@@ -279,7 +279,7 @@ export class FleetSessionClient {
     this.settle(a.id, p, a);
   }
 
-  private settle(id: number, p: Pending, outcome: FleetAnswer | Error): void {
+  private settle(id: number, p: Pending, outcome: FleetSessionResponse | Error): void {
     this.pending.delete(id);
     if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
     if (outcome instanceof Error) {

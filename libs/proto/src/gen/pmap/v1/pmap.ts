@@ -948,7 +948,7 @@ export interface WatchMemoryMapResponse {
   rollupDelta: RollupDelta | undefined;
 }
 
-export interface FleetQuery {
+export interface FleetSessionRequest {
   /**
    * Chosen by the client, unique among its queries in flight on this session; the answer carries
    * it. A cancel names the query it cancels by this id.
@@ -978,7 +978,7 @@ export interface FleetQuery {
 export interface FleetCancel {
 }
 
-export interface FleetAnswer {
+export interface FleetSessionResponse {
   /** The id of the query answered. */
   id: number;
   listProcesses?: ListProcessesResponse | undefined;
@@ -6805,12 +6805,12 @@ export const WatchMemoryMapResponse: MessageFns<WatchMemoryMapResponse> = {
   },
 };
 
-function createBaseFleetQuery(): FleetQuery {
+function createBaseFleetSessionRequest(): FleetSessionRequest {
   return { id: 0, deadlineMs: 0, requestId: "", listProcesses: undefined, getNodeInfo: undefined, cancel: undefined };
 }
 
-export const FleetQuery: MessageFns<FleetQuery> = {
-  encode(message: FleetQuery, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const FleetSessionRequest: MessageFns<FleetSessionRequest> = {
+  encode(message: FleetSessionRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== 0) {
       writer.uint32(8).uint32(message.id);
     }
@@ -6832,7 +6832,7 @@ export const FleetQuery: MessageFns<FleetQuery> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): FleetQuery {
+  decode(input: BinaryReader | Uint8Array, length?: number): FleetSessionRequest {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -6841,7 +6841,7 @@ export const FleetQuery: MessageFns<FleetQuery> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseFleetQuery();
+      const message = createBaseFleetSessionRequest();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -6905,7 +6905,7 @@ export const FleetQuery: MessageFns<FleetQuery> = {
     }
   },
 
-  fromJSON(object: any): FleetQuery {
+  fromJSON(object: any): FleetSessionRequest {
     return {
       id: isSet(object.id) ? globalThis.Number(object.id) : 0,
       deadlineMs: isSet(object.deadlineMs)
@@ -6932,7 +6932,7 @@ export const FleetQuery: MessageFns<FleetQuery> = {
     };
   },
 
-  toJSON(message: FleetQuery): unknown {
+  toJSON(message: FleetSessionRequest): unknown {
     const obj: any = {};
     if (message.id !== 0) {
       obj.id = Math.round(message.id);
@@ -6955,11 +6955,11 @@ export const FleetQuery: MessageFns<FleetQuery> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FleetQuery>, I>>(base?: I): FleetQuery {
-    return FleetQuery.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<FleetSessionRequest>, I>>(base?: I): FleetSessionRequest {
+    return FleetSessionRequest.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<FleetQuery>, I>>(object: I): FleetQuery {
-    const message = createBaseFleetQuery();
+  fromPartial<I extends Exact<DeepPartial<FleetSessionRequest>, I>>(object: I): FleetSessionRequest {
+    const message = createBaseFleetSessionRequest();
     message.id = object.id ?? 0;
     message.deadlineMs = object.deadlineMs ?? 0;
     message.requestId = object.requestId ?? "";
@@ -7028,12 +7028,12 @@ export const FleetCancel: MessageFns<FleetCancel> = {
   },
 };
 
-function createBaseFleetAnswer(): FleetAnswer {
+function createBaseFleetSessionResponse(): FleetSessionResponse {
   return { id: 0, listProcesses: undefined, nodeInfo: undefined, error: undefined };
 }
 
-export const FleetAnswer: MessageFns<FleetAnswer> = {
-  encode(message: FleetAnswer, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+export const FleetSessionResponse: MessageFns<FleetSessionResponse> = {
+  encode(message: FleetSessionResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.id !== 0) {
       writer.uint32(8).uint32(message.id);
     }
@@ -7049,7 +7049,7 @@ export const FleetAnswer: MessageFns<FleetAnswer> = {
     return writer;
   },
 
-  decode(input: BinaryReader | Uint8Array, length?: number): FleetAnswer {
+  decode(input: BinaryReader | Uint8Array, length?: number): FleetSessionResponse {
     const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
     const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
     if (previousRecursionDepth >= 100) {
@@ -7058,7 +7058,7 @@ export const FleetAnswer: MessageFns<FleetAnswer> = {
     (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
     try {
       const end = length === undefined ? reader.len : reader.pos + length;
-      const message = createBaseFleetAnswer();
+      const message = createBaseFleetSessionResponse();
       while (reader.pos < end) {
         const tag = reader.uint32();
         switch (tag >>> 3) {
@@ -7106,7 +7106,7 @@ export const FleetAnswer: MessageFns<FleetAnswer> = {
     }
   },
 
-  fromJSON(object: any): FleetAnswer {
+  fromJSON(object: any): FleetSessionResponse {
     return {
       id: isSet(object.id) ? globalThis.Number(object.id) : 0,
       listProcesses: isSet(object.listProcesses)
@@ -7123,7 +7123,7 @@ export const FleetAnswer: MessageFns<FleetAnswer> = {
     };
   },
 
-  toJSON(message: FleetAnswer): unknown {
+  toJSON(message: FleetSessionResponse): unknown {
     const obj: any = {};
     if (message.id !== 0) {
       obj.id = Math.round(message.id);
@@ -7140,11 +7140,11 @@ export const FleetAnswer: MessageFns<FleetAnswer> = {
     return obj;
   },
 
-  create<I extends Exact<DeepPartial<FleetAnswer>, I>>(base?: I): FleetAnswer {
-    return FleetAnswer.fromPartial(base ?? ({} as any));
+  create<I extends Exact<DeepPartial<FleetSessionResponse>, I>>(base?: I): FleetSessionResponse {
+    return FleetSessionResponse.fromPartial(base ?? ({} as any));
   },
-  fromPartial<I extends Exact<DeepPartial<FleetAnswer>, I>>(object: I): FleetAnswer {
-    const message = createBaseFleetAnswer();
+  fromPartial<I extends Exact<DeepPartial<FleetSessionResponse>, I>>(object: I): FleetSessionResponse {
+    const message = createBaseFleetSessionResponse();
     message.id = object.id ?? 0;
     message.listProcesses = (object.listProcesses !== undefined && object.listProcesses !== null)
       ? ListProcessesResponse.fromPartial(object.listProcesses)
@@ -7377,10 +7377,11 @@ export const PmapServiceService = {
     path: "/pmap.v1.PmapService/FleetSession" as const,
     requestStream: true as const,
     responseStream: true as const,
-    requestSerialize: (value: FleetQuery): Buffer => Buffer.from(FleetQuery.encode(value).finish()),
-    requestDeserialize: (value: Buffer): FleetQuery => FleetQuery.decode(value),
-    responseSerialize: (value: FleetAnswer): Buffer => Buffer.from(FleetAnswer.encode(value).finish()),
-    responseDeserialize: (value: Buffer): FleetAnswer => FleetAnswer.decode(value),
+    requestSerialize: (value: FleetSessionRequest): Buffer => Buffer.from(FleetSessionRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): FleetSessionRequest => FleetSessionRequest.decode(value),
+    responseSerialize: (value: FleetSessionResponse): Buffer =>
+      Buffer.from(FleetSessionResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): FleetSessionResponse => FleetSessionResponse.decode(value),
   },
 } as const;
 
@@ -7411,7 +7412,7 @@ export interface PmapServiceServer extends UntypedServiceImplementation {
    * completion order with that id. Same handlers, limits, authorization and errors as the unary
    * RPCs (docs/agent.md "Fleet session").
    */
-  fleetSession: handleBidiStreamingCall<FleetQuery, FleetAnswer>;
+  fleetSession: handleBidiStreamingCall<FleetSessionRequest, FleetSessionResponse>;
 }
 
 export interface PmapServiceClient extends Client {
@@ -7498,9 +7499,12 @@ export interface PmapServiceClient extends Client {
    * completion order with that id. Same handlers, limits, authorization and errors as the unary
    * RPCs (docs/agent.md "Fleet session").
    */
-  fleetSession(): ClientDuplexStream<FleetQuery, FleetAnswer>;
-  fleetSession(options: Partial<CallOptions>): ClientDuplexStream<FleetQuery, FleetAnswer>;
-  fleetSession(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<FleetQuery, FleetAnswer>;
+  fleetSession(): ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>;
+  fleetSession(options: Partial<CallOptions>): ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>;
+  fleetSession(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>;
 }
 
 export const PmapServiceClient = makeGenericClientConstructor(PmapServiceService, "pmap.v1.PmapService") as unknown as {
