@@ -84,7 +84,7 @@ function getBytes(url, headers = {}) {
 
 async function agentAfterLoad(dir) {
   const zoo = await startZoo(dir, VMAS);
-  const agent = await startAgent();
+  const agent = await startAgent(['--metrics-listen', '127.0.0.1:0']);
   const gw = await startGateway(dir, agent.address);
   try {
     const base = `${gw.url}/v1/nodes/bench/processes`;
@@ -97,19 +97,24 @@ async function agentAfterLoad(dir) {
       ...(await curls(`${base}?sort=pss`, CONCURRENT)),
     ]);
     const ok = codes.filter((c) => c === '200').length;
+    const byCode = {};
+    for (const c of codes) byCode[c] = (byCode[c] ?? 0) + 1;
     const settled = [];
     for (let s = 1; s <= SETTLE_S; s++) {
       await sleep(1000);
       settled.push(memory(agent.child.pid).rss);
     }
     const last = settled[settled.length - 1];
+    const reliefs = /^pmapd_agent_memory_reliefs_total (\d+)/m.exec(
+      await (await fetch(`http://${agent.metrics}/metrics`)).text(),
+    );
     console.log(
-      `agent RSS: fresh ${mib(fresh)}, peak ${mib(peak)} during ${codes.length} requests (${ok} answered 200: ` +
+      `agent RSS: fresh ${mib(fresh)}, peak ${mib(peak)} during ${codes.length} requests (${ok} answered 200; codes ${JSON.stringify(byCode)}: ` +
         `${CONCURRENT} -XX text maps, ${CONCURRENT} -XX JSON maps, ${CONCURRENT} process lists of a ${VMAS}-VMA zoo's node), ` +
         `settled ${settled
           .filter((_, i) => (i + 1) % 5 === 0)
           .map((x, i) => `${(i + 1) * 5} s ${mib(x)}`)
-          .join(', ')}`,
+          .join(', ')}; memory reliefs run: ${reliefs?.[1] ?? '?'}`,
     );
     console.log(
       `ratio agent settled/fresh: ${(last / fresh).toFixed(2)} (target ≤ 1.5; peak/fresh ${(peak / fresh).toFixed(2)})`,

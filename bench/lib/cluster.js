@@ -54,9 +54,9 @@ async function startAgent(extraArgs = []) {
     ),
     { stdio: ['ignore', 'ignore', 'pipe'] },
   );
-  const { listening } = await waitLine(agent, 'stderr', (o) => typeof o.listening === 'string');
+  const line = await waitLine(agent, 'stderr', (o) => typeof o.listening === 'string');
   agent.stderr.resume(); // its rpc log lines: drained, never left to fill the pipe
-  return { child: agent, address: listening };
+  return { child: agent, address: line.listening, metrics: line.metricsListening };
 }
 
 /**
