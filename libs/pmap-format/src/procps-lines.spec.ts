@@ -53,7 +53,7 @@ function edgeMaps(): Buffer {
 function generatedMaps(n: number): Buffer {
   let text = '';
   let at = 0x10000;
-  const names = ['', '/usr/lib/libc.so.6', '[heap]', '/tmp/a b/c (deleted)', '[anon:x]', '/'];
+  const names = ['', '/usr/lib/libc.so.6', '[heap]', '/srv/a b/c (deleted)', '[anon:x]', '/'];
   for (let i = 0; i < n; i++) {
     const size = 0x1000 * (1 + ((i * 7919) % 513));
     const addr = `${at.toString(16)}-${(at + size).toString(16)}`;
