@@ -12,7 +12,10 @@
  *    the gateway's resident set (VmRSS sampled every 20 ms, and VmHWM) before and at its peak.
  *    Target: < 400 MiB with C = 100.
  *
- *   node bench/maps.bench.js [--runs 7] [--concurrent 100] [--vmas 30000]
+ *   node bench/maps.bench.js [--runs 7] [--concurrent 100] [--vmas 30000] [--only x,plain]
+ *
+ * --only: the speed cases whose flags are listed (XX, X, x, plain, json); --concurrent 0: no
+ * memory part.
  */
 'use strict';
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
@@ -33,6 +36,9 @@ const { AGENT, GATEWAY, BUILD, ROOT, arg, median, sleep, waitLine } = require('.
 const RUNS = arg('--runs', 7);
 const CONCURRENT = arg('--concurrent', 100);
 const VMAS = arg('--vmas', 30000);
+const ONLY = process.argv.includes('--only')
+  ? process.argv[process.argv.indexOf('--only') + 1].split(',')
+  : undefined;
 
 function state(pid) {
   try {
@@ -149,12 +155,12 @@ async function main() {
     stop.push(gw.child);
     const base = (gwUrl) => `${gwUrl}/v1/nodes/bench/processes/${pid}/maps`;
     const cases = [
-      { label: '-XX text', flags: ['-XX'], query: 'view=XX&format=text', target: 0.5 },
-      { label: '-X text', flags: ['-X'], query: 'view=X&format=text', target: 0.5 },
-      { label: '-x text', flags: ['-x'], query: 'view=x&format=text', target: 1.0 },
-      { label: 'plain text', flags: [], query: 'format=text', target: 1.0 },
-      { label: 'JSON XX vs -XX', flags: ['-XX'], query: 'view=XX', target: 1.5 },
-    ];
+      { key: 'XX', label: '-XX text', flags: ['-XX'], query: 'view=XX&format=text', target: 0.5 },
+      { key: 'X', label: '-X text', flags: ['-X'], query: 'view=X&format=text', target: 0.5 },
+      { key: 'x', label: '-x text', flags: ['-x'], query: 'view=x&format=text', target: 1.0 },
+      { key: 'plain', label: 'plain text', flags: [], query: 'format=text', target: 1.0 },
+      { key: 'json', label: 'JSON XX vs -XX', flags: ['-XX'], query: 'view=XX', target: 1.5 },
+    ].filter((c) => !ONLY || ONLY.includes(c.key));
     for (const c of cases) {
       const url = `${base(gw.url)}?${c.query}`;
       run('/usr/bin/pmap', [...c.flags, String(pid)]); // warm-up both
@@ -174,6 +180,7 @@ async function main() {
       );
     }
 
+    if (CONCURRENT === 0) return;
     // Memory: a fresh gateway (its VmHWM is then this test's).
     gw.child.kill('SIGTERM');
     gw = await startGateway(dir, agent.address);

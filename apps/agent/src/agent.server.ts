@@ -11,6 +11,7 @@ import { PmapServiceService } from '@app/proto';
 import type { AgentConfig } from './config';
 import type { Logger } from './logger';
 import { protoLocation } from './paths';
+import { serializeMemoryMapResponse } from './map-chunks';
 import type { PmapGrpcService } from './pmap.service';
 
 export const PMAP_SERVICE_NAME = 'pmap.v1.PmapService';
@@ -44,7 +45,15 @@ export class AgentServer {
       'grpc.max_receive_message_length': 4 * 1024 * 1024,
       interceptors: security.interceptors ?? [],
     });
-    this.server.addService(PmapServiceService, handlers.asServer());
+    // GetMemoryMap's text chunks serialized with one copy of the text (map-chunks.ts).
+    const service = {
+      ...PmapServiceService,
+      getMemoryMap: {
+        ...PmapServiceService.getMemoryMap,
+        responseSerialize: serializeMemoryMapResponse,
+      },
+    };
+    this.server.addService(service, handlers.asServer());
     this.health = new HealthImplementation({ '': 'SERVING', [PMAP_SERVICE_NAME]: 'SERVING' });
     this.health.addToServer(this.server);
     const { includeDir, file } = protoLocation();

@@ -1,8 +1,8 @@
 import type { MemoryMap, Vma } from '@app/domain';
 import { renderPmap, renderVePmap } from '@app/pmap-format';
-import { PmapView, SmapsLayoutDecoder } from '@app/proto';
+import { GetMemoryMapResponse, PmapView, SmapsLayoutDecoder } from '@app/proto';
 import { VE_DGEMM_MAP } from '../../../libs/pmap-format/src/testing/ve-fixtures';
-import { textChunks, vmaChunks } from './map-chunks';
+import { serializeMemoryMapResponse, textChunks, vmaChunks } from './map-chunks';
 import { renderText, textQuery } from './map-text';
 
 const vma = (i: number): Vma => ({
@@ -100,5 +100,49 @@ describe('textChunks and renderText', () => {
     expect(() => textQuery({ textView: PmapView.PMAP_VIEW_EXTENDED }, true)).toThrow(
       /text_view: a VE process/,
     );
+  });
+});
+
+describe('serializeMemoryMapResponse', () => {
+  const generated = (m: GetMemoryMapResponse): Buffer =>
+    Buffer.from(GetMemoryMapResponse.encode(m).finish());
+
+  it('encodes text chunks to the bytes the generated encoder makes (one copy of the text)', () => {
+    const text = Buffer.alloc(300_000);
+    for (let i = 0; i < text.length; i++) text[i] = 32 + (i % 90);
+    const cases = [
+      ...textChunks(map.header, 30_041, text, 100_000),
+      ...textChunks(map.header, 3, text.subarray(0, 127)),
+      ...textChunks(map.header, 0, text.subarray(0, 128)),
+      ...textChunks(map.header, 2 ** 31, text.subarray(0, 16_384), 16_383),
+    ];
+    expect(cases.length).toBe(3 + 1 + 1 + 2);
+    for (const m of cases) {
+      const got = serializeMemoryMapResponse(m);
+      expect(got.equals(generated(m))).toBe(true);
+      const back = GetMemoryMapResponse.decode(got);
+      expect(Buffer.from(back.text).equals(Buffer.from(m.text))).toBe(true);
+      expect([back.last, back.totalVmas, back.textBytes]).toEqual([
+        m.last,
+        m.totalVmas,
+        m.textBytes,
+      ]);
+      expect(back.header?.pid).toBe(m.header?.pid);
+    }
+    // an empty chunk: no field at all but what is set
+    const empty = {
+      ...cases[1],
+      header: undefined,
+      text: Buffer.alloc(0),
+      textBytes: 0n,
+      totalVmas: 0,
+    };
+    expect(serializeMemoryMapResponse(empty).equals(generated(empty))).toBe(true);
+  });
+
+  it('chunks of VMAs go through the generated encoder', () => {
+    for (const m of vmaChunks(map, 2)) {
+      expect(serializeMemoryMapResponse(m).equals(generated(m))).toBe(true);
+    }
   });
 });

@@ -5,7 +5,12 @@
  * the map's size (total_vmas, text_bytes for text); the last one `last`.
  */
 import type { MemoryMap, ProcessHeader } from '@app/domain';
-import { headerToProto, SmapsLayoutEncoder, type GetMemoryMapResponse } from '@app/proto';
+import {
+  GetMemoryMapResponse,
+  headerToProto,
+  ProcessHeader as ProtoHeader,
+  SmapsLayoutEncoder,
+} from '@app/proto';
 
 /** Bytes of text per chunk: far below gRPC's message limit, big enough to cost little. */
 export const TEXT_CHUNK_BYTES = 256 * 1024;
@@ -68,4 +73,72 @@ export function* textChunks(
     });
     at = end;
   } while (at < text.length);
+}
+
+/** Bytes of `n` (a non-negative integer below 2^53) as a protobuf varint. */
+function varintBytes(n: number): number {
+  let k = 1;
+  while (n >= 128) {
+    n = Math.floor(n / 128);
+    k++;
+  }
+  return k;
+}
+
+function writeVarint(b: Buffer, at: number, n: number): number {
+  while (n >= 128) {
+    b[at++] = (n % 128) | 128;
+    n = Math.floor(n / 128);
+  }
+  b[at++] = n;
+  return at;
+}
+
+/**
+ * GetMemoryMap's response serializer (agent.server.ts): a text chunk is encoded into one buffer
+ * of its exact size, the text copied once (ts-proto's writer copies it into its own buffer, then
+ * into the finished one, then Buffer.from copies that: three copies of 256 KiB a chunk). The
+ * fields and their numbers are GetMemoryMapResponse's (header 1, last 3, total_vmas 4, text 6,
+ * text_bytes 7); a chunk of VMAs goes through the generated encoder.
+ */
+export function serializeMemoryMapResponse(m: GetMemoryMapResponse): Buffer {
+  if (m.vmas.length > 0 || m.smapsLayouts.length > 0 || m.textBytes >= 2n ** 53n) {
+    return Buffer.from(GetMemoryMapResponse.encode(m).finish());
+  }
+  const header = m.header ? ProtoHeader.encode(m.header).finish() : undefined;
+  const textBytes = Number(m.textBytes);
+  const text = m.text.length;
+  let size = 0;
+  if (header) size += 1 + varintBytes(header.length) + header.length;
+  if (m.last) size += 2;
+  if (m.totalVmas !== 0) size += 1 + varintBytes(m.totalVmas);
+  if (text !== 0) size += 1 + varintBytes(text) + text;
+  if (textBytes !== 0) size += 1 + varintBytes(textBytes);
+  const b = Buffer.allocUnsafe(size);
+  let at = 0;
+  if (header) {
+    b[at++] = 10;
+    at = writeVarint(b, at, header.length);
+    b.set(header, at);
+    at += header.length;
+  }
+  if (m.last) {
+    b[at++] = 24;
+    b[at++] = 1;
+  }
+  if (m.totalVmas !== 0) {
+    b[at++] = 32;
+    at = writeVarint(b, at, m.totalVmas);
+  }
+  if (text !== 0) {
+    b[at++] = 50;
+    at = writeVarint(b, at, text);
+    b.set(m.text, at);
+    at += text;
+  }
+  if (textBytes !== 0) {
+    b[at++] = 56;
+    writeVarint(b, at, textBytes);
+  }
+  return b;
 }

@@ -12,6 +12,7 @@ import {
   type ProcessHeader,
   type Vma,
 } from '@app/domain';
+import type { PmapRowRenderer } from '@app/pmap-format';
 import type { ProcReader, ReadOptions } from '@app/procfs';
 import {
   DetailLevel,
@@ -72,7 +73,7 @@ export function validateRange(r: ProtoRange | undefined): AddressRange | undefin
 export class MemoryMapService {
   constructor(
     private readonly reader: Pick<ProcReader, 'readMemoryMap'> &
-      Partial<Pick<ProcReader, 'readMemoryMapRows'>>,
+      Partial<Pick<ProcReader, 'readMemoryMapRows' | 'readMapsLines'>>,
     private readonly defaultBatchSize: number,
     /** VE maps and pseudo-process marking (ve.service.ts). */
     private readonly ve: VeService,
@@ -140,15 +141,27 @@ export class MemoryMapService {
     const readRows = this.reader.readMemoryMapRows?.bind(this.reader);
     if (!text || !readRows || q.veNode !== undefined || !isRowView(text.view)) return undefined;
     let rows: ReturnType<typeof rowRenderer>;
+    const begin = (h: ProcessHeader): PmapRowRenderer => {
+      const node = this.ve.pseudoNodeOf(h.pid, h.cmdline);
+      if (node !== undefined) h.vePseudoOf = node;
+      if (q.redact) h.cmdline = redactCmdline(h.cmdline, h.comm);
+      rows = rowRenderer(h, text, q.range)!;
+      return rows;
+    };
+    const readLines = this.reader.readMapsLines?.bind(this.reader);
+    if (q.detail === 'maps' && !q.redact && readLines) {
+      // plain and -d straight from the maps bytes: no Vma (redaction rewrites names: below).
+      const { header } = await readLines(q.pid, read, (h) => {
+        const r = begin(h);
+        return (b, f) => r.line(b, f);
+      });
+      return { header, vmas: rows!.rows, text: rows!.finish().bytes() };
+    }
     const { header } = await readRows(
       q.pid,
       { detail: q.detail, threadStacks: false, ...read },
       (h): ((v: Vma) => void) => {
-        const node = this.ve.pseudoNodeOf(h.pid, h.cmdline);
-        if (node !== undefined) h.vePseudoOf = node;
-        if (q.redact) h.cmdline = redactCmdline(h.cmdline, h.comm);
-        const r = rowRenderer(h, text, q.range)!;
-        rows = r;
+        const r = begin(h);
         if (!q.redact) return (v) => r.row(v);
         return (v) => {
           if (v.name.startsWith('/')) v.name = redactPath(v.name);

@@ -74,6 +74,36 @@ export interface Vma {
   veNode?: number;
 }
 
+/**
+ * Where the fields of one maps header line lie in its bytes (procfs scanMapsLine): `[at, to)`
+ * offsets, plus start/end and the device as JS numbers (maps addresses are page-aligned, so
+ * exact as doubles even above 2^53, e.g. vsyscall's ffffffffff600000). Reused line after line:
+ * what lets the text path render rows with no Vma, bigint or string per VMA.
+ */
+export interface MapsLine {
+  start: number;
+  end: number;
+  startAt: number;
+  startTo: number;
+  endAt: number;
+  endTo: number;
+  /** Offset of the four permission bytes. */
+  permsAt: number;
+  offsetAt: number;
+  offsetTo: number;
+  majorAt: number;
+  majorTo: number;
+  minorAt: number;
+  minorTo: number;
+  devMajor: number;
+  devMinor: number;
+  inodeAt: number;
+  inodeTo: number;
+  /** The name exactly as the kernel printed it; empty when nameAt === nameTo. */
+  nameAt: number;
+  nameTo: number;
+}
+
 export interface ProcessHeader {
   pid: number;
   /** Arguments joined by single spaces; "[comm]" for a kernel thread. */

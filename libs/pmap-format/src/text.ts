@@ -168,6 +168,38 @@ export class ByteOut {
     this.pos = p;
   }
 
+  /** Bytes src[from, to) as they are. */
+  copy(src: Uint8Array, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    this.grow(n);
+    const b = this.buf;
+    let p = this.pos;
+    if (n > 32) {
+      b.set(src.subarray(from, to), p);
+      p += n;
+    } else {
+      for (let k = from; k < to; k++) b[p++] = src[k];
+    }
+    this.pos = p;
+  }
+
+  /**
+   * The hex digits src[from, to) (at least one) as printf "%0*lx" prints their value: leading
+   * zeros dropped, zero-padded to `width`, lower case. No number is made.
+   */
+  hexDigits(src: Uint8Array, from: number, to: number, width: number): void {
+    while (to - from > 1 && src[from] === 48) from++;
+    const d = to - from;
+    this.grow(d > width ? d : width);
+    const b = this.buf;
+    let p = this.pos;
+    for (let i = d; i < width; i++) b[p++] = 48;
+    // '0'-'9' | 0x20 are themselves; 'A'-'F' | 0x20 are 'a'-'f'.
+    for (let k = from; k < to; k++) b[p++] = src[k] | 0x20;
+    this.pos = p;
+  }
+
   toString(): string {
     return this.buf.toString('utf8', 0, this.pos);
   }

@@ -1,5 +1,6 @@
 export * from './types';
 export * from './parse';
+export { MapsLineScanner, newMapsLine, scanMapsLine } from './maps-line';
 export * from './classify';
 export * from './errors';
 export * from './reader';

@@ -11,6 +11,7 @@
  */
 import { PmapError, type MemoryRollup, type SmapsField, type Vma } from '@app/domain';
 import { classifyName } from './classify';
+import { hexVal, lineEndAt, newMapsLine, scanMapsLine } from './maps-line';
 import type { NumaMapsEntry, ProcStat, ProcStatus } from './types';
 
 const NL = 10;
@@ -18,17 +19,6 @@ const SPACE = 32;
 const TAB = 9;
 const COLON = 58;
 const DASH = 45;
-
-/** The column at which the kernel pads a maps header before the name (25 + 8*6 - 1). */
-const NAME_PAD = 72;
-
-/** 0..15 for a hex digit char code, -1 otherwise. */
-function hexVal(c: number): number {
-  if (c >= 48 && c <= 57) return c - 48;
-  if (c >= 97 && c <= 102) return c - 87;
-  if (c >= 65 && c <= 70) return c - 55;
-  return -1;
-}
 
 /** bigint values of 0..65535, made on first use (most smaps numbers are small and repeat). */
 const BIG_CACHE_SIZE = 65536;
@@ -80,11 +70,6 @@ function scanDec(text: string, i: number, end: number): number {
   return i;
 }
 
-function isPermChar(c: number): boolean {
-  // r w x s p -
-  return c === 114 || c === 119 || c === 120 || c === 115 || c === 112 || c === DASH;
-}
-
 /** Input of the maps/smaps parsers: the file's bytes (what ProcReader passes) or its text. */
 export type ProcText = string | Uint8Array;
 
@@ -105,21 +90,6 @@ function hexBigAt(b: Buffer, from: number, to: number): bigint {
   return BigInt('0x' + b.toString('latin1', from, to));
 }
 
-/** End of the run of hex digits in b starting at i. */
-function scanHexAt(b: Buffer, i: number, end: number): number {
-  while (i < end && hexVal(b[i]) >= 0) i++;
-  return i;
-}
-
-function scanDecAt(b: Buffer, i: number, end: number): number {
-  while (i < end) {
-    const c = b[i];
-    if (c < 48 || c > 57) break;
-    i++;
-  }
-  return i;
-}
-
 /** Decimal digits b[from, to) (1 to 20 of them) as bigint: a JS number up to 15 digits. */
 function decBigAt(b: Buffer, from: number, to: number): bigint {
   if (to - from <= 15) {
@@ -130,11 +100,8 @@ function decBigAt(b: Buffer, from: number, to: number): bigint {
   return BigInt(b.toString('latin1', from, to));
 }
 
-/** Line end (index of '\n' or the length) in b from i. */
-function lineEndAt(b: Buffer, i: number): number {
-  const e = b.indexOf(NL, i);
-  return e < 0 ? b.length : e;
-}
+/** The scan of the line being parsed (reused). */
+const LINE = newMapsLine();
 
 /** The permission strings seen so far, by their four bytes (at most 6^4 of them). */
 const PERMS = new Map<number, string>();
@@ -162,63 +129,43 @@ interface NameCache {
  * `start-end perms offset major:minor inode [pad name]`. Returns undefined when it is not one.
  */
 function parseHeaderLine(b: Buffer, ls: number, le: number, names: NameCache): Vma | undefined {
-  let i = ls;
-  let j = scanHexAt(b, i, le);
-  if (j === i || j - i > 16 || j >= le || b[j] !== DASH) return undefined;
-  const start = hexBigAt(b, i, j);
-  i = j + 1;
-  j = scanHexAt(b, i, le);
-  if (j === i || j - i > 16 || j >= le || b[j] !== SPACE) return undefined;
-  const end = hexBigAt(b, i, j);
-  i = j + 1;
-  if (i + 5 > le) return undefined;
-  for (let k = 0; k < 4; k++) if (!isPermChar(b[i + k])) return undefined;
-  if (b[i + 4] !== SPACE) return undefined;
+  const f = LINE;
+  if (!scanMapsLine(b, ls, le, f)) return undefined;
+  const start = hexBigAt(b, f.startAt, f.startTo);
+  const end = hexBigAt(b, f.endAt, f.endTo);
+  // start/end as doubles round above 2^53 when not page-aligned (hand-written input): exact here.
+  if (end < start) return undefined;
+  const i = f.permsAt;
   const permKey = (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24)) >>> 0;
   let perms = PERMS.get(permKey);
   if (perms === undefined) {
     perms = b.toString('latin1', i, i + 4);
     PERMS.set(permKey, perms);
   }
-  i += 5;
-  j = scanHexAt(b, i, le);
-  if (j === i || j - i > 16 || j >= le || b[j] !== SPACE) return undefined;
-  const offset = hexBigAt(b, i, j);
-  i = j + 1;
-  j = scanHexAt(b, i, le);
-  if (j === i || j - i > 8 || j >= le || b[j] !== COLON) return undefined;
-  let devMajor = 0;
-  for (let k = i; k < j; k++) devMajor = devMajor * 16 + hexVal(b[k]);
-  i = j + 1;
-  j = scanHexAt(b, i, le);
-  if (j === i || j - i > 8 || j >= le || b[j] !== SPACE) return undefined;
-  let devMinor = 0;
-  for (let k = i; k < j; k++) devMinor = devMinor * 16 + hexVal(b[k]);
-  i = j + 1;
-  j = scanDecAt(b, i, le);
-  if (j === i || j - i > 20) return undefined;
-  if (j < le && b[j] !== SPACE) return undefined;
-  const inode = decBigAt(b, i, j);
-  if (end < start) return undefined;
-  // The kernel writes "inode " and, when there is a name, pads with spaces to column 72 and
-  // writes one more space. Skip exactly that padding so names that begin with spaces survive;
-  // accept fewer spaces (hand-written input). Consecutive VMAs often share a name: reuse it.
+  const offset = hexBigAt(b, f.offsetAt, f.offsetTo);
+  const inode = decBigAt(b, f.inodeAt, f.inodeTo);
+  // Consecutive VMAs often share a name: reuse it.
   let name = '';
-  if (j < le) {
-    const prefixLen = j + 1 - ls;
-    const nameAt = ls + (prefixLen > NAME_PAD ? prefixLen : NAME_PAD) + 1;
-    let n = j + 1;
-    while (n < le && n < nameAt && b[n] === SPACE) n++;
-    if (n < le) {
-      if (sameAscii(b, n, le - n, names.name)) {
-        name = names.name;
-      } else {
-        name = b.toString('utf8', n, le);
-        names.name = name;
-      }
+  const n = f.nameAt;
+  if (n < le) {
+    if (sameAscii(b, n, le - n, names.name)) {
+      name = names.name;
+    } else {
+      name = b.toString('utf8', n, le);
+      names.name = name;
     }
   }
-  const vma: Vma = { start, end, perms, offset, devMajor, devMinor, inode, name, kind: 'anon' };
+  const vma: Vma = {
+    start,
+    end,
+    perms,
+    offset,
+    devMajor: f.devMajor,
+    devMinor: f.devMinor,
+    inode,
+    name,
+    kind: 'anon',
+  };
   classifyName(vma);
   return vma;
 }

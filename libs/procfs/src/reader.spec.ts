@@ -217,6 +217,30 @@ describe('ProcReader on a captured proc tree', () => {
     expect(z.vmas).toBe((await reader.readMemoryMap(500, { detail: 'maps' })).vmas.length);
   });
 
+  it('reads maps line by line as bytes: the header first, then each line readMemoryMap parses', async () => {
+    const whole = await reader.readMemoryMap(4541, { detail: 'maps' });
+    const lines: [bigint, bigint, string][] = [];
+    let began: ProcessHeader | undefined;
+    const got = await reader.readMapsLines(4541, {}, (h) => {
+      began = h;
+      expect(lines).toEqual([]);
+      return (b, f) => {
+        const hex = (at: number, to: number): bigint => BigInt('0x' + b.toString('latin1', at, to));
+        lines.push([
+          hex(f.startAt, f.startTo),
+          hex(f.endAt, f.endTo),
+          b.toString('utf8', f.nameAt, f.nameTo),
+        ]);
+      };
+    });
+    expect(got.header).toBe(began);
+    expect({ ...got.header, readAtMs: 0 }).toEqual({ ...whole.header, readAtMs: 0 });
+    expect(got.vmas).toBe(128);
+    expect(lines).toEqual(whole.vmas.map((v) => [v.start, v.end, v.name]));
+    const z = await reader.readMapsLines(500, {}, () => () => undefined);
+    expect(z.vmas).toBe((await reader.readMemoryMap(500, { detail: 'maps' })).vmas.length);
+  });
+
   it('reads rollup, stat, status, cgroup and numa_maps', async () => {
     expect((await reader.readRollup(4541)).rss).toBe(56636n * 1024n);
     expect(reader.readStat(4541).vsize).toBe(99786752n);
@@ -268,6 +292,11 @@ describe('ProcReader on a captured proc tree', () => {
         );
         expect(rows).toBe(128);
       }
+      let lines = 0;
+      await expect(reader.readMapsLines(700, {}, () => () => lines++)).rejects.toThrow(
+        new PmapError('EXITED', 'process 700 exited during the read'),
+      );
+      expect(lines).toBe(128);
       expect(reader.readStat(700).state).toBe('Z');
     } finally {
       fs.rmSync(path.join(proc, '700'), { recursive: true, force: true });
@@ -295,6 +324,9 @@ describe('ProcReader on a captured proc tree', () => {
       await expect(
         reader.readMemoryMapRows(710, { detail: 'maps' }, () => () => undefined),
       ).rejects.toThrow(new PmapError('EXITED', 'process 710 exited during the read'));
+      await expect(reader.readMapsLines(710, {}, () => () => undefined)).rejects.toThrow(
+        new PmapError('EXITED', 'process 710 exited during the read'),
+      );
       expect((await reader.readMemoryMap(711, { detail: 'maps' })).vmas).toHaveLength(128);
     } finally {
       for (const pid of [710, 711]) fs.rmSync(path.join(proc, String(pid)), { recursive: true });

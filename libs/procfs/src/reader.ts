@@ -16,6 +16,7 @@ import {
   type MemoryRollup,
   type ProcessHeader,
   type ProcessInfo,
+  type MapsLine,
   type Vma,
 } from '@app/domain';
 import { classifyStack, classifyVmas } from './classify';
@@ -30,6 +31,7 @@ import {
   threadStackPointers,
 } from './proc-files';
 import { errnoOf, exited, notFound, procError } from './errors';
+import { MapsLineScanner } from './maps-line';
 import { listProcesses, type ListSource } from './process-list';
 import {
   parseCgroup,
@@ -265,6 +267,24 @@ export class ProcReader {
     parser.finish();
     if (n > 0 || !isGone(stat)) this.assertStillAlive(pid);
     return { header, vmas: n };
+  }
+
+  /**
+   * /proc/PID/maps one header line at a time, as bytes (MapsLineScanner): as readMemoryMapRows at
+   * maps detail, but no Vma is made: `begin` gets the header and returns where each line goes
+   * (the piece's bytes and the line's field offsets, valid during the call only). For renderers
+   * that write rows straight from the bytes (pmap plain and -d, PmapRowRenderer.line).
+   */
+  async readMapsLines(
+    pid: number,
+    opts: ReadOptions,
+    begin: (header: ProcessHeader) => (b: Buffer, f: MapsLine) => void,
+  ): Promise<{ header: ProcessHeader; vmas: number }> {
+    const { header, stat } = await this.headerWithStat(pid, opts);
+    const scanner = new MapsLineScanner(begin(header));
+    await this.readLockedChunks(pid, 'maps', opts, (piece) => scanner.feed(piece));
+    if (scanner.lines > 0 || !isGone(stat)) this.assertStillAlive(pid);
+    return { header, vmas: scanner.lines };
   }
 
   /**
