@@ -18,20 +18,13 @@
  * memory part.
  */
 'use strict';
-const { spawn, spawnSync, execFileSync } = require('node:child_process');
-const {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readFileSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} = require('node:fs');
+const { spawn, spawnSync } = require('node:child_process');
+const { mkdtempSync, rmSync } = require('node:fs');
 const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
-const { AGENT, GATEWAY, BUILD, ROOT, arg, median, sleep, waitLine } = require('./lib/common');
+const { arg, median, sleep } = require('./lib/common');
+const { memory, procState: state, startAgent, startGateway, startZoo } = require('./lib/cluster');
 
 const RUNS = arg('--runs', 7);
 const CONCURRENT = arg('--concurrent', 100);
@@ -39,71 +32,6 @@ const VMAS = arg('--vmas', 30000);
 const ONLY = process.argv.includes('--only')
   ? process.argv[process.argv.indexOf('--only') + 1].split(',')
   : undefined;
-
-function state(pid) {
-  try {
-    const s = readFileSync(`/proc/${pid}/stat`, 'latin1');
-    return s[s.lastIndexOf(')') + 2];
-  } catch {
-    return undefined;
-  }
-}
-
-/** VmRSS and VmHWM of a process, in MiB. */
-function memory(pid) {
-  const s = readFileSync(`/proc/${pid}/status`, 'latin1');
-  const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(s)[1]) / 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-async function startZoo(dir) {
-  const zoo = join(BUILD, 'zoo');
-  const src = join(ROOT, 'test', 'fixtures', 'zoo.c');
-  if (!existsSync(zoo) || statSync(zoo).mtimeMs < statSync(src).mtimeMs) {
-    mkdirSync(BUILD, { recursive: true });
-    execFileSync('gcc', ['-O2', '-Wall', '-pthread', '-o', zoo, src], { stdio: 'inherit' });
-  }
-  const child = spawn(zoo, [dir, '--vmas', String(VMAS)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise((resolve, reject) => {
-    child.stdout.once('data', resolve);
-    child.once('exit', (c) => reject(new Error(`zoo exited ${c}`)));
-  });
-  while (state(child.pid) !== 'T') await sleep(5);
-  return child;
-}
-
-async function startAgent() {
-  const agent = spawn(
-    process.execPath,
-    [AGENT, '--listen', '127.0.0.1:0', '--node-name', 'bench', '--insecure'].concat([
-      '--proc-read-timeout-ms',
-      '600000',
-      '--max-queued-reads',
-      '100000',
-    ]),
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  const { listening } = await waitLine(agent, 'stderr', (o) => typeof o.listening === 'string');
-  agent.stderr.resume(); // its rpc log lines: drained, never left to fill the pipe
-  return { child: agent, address: listening };
-}
-
-async function startGateway(dir, agentAddress) {
-  const config = join(dir, 'cluster.yaml');
-  writeFileSync(
-    config,
-    `nodes:\n  - name: bench\n    address: '${agentAddress}'\n` +
-      'requestTimeoutMs: 600000\nlimits: { ratePerSecond: 100000, burst: 100000 }\n',
-  );
-  const gw = spawn(
-    process.execPath,
-    [GATEWAY, '--listen', '127.0.0.1:0', '--config', config, '--log-level', 'warn'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const { listening } = await waitLine(gw, 'stdout', (o) => typeof o.listening === 'string');
-  gw.stdout.resume();
-  return { child: gw, url: `http://${listening}` };
-}
 
 function run(cmd, args) {
   const t0 = process.hrtime.bigint();
@@ -146,7 +74,7 @@ async function main() {
   const dir = mkdtempSync(join(tmpdir(), 'pmapd-bench-'));
   const stop = [];
   try {
-    const zoo = await startZoo(dir);
+    const zoo = await startZoo(dir, VMAS);
     stop.push(zoo);
     const pid = zoo.pid;
     const agent = await startAgent();
