@@ -11,8 +11,6 @@
  *     RESOURCE_EXHAUSTED "agent busy" (429 through the gateway), a queued call leaves at its
  *     deadline.
  */
-/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON */
-import http from 'node:http';
 import { Metadata, status } from '@grpc/grpc-js';
 import { DetailLevel, type GetMemoryMapRequest } from '@app/proto';
 import { startAgent, type AgentHandle } from './helpers/agents';
@@ -20,31 +18,10 @@ import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/
 import { collectSettled, deadlineIn } from './helpers/grpc';
 import { sleep, spawnZoo, startAll, type Zoo } from './helpers/processes';
 import { makeStalledProc, type StalledProc } from './helpers/stalled-proc';
-
-interface Res {
-  status: number;
-  body: any;
-}
+import { httpGet, type HttpAnswer as Res } from './helpers/http';
 
 function get(port: number, path: string, timeoutMs = 30000): Promise<Res> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let body: any = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // text answer
-        }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error('client timeout')));
-    req.on('error', (e) => resolve({ status: 0, body: e.message }));
-  });
+  return httpGet(port, path, { timeoutMs });
 }
 
 function mapRequest(pid: number): GetMemoryMapRequest {

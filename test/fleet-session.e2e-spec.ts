@@ -27,35 +27,14 @@ import { TestPki, type CertFiles } from './helpers/certs';
 import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
 import { deadlineIn, memoryMapRequest, unary } from './helpers/grpc';
 import { eventually, sleep, spawnZoo, startAll, type Zoo } from './helpers/processes';
+import { httpGet, type HttpAnswer as Res } from './helpers/http';
 
 jest.setTimeout(180000);
 
 const GATEWAY_SAN = 'URI:spiffe://pmapd/gateway';
 
-interface Res {
-  status: number;
-  body: any;
-}
-
 function get(port: number, path: string, headers: Record<string, string> = {}): Promise<Res> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let body: any = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // not JSON
-        }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.setTimeout(90000, () => req.destroy(new Error('client timeout')));
-    req.on('error', (e) => resolve({ status: 0, body: e.message }));
-  });
+  return httpGet(port, path, { headers, timeoutMs: 90_000 });
 }
 
 interface LogLine {

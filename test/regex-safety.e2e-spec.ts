@@ -10,38 +10,17 @@
 /* eslint-disable @typescript-eslint/no-explicit-any, @typescript-eslint/no-unsafe-return --
    response bodies are untyped JSON; the assertions are the type check. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { ListProcessesRequest } from '@app/proto';
 import { startAgent, type AgentHandle } from './helpers/agents';
 import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
 import { deadlineIn, healthCheck, unary } from './helpers/grpc';
 import { eventually, killAndReap, spawnZoo, startAll, type Zoo } from './helpers/processes';
-
-interface Res {
-  status: number;
-  body: any;
-}
+import { httpGet, type HttpAnswer as Res } from './helpers/http';
 
 function get(port: number, path: string, query: Record<string, string> = {}): Promise<Res> {
   const qs = new URLSearchParams(query).toString();
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path: qs ? `${path}?${qs}` : path }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let body: any = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // a text answer
-        }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    req.on('error', (e) => resolve({ status: 0, body: e.message }));
-  });
+  return httpGet(port, qs ? `${path}?${qs}` : path);
 }
 
 const QS = 'Q'.repeat(200);

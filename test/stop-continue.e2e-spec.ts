@@ -16,8 +16,6 @@
  * Then the agent must still be running and answer health, node info and a whole map — through
  * the gateway and directly. Nothing here asserts how long anything took.
  */
-/* eslint-disable @typescript-eslint/no-explicit-any -- response bodies are untyped JSON */
-import http from 'node:http';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -27,6 +25,7 @@ import { TestPki, type CertFiles } from './helpers/certs';
 import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
 import { collect, collectSettled, deadlineIn, memoryMapRequest, unary } from './helpers/grpc';
 import { eventually, procState, sleep, spawnZoo, startAll, type Zoo } from './helpers/processes';
+import { httpGet, type HttpAnswer as Res } from './helpers/http';
 
 jest.setTimeout(240000);
 
@@ -35,31 +34,9 @@ const CYCLES = 3;
 /** The gateway's deadline for the calls in flight (ms): well within one stop. */
 const SHORT = 1500;
 
-interface Res {
-  status: number;
-  body: any;
-}
-
 function get(port: number, path: string, accept = 'application/json'): Promise<Res> {
-  return new Promise((resolve) => {
-    const req = http.get({ host: '127.0.0.1', port, path, headers: { accept } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let body: any = text;
-        try {
-          body = JSON.parse(text);
-        } catch {
-          // text answer
-        }
-        resolve({ status: res.statusCode ?? 0, body });
-      });
-    });
-    // only a hang would reach this: the gateway answers every call by its `timeout`
-    req.setTimeout(60000, () => req.destroy(new Error('client timeout')));
-    req.on('error', (e) => resolve({ status: 0, body: e.message }));
-  });
+  // only a hang would reach the client timeout: the gateway answers every call by its `timeout`
+  return httpGet(port, path, { headers: { accept } });
 }
 
 describe('stop/continue: agents SIGSTOPped with fleet queries and map reads in flight', () => {
