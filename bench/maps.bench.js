@@ -24,7 +24,15 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
 const { arg, median, sleep } = require('./lib/common');
-const { memory, procState: state, startAgent, startGateway, startZoo } = require('./lib/cluster');
+const {
+  curls,
+  memory,
+  peakDuring,
+  procState: state,
+  startAgent,
+  startGateway,
+  startZoo,
+} = require('./lib/cluster');
 
 const RUNS = arg('--runs', 7);
 const CONCURRENT = arg('--concurrent', 100);
@@ -46,28 +54,8 @@ function curlArgs(url) {
 
 /** C concurrent curls of url; resolves with the peak VmRSS of pid meanwhile. */
 async function concurrent(pid, url, c) {
-  let peak = 0;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, memory(pid).rss);
-  }, 20);
-  const codes = await Promise.all(
-    Array.from(
-      { length: c },
-      () =>
-        new Promise((resolve) => {
-          const p = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', url], {
-            stdio: ['ignore', 'pipe', 'inherit'],
-          });
-          let out = '';
-          p.stdout.on('data', (d) => (out += d));
-          p.on('exit', () => resolve(out));
-        }),
-    ),
-  );
-  clearInterval(timer);
-  peak = Math.max(peak, memory(pid).rss);
-  const ok = codes.filter((x) => x === '200').length;
-  return { peak, ok };
+  const { value: codes, peak } = await peakDuring(pid, () => curls(url, c));
+  return { peak, ok: codes.filter((x) => x === '200').length };
 }
 
 async function main() {

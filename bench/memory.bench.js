@@ -14,7 +14,6 @@
  *   node bench/memory.bench.js [--concurrent 100] [--settle 30] [--vmas 30000]
  */
 'use strict';
-const { spawn } = require('node:child_process');
 const { mkdtempSync, rmSync } = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
@@ -22,7 +21,7 @@ const { tmpdir } = require('node:os');
 const { join } = require('node:path');
 
 const { arg, sleep } = require('./lib/common');
-const { memory, startAgent, startGateway, startZoo } = require('./lib/cluster');
+const { curls, memory, peakDuring, startAgent, startGateway, startZoo } = require('./lib/cluster');
 
 const CONCURRENT = arg('--concurrent', 100);
 const SETTLE_S = arg('--settle', 30);
@@ -32,42 +31,6 @@ const SEARCH_NODES = 60;
 const STALL_TIMEOUT_MS = arg('--stall-timeout', 15000);
 
 const mib = (x) => `${x.toFixed(0)} MiB`;
-
-/** c concurrent `curl url`; resolves with the HTTP codes. */
-function curls(url, c) {
-  return Promise.all(
-    Array.from(
-      { length: c },
-      () =>
-        new Promise((resolve) => {
-          const p = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', url], {
-            stdio: ['ignore', 'pipe', 'inherit'],
-          });
-          let out = '';
-          p.stdout.on('data', (d) => (out += d));
-          p.on('exit', () => resolve(out));
-        }),
-    ),
-  );
-}
-
-/** Runs fn while sampling pid's RSS every 20 ms; resolves with fn's value and the peak. */
-async function peakDuring(pid, fn) {
-  let peak = memory(pid).rss;
-  const timer = setInterval(() => {
-    try {
-      peak = Math.max(peak, memory(pid).rss);
-    } catch {
-      // exited: the caller sees it
-    }
-  }, 20);
-  try {
-    const value = await fn();
-    return { value, peak: Math.max(peak, memory(pid).rss) };
-  } finally {
-    clearInterval(timer);
-  }
-}
 
 /** The bytes of one GET (read to the end). */
 function getBytes(url, headers = {}) {

@@ -82,4 +82,40 @@ async function startGateway(dir, agentAddress, { nodes, extraYaml = '' } = {}) {
   return { child: gw, url: `http://${listening}`, port: Number(listening.split(':').pop()) };
 }
 
-module.exports = { procState, memory, startZoo, startAgent, startGateway };
+/** c concurrent `curl url` (body to /dev/null); resolves with their HTTP codes ('' = none). */
+function curls(url, c) {
+  return Promise.all(
+    Array.from(
+      { length: c },
+      () =>
+        new Promise((resolve) => {
+          const p = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', url], {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          });
+          let out = '';
+          p.stdout.on('data', (d) => (out += d));
+          p.on('exit', () => resolve(out));
+        }),
+    ),
+  );
+}
+
+/** Runs fn while sampling pid's VmRSS every 20 ms; resolves with fn's value and the peak (MiB). */
+async function peakDuring(pid, fn) {
+  let peak = memory(pid).rss;
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, memory(pid).rss);
+    } catch {
+      // exited: the caller sees it
+    }
+  }, 20);
+  try {
+    const value = await fn();
+    return { value, peak: Math.max(peak, memory(pid).rss) };
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+module.exports = { procState, memory, startZoo, startAgent, startGateway, curls, peakDuring };
