@@ -14,6 +14,7 @@ import {
 import {
   expandMapChunks,
   PmapServiceClient,
+  PmapServiceService,
   type GetHistogramRequest,
   type GetHistogramResponse,
   type GetMemoryMapRequest,
@@ -35,6 +36,7 @@ import {
 } from '@app/domain';
 import { service as healthServiceDefinition } from 'grpc-health-check';
 import { FleetSessionClient, type SessionQueryHooks } from './fleet-session-client';
+import { decodeSessionAnswer, ListedProcess, type ListedProcesses } from './listed-process';
 
 /** What the agent said about an error beyond its code (its trailing metadata, docs/agent.md). */
 export interface AgentErrorTrailers {
@@ -197,8 +199,17 @@ export class AgentConnection {
     // The session's stream goes through no interceptor: its messages are per-query work the
     // session client accounts itself (request id, redaction, metrics: transport.session).
     const sessionClient = new PmapServiceClient(address, creds, { channelOverride: this.channel });
+    const method = PmapServiceService.fleetSession;
     this.session = new FleetSessionClient(
-      () => sessionClient.fleetSession(new Metadata(), {}),
+      // the generated serializer; answers through decodeSessionAnswer (processes read lazily)
+      () =>
+        sessionClient.makeBidiStreamRequest(
+          method.path,
+          method.requestSerialize,
+          decodeSessionAnswer,
+          new Metadata(),
+          {},
+        ),
       (code, details, timeoutMs, trailers) =>
         new AgentCallError(node, address, code, details, timeoutMs, trailers),
       transport?.session,
@@ -284,14 +295,35 @@ export class AgentConnection {
       try {
         return await this.session.listProcesses(req, ctx);
       } catch (e) {
-        // the stream itself refused (no reason): the agent does not know FleetSession
-        if (!(e instanceof AgentCallError && e.code === GrpcStatus.UNIMPLEMENTED && !e.reason)) {
-          throw e;
-        }
-        this.sessionUnsupported = true;
+        this.noSession(e);
       }
     }
     return this.listProcessesUnary(req, ctx);
+  }
+
+  /**
+   * listProcesses with each process decoded only when read (the audit ranks on one figure and
+   * decodes its winners): the session's answer as it arrived, or the unary answer wrapped.
+   */
+  async listProcessesListed(req: ListProcessesRequest, ctx: CallCtx): Promise<ListedProcesses> {
+    if (!this.sessionUnsupported) {
+      try {
+        return await this.session.listProcessesListed(req, ctx);
+      } catch (e) {
+        this.noSession(e);
+      }
+    }
+    const { processes, ...rest } = await this.listProcessesUnary(req, ctx);
+    return { ...rest, processes: processes.map((p) => ListedProcess.of(p)) };
+  }
+
+  /** Rethrows `e` unless it says the agent has no FleetSession (then: unary from now on). */
+  private noSession(e: unknown): void {
+    // the stream itself refused (no reason): the agent does not know FleetSession
+    if (!(e instanceof AgentCallError && e.code === GrpcStatus.UNIMPLEMENTED && !e.reason)) {
+      throw e;
+    }
+    this.sessionUnsupported = true;
   }
 
   /** ListProcesses as its own unary call. */

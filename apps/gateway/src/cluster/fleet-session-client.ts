@@ -22,7 +22,6 @@
 import { status as GrpcStatus, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import { parseErrorReason } from '@app/domain';
 import type {
-  FleetSessionResponse,
   FleetError,
   FleetSessionRequest,
   GetNodeInfoResponse,
@@ -30,6 +29,10 @@ import type {
   ListProcessesResponse,
 } from '@app/proto';
 import type { AgentErrorTrailers } from './agent-connection';
+import { materialize, type ListedProcesses, type SessionAnswer } from './listed-process';
+
+/** The session's stream: answers decoded by decodeSessionAnswer (processes left as bytes). */
+export type SessionStream = ClientDuplexStream<FleetSessionRequest, SessionAnswer>;
 
 /** What the caller's request context says about one query (SecurityService.sessionHooks). */
 export interface SessionQueryHooks {
@@ -56,13 +59,13 @@ interface Pending {
   rpc: SessionRpc;
   deadline: number;
   timeoutMs: number;
-  resolve: (a: FleetSessionResponse) => void;
+  resolve: (a: SessionAnswer) => void;
   reject: (e: Error) => void;
   hook?: ReturnType<SessionQueryHooks['begin']>;
   signal?: AbortSignal;
   onAbort?: () => void;
   /** The stream it was sent on (a cancel goes there, never to a later stream). */
-  call: ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>;
+  call: SessionStream;
 }
 
 const INITIAL_BACKOFF_MS = 100;
@@ -80,7 +83,7 @@ export function trailersOfAnswer(e: FleetError): AgentErrorTrailers {
 }
 
 export class FleetSessionClient {
-  private call: ClientDuplexStream<FleetSessionRequest, FleetSessionResponse> | undefined;
+  private call: SessionStream | undefined;
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   /** Streams that failed in a row before any answer (the backoff's exponent). */
@@ -94,7 +97,7 @@ export class FleetSessionClient {
   opened = 0;
 
   constructor(
-    private readonly open: () => ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>,
+    private readonly open: () => SessionStream,
     private readonly toError: SessionErrorFactory,
     private readonly hooks?: SessionQueryHooks,
     /** Told when a query is cancelled because the HTTP client went away. */
@@ -110,6 +113,14 @@ export class FleetSessionClient {
     req: ListProcessesRequest,
     ctx: { timeoutMs: number; signal?: AbortSignal },
   ): Promise<ListProcessesResponse> {
+    return materialize(await this.listProcessesListed(req, ctx));
+  }
+
+  /** ListProcesses with the processes decoded (and redacted) only when read. */
+  async listProcessesListed(
+    req: ListProcessesRequest,
+    ctx: { timeoutMs: number; signal?: AbortSignal },
+  ): Promise<ListedProcesses> {
     const a = await this.query('ListProcesses', { listProcesses: req }, ctx);
     if (!a.listProcesses) throw this.wrongAnswer(ctx);
     return a.listProcesses;
@@ -146,8 +157,8 @@ export class FleetSessionClient {
     rpc: SessionRpc,
     body: Pick<FleetSessionRequest, 'listProcesses' | 'getNodeInfo'>,
     ctx: { timeoutMs: number; signal?: AbortSignal },
-  ): Promise<FleetSessionResponse> {
-    return new Promise<FleetSessionResponse>((resolve, reject) => {
+  ): Promise<SessionAnswer> {
+    return new Promise<SessionAnswer>((resolve, reject) => {
       if (this.closed) {
         reject(
           this.toError(
@@ -221,12 +232,12 @@ export class FleetSessionClient {
     return id;
   }
 
-  private openCall(): ClientDuplexStream<FleetSessionRequest, FleetSessionResponse> {
+  private openCall(): SessionStream {
     const call = this.open();
     this.call = call;
     this.answered = false;
     this.opened++;
-    call.on('data', (a: FleetSessionResponse) => this.onAnswer(a));
+    call.on('data', (a: SessionAnswer) => this.onAnswer(a));
     call.on('error', (e: ServiceError) => this.broken(call, e.code, e.details, e.metadata));
     call.on('end', () =>
       this.broken(call, GrpcStatus.UNAVAILABLE, 'the agent ended the session', undefined),
@@ -236,7 +247,7 @@ export class FleetSessionClient {
 
   /** The stream is over: every query in flight fails with its status; the next one reopens. */
   private broken(
-    call: ClientDuplexStream<FleetSessionRequest, FleetSessionResponse>,
+    call: SessionStream,
     code: GrpcStatus | undefined,
     details: string | undefined,
     metadata: ServiceError['metadata'] | undefined,
@@ -263,7 +274,7 @@ export class FleetSessionClient {
     this.disarm();
   }
 
-  private onAnswer(a: FleetSessionResponse): void {
+  private onAnswer(a: SessionAnswer): void {
     this.answered = true;
     const p = this.pending.get(a.id);
     if (!p) return; // expired or cancelled meanwhile
@@ -272,14 +283,16 @@ export class FleetSessionClient {
       this.settle(a.id, p, this.toError(e.code, e.message, p.timeoutMs, trailersOfAnswer(e)));
       return;
     }
-    if (p.hook?.redact) {
-      if (a.listProcesses) p.hook.redact(a.listProcesses);
-      if (a.nodeInfo) p.hook.redact(a.nodeInfo);
+    const redact = p.hook?.redact;
+    if (redact) {
+      // a process is redacted when it is decoded, before anyone reads it
+      if (a.listProcesses) for (const lp of a.listProcesses.processes) lp.redactWith(redact);
+      if (a.nodeInfo) redact(a.nodeInfo);
     }
     this.settle(a.id, p, a);
   }
 
-  private settle(id: number, p: Pending, outcome: FleetSessionResponse | Error): void {
+  private settle(id: number, p: Pending, outcome: SessionAnswer | Error): void {
     this.pending.delete(id);
     if (p.signal && p.onAbort) p.signal.removeEventListener('abort', p.onAbort);
     if (outcome instanceof Error) {

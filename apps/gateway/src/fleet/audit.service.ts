@@ -6,6 +6,7 @@
 import { Injectable } from '@nestjs/common';
 import type { ProcessInfo, ProcessTotals } from '@app/domain';
 import { ProcessSort } from '@app/proto';
+import { ListedProcess, type ListedFigure } from '../cluster/listed-process';
 import { size, type JsonSize } from '../common/json';
 import type { AuditKey, AuditQuery } from './dto/fleet-query.dto';
 import type {
@@ -40,8 +41,23 @@ export type AuditProcess = Pick<
   cmdlineTruncated?: boolean;
 };
 
+/**
+ * A candidate of the fleet's top: a process as read, or as it arrived from a fleet session (only
+ * its ranking figure read; decoded when it makes the fleet's top).
+ */
+export type AuditCandidate = AuditProcess | ListedProcess;
+
+const FIGURE: Record<AuditKey, ListedFigure> = {
+  rss: 'rss',
+  pss: 'pss',
+  swap: 'swap',
+  anonHuge: 'anonHugePages',
+  locked: 'locked',
+};
+
 /** The figure `by` ranks a process by; undefined without a rollup (rss: /proc/PID/stat's). */
-export function auditValue(p: AuditProcess, by: AuditKey): bigint | undefined {
+export function auditValue(p: AuditCandidate, by: AuditKey): bigint | undefined {
+  if (p instanceof ListedProcess) return p.figure(FIGURE[by]);
   const r = p.rollup;
   switch (by) {
     case 'rss':
@@ -62,7 +78,7 @@ export interface AuditNode {
   totals: ProcessTotals;
   /** Processes whose details could not be read at all (the agent's `unreadable`). */
   unreadable: number;
-  top: { p: AuditProcess; value: bigint }[];
+  top: { p: AuditCandidate; value: bigint }[];
 }
 
 interface Sums {
@@ -103,7 +119,8 @@ function sumsJson(s: Sums): AuditTotalsDto {
 
 const opt = (v: bigint | undefined): JsonSize | null => (v === undefined ? null : size(v));
 
-function processJson(node: string, p: AuditProcess, value: bigint): AuditProcessDto {
+function processJson(node: string, c: AuditCandidate, value: bigint): AuditProcessDto {
+  const p = c instanceof ListedProcess ? c.process() : c;
   const out: AuditProcessDto = {
     node,
     pid: p.pid,
@@ -122,12 +139,14 @@ function processJson(node: string, p: AuditProcess, value: bigint): AuditProcess
   return out;
 }
 
-type Ranked = { node: string; p: AuditProcess; value: bigint };
+type Ranked = { node: string; p: AuditCandidate; value: bigint };
+
+const pidOf = (p: AuditCandidate): number => (p instanceof ListedProcess ? p.readPid() : p.pid);
 
 /** Descending value, then node name, then pid. */
 function rankOrder(a: Ranked, b: Ranked): number {
   if (a.value !== b.value) return a.value > b.value ? -1 : 1;
-  return a.node === b.node ? a.p.pid - b.p.pid : nodeOrder(a.node, b.node);
+  return a.node === b.node ? pidOf(a.p) - pidOf(b.p) : nodeOrder(a.node, b.node);
 }
 
 @Injectable()
@@ -141,7 +160,7 @@ export class AuditService {
     const timeoutMs = this.fleet.timeoutOf(q);
     const req = this.fleet.listRequest(q, { sort: AUDIT_SORT[by], limit: top, totals: true });
     const res = await this.fleet.run(nodes, timeoutMs, signal, async (n, ctx) => {
-      const list = await this.fleet.listPages(n, ctx, req, (p) => p);
+      const list = await this.fleet.listListed(n, ctx, req);
       if (!list.totals) throw new Error('the agent answered no totals (an agent older than v2)');
       return this.nodeOf(list.totals, list.unreadable, list.processes, by);
     });
@@ -152,7 +171,7 @@ export class AuditService {
   nodeOf(
     totals: ProcessTotals,
     unreadable: number,
-    processes: readonly AuditProcess[],
+    processes: readonly AuditCandidate[],
     by: AuditKey,
   ): AuditNode {
     const ranked: AuditNode['top'] = [];

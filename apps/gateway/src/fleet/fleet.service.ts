@@ -17,9 +17,11 @@ import {
   type DetailLevel,
   type GetMemoryMapResponse,
   type ListProcessesRequest,
+  type ListProcessesResponse,
   type ProcessInfo as ProtoProcessInfo,
 } from '@app/proto';
 import { AgentCallError } from '../cluster/agent-connection';
+import type { ListedProcess } from '../cluster/listed-process';
 import { ClusterService, type NodeState } from '../cluster/cluster.service';
 import { ApiError } from '../common/api-error';
 import { GATEWAY_CONFIG, type GatewayConfig } from '../config/gateway-config';
@@ -201,13 +203,45 @@ export class FleetService {
    * listProcesses with each process as `convert` makes it: the audit keeps the agent's messages
    * as they arrived and converts only what makes the fleet's top.
    */
-  async listPages<P>(
+  listPages<P>(
     node: NodeState,
     ctx: NodeCtx,
     req: ListProcessesRequest,
     convert: (p: ProtoProcessInfo) => P,
   ): Promise<NodeProcessList<P>> {
-    const first = await this.call(node, ctx, (c, cc) => c.listProcesses(req, cc));
+    return this.pages(node, ctx, req, (c, r, cc) => c.listProcesses(r, cc), convert);
+  }
+
+  /**
+   * listPages with each process decoded only when read (ListedProcess): the audit ranks the
+   * candidates on one figure and decodes only the fleet's top.
+   */
+  listListed(
+    node: NodeState,
+    ctx: NodeCtx,
+    req: ListProcessesRequest,
+  ): Promise<NodeProcessList<ListedProcess>> {
+    return this.pages(
+      node,
+      ctx,
+      req,
+      (c, r, cc) => c.listProcessesListed(r, cc),
+      (p) => p,
+    );
+  }
+
+  private async pages<Q, P>(
+    node: NodeState,
+    ctx: NodeCtx,
+    req: ListProcessesRequest,
+    fetch: (
+      c: NodeState['conn'],
+      r: ListProcessesRequest,
+      cc: { timeoutMs: number; signal?: AbortSignal },
+    ) => Promise<Omit<ListProcessesResponse, 'processes'> & { processes: Q[] }>,
+    convert: (p: Q) => P,
+  ): Promise<NodeProcessList<P>> {
+    const first = await this.call(node, ctx, (c, cc) => fetch(c, req, cc));
     const out: NodeProcessList<P> = {
       processes: first.processes.map(convert),
       totalMatched: first.totalMatched,
@@ -217,7 +251,7 @@ export class FleetService {
     let next = first.nextOffset;
     for (let page = 1; next > 0 && page < MAX_LIST_PAGES; page++) {
       const offset = next;
-      const more = await this.call(node, ctx, (c, cc) => c.listProcesses({ ...req, offset }, cc));
+      const more = await this.call(node, ctx, (c, cc) => fetch(c, { ...req, offset }, cc));
       for (const p of more.processes) out.processes.push(convert(p));
       next = more.nextOffset > offset ? more.nextOffset : 0;
     }
