@@ -18,7 +18,7 @@ import { AgentServer, type AgentServerSecurity } from './agent.server';
 import { ConfigError, loadConfig, usage, type AgentConfig } from './config';
 import { effectiveCapabilities, HealthPort, readabilityReport } from './health-port';
 import { createLogger } from './logger';
-import { FleetSessions } from './fleet-session';
+import { DEFAULT_MAX_SESSION_QUERIES, FleetSessions } from './fleet-session';
 import { MemoryMapService } from './memory-map.service';
 import { NodeInfoService } from './node-info.service';
 import { HistogramService } from './histogram.service';
@@ -121,7 +121,19 @@ async function main(): Promise<void> {
     reader,
     { procRoot: config.procRoot, batchSize: config.batchSize },
   );
-  const fleet = new FleetSessions({ processes, nodeInfo, limiter, log, metrics });
+  // A session carries at least what the heavy-read limiter lets wait (the unary calls' bound):
+  // 100 concurrent process lists of one node are queued, not refused.
+  const fleet = new FleetSessions({
+    processes,
+    nodeInfo,
+    limiter,
+    log,
+    metrics,
+    maxInFlight: Math.max(
+      DEFAULT_MAX_SESSION_QUERIES,
+      config.maxHeavyReads + config.maxQueuedReads,
+    ),
+  });
   const handlers = new PmapGrpcService(
     nodeInfo,
     processes,
