@@ -190,6 +190,26 @@ async function record() {
   };
 }
 
+/**
+ * CPU µs per call of `call(i)` made once to each of n targets per round, 64 in flight, over
+ * `rounds` rounds after 5 warm-up rounds (channels connected, JIT).
+ */
+async function cpuPerCall(n, rounds, call) {
+  const round = async () => {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 64 }, async () => {
+        while (next < n) await call(next++);
+      }),
+    );
+  };
+  for (let i = 0; i < 5; i++) await round();
+  const u0 = process.cpuUsage();
+  for (let i = 0; i < rounds; i++) await round();
+  const u = process.cpuUsage(u0);
+  return (u.user + u.system) / (rounds * n);
+}
+
 /** CPU µs per call of a bare grpc-js client asking every address the audit's ListProcesses. */
 async function rawClientCpu(addresses, rounds) {
   const grpc = require('@grpc/grpc-js');
@@ -202,27 +222,18 @@ async function rawClientCpu(addresses, rounds) {
     limit: 20,
     totals: true,
   });
-  const round = async () => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < clients.length) {
-          const c = clients[next++];
-          await new Promise((resolve, reject) =>
-            c.listProcesses(req, { deadline: Date.now() + 5000 }, (e, r) =>
-              e ? reject(e) : resolve(r),
-            ),
-          );
-        }
-      }),
-    );
-  };
-  for (let i = 0; i < 5; i++) await round(); // warm-up: channels connected, JIT
-  const u0 = process.cpuUsage();
-  for (let i = 0; i < rounds; i++) await round();
-  const u = process.cpuUsage(u0);
+  const cpu = await cpuPerCall(
+    clients.length,
+    rounds,
+    (i) =>
+      new Promise((resolve, reject) =>
+        clients[i].listProcesses(req, { deadline: Date.now() + 5000 }, (e, r) =>
+          e ? reject(e) : resolve(r),
+        ),
+      ),
+  );
   for (const c of clients) c.close();
-  return (u.user + u.system) / (rounds * clients.length);
+  return cpu;
 }
 
 /**
@@ -254,28 +265,16 @@ async function rawSessionCpu(addresses, rounds) {
     limit: 20,
     totals: true,
   });
-  const round = async () => {
-    let next = 0;
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < sessions.length) {
-          const s = sessions[next++];
-          const id = nextId++;
-          await new Promise((resolve, reject) => {
-            waiting.set(id, { resolve, reject });
-            s.write({ id, deadlineMs: 5000, requestId: '', listProcesses });
-          });
-        }
-      }),
-    );
-  };
-  for (let i = 0; i < 5; i++) await round();
-  const u0 = process.cpuUsage();
-  for (let i = 0; i < rounds; i++) await round();
-  const u = process.cpuUsage(u0);
+  const cpu = await cpuPerCall(sessions.length, rounds, (i) => {
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      waiting.set(id, { resolve, reject });
+      sessions[i].write({ id, deadlineMs: 5000, requestId: '', listProcesses });
+    });
+  });
   for (const s of sessions) s.end();
   for (const c of clients) c.close();
-  return (u.user + u.system) / (rounds * clients.length);
+  return cpu;
 }
 
 function cpuTicks(pid) {
