@@ -23,7 +23,7 @@ import {
   type ListProcessesResponse,
 } from '@app/proto';
 import { startAgent, type AgentHandle } from './helpers/agents';
-import { TestPki, type CertFiles } from './helpers/certs';
+import { TestPki, type CertFiles, agentTlsArgs } from './helpers/certs';
 import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
 import { deadlineIn, memoryMapRequest, unary } from './helpers/grpc';
 import { eventually, sleep, spawnZoo, startAll, type Zoo } from './helpers/processes';
@@ -305,16 +305,7 @@ describe('fleet sessions over mutual TLS', () => {
         readFileSync(gwCert.key),
         readFileSync(gwCert.cert),
       ),
-      extraArgs: [
-        '--tls-cert',
-        agentCert.cert,
-        '--tls-key',
-        agentCert.key,
-        '--tls-ca',
-        ca.cert,
-        '--allow-client',
-        GATEWAY_SAN,
-      ],
+      extraArgs: agentTlsArgs(agentCert, ca, GATEWAY_SAN),
     });
     const tlsYaml = (c: CertFiles): string =>
       NO_RATE_LIMIT_YAML + `tls:\n  ca: ${ca.cert}\n  cert: ${c.cert}\n  key: ${c.key}\n`;

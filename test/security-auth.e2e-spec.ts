@@ -15,7 +15,7 @@ import { copyFileSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startAgent, type AgentHandle } from './helpers/agents';
-import { TestPki, type CertFiles } from './helpers/certs';
+import { TestPki, type CertFiles, agentTlsArgs } from './helpers/certs';
 import { GATEWAY_MAIN, startGateway, type GatewayHandle } from './helpers/gateway';
 import { eventually, killAndReap, sleep } from './helpers/processes';
 import { hashToken } from '../apps/gateway/src/security/tokens';
@@ -106,16 +106,7 @@ beforeAll(async () => {
         host,
         nodeName: name,
         insecure: false,
-        extraArgs: [
-          '--tls-cert',
-          cert.cert,
-          '--tls-key',
-          cert.key,
-          '--tls-ca',
-          ca.cert,
-          '--allow-client',
-          GATEWAY_SAN,
-        ],
+        extraArgs: agentTlsArgs(cert, ca, GATEWAY_SAN),
       });
     }),
   );

@@ -21,7 +21,7 @@ import { basename } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { DetailLevel, ListProcessesRequest, PmapServiceClient } from '@app/proto';
 import { startAgent, type AgentHandle } from './helpers/agents';
-import { TestPki, type CertFiles } from './helpers/certs';
+import { TestPki, type CertFiles, agentTlsArgs } from './helpers/certs';
 import { NO_RATE_LIMIT_YAML, startGateway, type GatewayHandle } from './helpers/gateway';
 import { collect, collectSettled, deadlineIn, memoryMapRequest, unary } from './helpers/grpc';
 import { eventually, procState, sleep, spawnZoo, startAll, type Zoo } from './helpers/processes';
@@ -69,16 +69,7 @@ describe('stop/continue: agents SIGSTOPped with fleet queries and map reads in f
         nodeName: 'tls',
         insecure: false,
         clientCredentials: clientCreds(),
-        extraArgs: [
-          '--tls-cert',
-          agentCert.cert,
-          '--tls-key',
-          agentCert.key,
-          '--tls-ca',
-          ca.cert,
-          '--allow-client',
-          GATEWAY_SAN,
-        ],
+        extraArgs: agentTlsArgs(agentCert, ca, GATEWAY_SAN),
       }),
       spawnZoo({ vmas: 20000 }),
     ]);

@@ -110,3 +110,17 @@ export class TestPki {
     rmSync(this.dir, { recursive: true, force: true });
   }
 }
+
+/** The agent flags of mutual TLS: its certificate, the CA it trusts, the client names it allows. */
+export function agentTlsArgs(server: CertFiles, ca: CertFiles, allowClient: string): string[] {
+  return [
+    '--tls-cert',
+    server.cert,
+    '--tls-key',
+    server.key,
+    '--tls-ca',
+    ca.cert,
+    '--allow-client',
+    allowClient,
+  ];
+}
